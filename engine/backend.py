@@ -1,0 +1,151 @@
+"""The video backend contract: ``generate(request, progress, cancel) -> result``.
+
+Every backend (CPU animatic, LTX-Video on diffusers, later cloud ones) takes a
+frozen `GenerationRequest` and returns a `GenerationResult` of uint8 frames,
+the tail latents when it has them, and stage timings. Progress and cancel go
+through one contract modelled on diffusers' ``callback_on_step_end`` plus an
+interrupt flag: the backend calls ``progress(step, total)`` after each step and
+checks ``cancel.is_set()`` between steps, raising `GenerationCancelled`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+__all__ = [
+    "ContinuityInput",
+    "SceneContext",
+    "GenerationRequest",
+    "GenerationResult",
+    "ProgressFn",
+    "CancelToken",
+    "VideoBackend",
+    "BackendError",
+    "GenerationCancelled",
+    "OutOfMemoryError",
+    "register_backend",
+    "get_backend",
+    "available_backends",
+]
+
+ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+
+
+class CancelToken(threading.Event):
+    """Set by the UI or Ctrl-C; checked by backends between steps."""
+
+
+class BackendError(Exception):
+    """A generation failed for a reason the user can act on (the message says how)."""
+
+
+class GenerationCancelled(BackendError):
+    """The user cancelled the generation between two steps."""
+
+
+class OutOfMemoryError(BackendError):
+    """The device ran out of memory; the message suggests what to lower."""
+
+
+@dataclass(frozen=True)
+class ContinuityInput:
+    """What a scene carries over from its predecessor's selected take.
+
+    ``tail_latents``: ``[B, C, F, H, W]`` normalised latents of the last latent
+    frames (latent mode); ``last_frame``: ``[H, W, 3]`` uint8 (frame mode and
+    fallback). ``latent_meta`` says which model and size produced the latents.
+    """
+
+    mode: Literal["latent", "frame"]
+    tail_latents: torch.Tensor | None = None
+    last_frame: np.ndarray | None = None
+    latent_meta: dict[str, str] = field(default_factory=dict)
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """Scene attributes a storyboard-style backend draws (LTX ignores them)."""
+
+    title: str
+    characters: tuple[str, ...] = ()
+    environment: str = ""
+    lighting: str = ""
+    weather: str = "clear"
+    camera: str = "static"
+    motion: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    seed: int
+    steps: int
+    guidance: float
+    negative_prompt: str = ""
+    model: str = ""
+    memory_mode: str = "none"
+    continuity: ContinuityInput | None = None
+    scene: SceneContext | None = None
+
+
+@dataclass
+class GenerationResult:
+    frames: np.ndarray  # [F, H, W, 3] uint8
+    tail_latents: torch.Tensor | None = None  # [B, C, F_tail, h, w]
+    latent_meta: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    # What the backend actually did with the continuity input, and why if it
+    # differs from what was asked.
+    continuity_used: Literal["latent", "frame", "none"] = "none"
+    continuity_note: str = ""
+    random_weights: bool = False
+
+
+@runtime_checkable
+class VideoBackend(Protocol):
+    name: str
+    supports_latent_continuity: bool
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
+    ) -> GenerationResult: ...
+
+
+_REGISTRY: dict[str, Callable[..., VideoBackend]] = {}
+_BUILTIN = {
+    "animatic": "engine.backends.animatic",
+    "ltx": "engine.backends.ltx",
+}
+
+
+def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:
+    _REGISTRY[name] = factory
+
+
+def available_backends() -> list[str]:
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get_backend(name: str, **options: Any) -> VideoBackend:
+    """Build a backend by name (``animatic``, ``ltx``...)."""
+    if name not in _REGISTRY and name in _BUILTIN:
+        import importlib
+
+        importlib.import_module(_BUILTIN[name])  # registers itself
+    if name not in _REGISTRY:
+        raise BackendError(
+            f"unknown backend {name!r}; choose one of {available_backends()}"
+        )
+    return _REGISTRY[name](**options)

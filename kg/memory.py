@@ -1,0 +1,227 @@
+"""Story memory: how present each character and environment still is.
+
+Along a scene's ancestor path every entity has a salience
+
+    salience = importance * rate ** (scenes since last appearance)
+
+where ``importance`` is the entity's own weight, reinforced by
+``reinforcement`` for each further appearance (capped at ``max_importance``).
+Entities at or above ``threshold`` stay in the story memory that the prompt
+generator may carry into later scenes; the others have decayed out.
+
+An optional relevance term follows the retrieval score of Generative Agents
+(Park et al., 2023): recency, importance and relevance, each min-max normalised
+over the candidates, summed. It only ranks what is remembered; the decay
+threshold still decides what is remembered at all.
+
+Examples
+--------
+>>> from kg.schema import Character, SceneNode, Story
+>>> from kg.graph import DynamicSceneGraph
+>>> story = Story(title="t", characters=[Character(id="ana", name="Ana")])
+>>> g = DynamicSceneGraph(story)
+>>> g.add_scene(SceneNode(id="s1", title="1", character_ids=["ana"]))
+>>> g.add_scene(SceneNode(id="s2", title="2"), after="s1")
+>>> g.add_scene(SceneNode(id="s3", title="3"), after="s2")
+>>> [round(m.salience, 3) for m in story_memory(g, "s3")]
+[0.64]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from kg.graph import DynamicSceneGraph, ancestor_path
+from kg.schema import DecaySettings, SceneNode, Story
+
+__all__ = [
+    "EntityMemory",
+    "entity_key",
+    "scene_entities",
+    "story_memory",
+    "remembered",
+    "salience_timeline",
+    "scene_salience",
+]
+
+Relevance = Callable[[str], float] | Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class EntityMemory:
+    key: str  # "character:<id>" or "environment:<id>"
+    kind: str
+    entity_id: str
+    name: str
+    importance: float  # after reinforcement
+    distance: int  # scenes since last appearance (0: in this scene)
+    appearances: int
+    salience: float
+    remembered: bool
+    relevance: float | None = None
+    score: float = 0.0  # ranking score: salience, or the retrieval score
+
+
+def entity_key(kind: str, entity_id: str) -> str:
+    return f"{kind}:{entity_id}"
+
+
+def scene_entities(scene: SceneNode) -> list[str]:
+    """Entity keys that appear in a scene."""
+    keys = [entity_key("character", c) for c in scene.character_ids]
+    if scene.environment_id:
+        keys.append(entity_key("environment", scene.environment_id))
+    return keys
+
+
+def _base(story: Story) -> dict[str, tuple[str, str, str, float]]:
+    out = {
+        entity_key("character", c.id): ("character", c.id, c.name, c.importance)
+        for c in story.characters
+    }
+    out.update(
+        {
+            entity_key("environment", e.id): ("environment", e.id, e.name, e.importance)
+            for e in story.environments
+        }
+    )
+    return out
+
+
+def _decay(
+    base: Mapping[str, tuple[str, str, str, float]],
+    last_seen: Mapping[str, int],
+    counts: Mapping[str, int],
+    position: int,
+    decay: DecaySettings,
+) -> list[EntityMemory]:
+    out = []
+    for key, last in last_seen.items():
+        kind, eid, name, importance = base[key]
+        importance = min(
+            decay.max_importance, importance + decay.reinforcement * (counts[key] - 1)
+        )
+        distance = position - last
+        salience = importance * decay.rate**distance
+        out.append(
+            EntityMemory(
+                key,
+                kind,
+                eid,
+                name,
+                importance,
+                distance,
+                counts[key],
+                salience,
+                salience >= decay.threshold,
+                score=salience,
+            )
+        )
+    return out
+
+
+def _with_relevance(
+    items: list[EntityMemory], relevance: Relevance
+) -> list[EntityMemory]:
+    get = relevance.get if isinstance(relevance, Mapping) else relevance
+    rel = [float(get(m.key) or 0.0) for m in items]
+
+    def norm(values: list[float]) -> list[float]:
+        lo, hi = min(values), max(values)
+        return [0.0 if hi == lo else (v - lo) / (hi - lo) for v in values]
+
+    rec = norm([m.salience / m.importance for m in items])
+    imp = norm([m.importance for m in items])
+    relv = norm(rel)
+    return [
+        EntityMemory(**{**m.__dict__, "relevance": r, "score": a + b + c})
+        for m, r, a, b, c in zip(items, rel, rec, imp, relv, strict=True)
+    ]
+
+
+def story_memory(
+    graph: DynamicSceneGraph,
+    scene_id: str,
+    relevance: Relevance | None = None,
+) -> list[EntityMemory]:
+    """Every entity seen on the path to ``scene_id``, most salient first.
+
+    Parameters
+    ----------
+    graph : the story graph.
+    scene_id : the scene the memory is seen from (distance 0).
+    relevance : optional entity key -> similarity to this scene (e.g. CLIP
+        text cosine); when given, ``score`` is the retrieval score.
+    """
+    story = graph.story
+    path = ancestor_path(graph, scene_id)
+    last_seen: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for pos, sid in enumerate(path):
+        for key in scene_entities(graph.scene(sid)):
+            last_seen[key] = pos
+            counts[key] = counts.get(key, 0) + 1
+    items = _decay(_base(story), last_seen, counts, len(path) - 1, story.settings.decay)
+    if relevance is not None and items:
+        items = _with_relevance(items, relevance)
+    return sorted(items, key=lambda m: (-m.score, m.key))
+
+
+def remembered(
+    graph: DynamicSceneGraph, scene_id: str, relevance: Relevance | None = None
+) -> list[EntityMemory]:
+    """Entities still in memory at ``scene_id`` that the scene does not show."""
+    present = set(scene_entities(graph.scene(scene_id)))
+    return [
+        m
+        for m in story_memory(graph, scene_id, relevance)
+        if m.remembered and m.key not in present
+    ]
+
+
+def salience_timeline(
+    graph: DynamicSceneGraph, scene_id: str
+) -> list[tuple[str, list[EntityMemory]]]:
+    """Salience of every entity at each scene along the path to ``scene_id``.
+
+    One pass over the path (for the Insights chart and the graph view).
+    """
+    story = graph.story
+    base = _base(story)
+    last_seen: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    out = []
+    for pos, sid in enumerate(ancestor_path(graph, scene_id)):
+        for key in scene_entities(graph.scene(sid)):
+            last_seen[key] = pos
+            counts[key] = counts.get(key, 0) + 1
+        out.append((sid, _decay(base, last_seen, counts, pos, story.settings.decay)))
+    return out
+
+
+def scene_salience(graph: DynamicSceneGraph) -> dict[str, float]:
+    """How present each scene still is at the end of its story line, in [0, 1].
+
+    For every leaf, a scene on its path scores the largest salience its
+    entities still have at that leaf (relative to ``max_importance``); a scene
+    on several lines keeps its best. Used to fade old scenes in graph views.
+    """
+    g = graph.g
+    decay = graph.story.settings.decay
+    out = {sid: 0.0 for sid in g.nodes}
+    leaves = [n for n, d in g.out_degree() if d == 0]
+    for leaf in leaves:
+        path = ancestor_path(graph, leaf)
+        final = {m.key: m.salience for m in story_memory(graph, leaf)}
+        for pos, sid in enumerate(path):
+            keys = scene_entities(graph.scene(sid))
+            # a scene with no entities fades by recency alone
+            value = (
+                max((final.get(k, 0.0) for k in keys), default=0.0)
+                / (decay.max_importance)
+                if keys
+                else decay.rate ** (len(path) - 1 - pos)
+            )
+            out[sid] = max(out[sid], min(1.0, value))
+    return out

@@ -1,0 +1,200 @@
+"""Scene prompts from the story graph.
+
+Order: motion, character visuals, environment, lighting/weather/camera, then
+the entities still in story memory. Motion comes first because LTX-Video
+follows an instruction better when the action leads the prompt. When the
+prompt exceeds the text encoder's token budget the least salient parts are
+dropped first (remembered entities, then minor characters...), never the
+motion. The same scene always gives the same prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kg.graph import DynamicSceneGraph
+from kg.memory import EntityMemory, Relevance, entity_key, remembered, story_memory
+
+__all__ = [
+    "DEFAULT_NEGATIVE_PROMPT",
+    "PromptPart",
+    "ScenePrompt",
+    "build_prompt",
+    "count_tokens",
+    "weather_phrase",
+    "camera_phrase",
+]
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "worst quality, inconsistent motion, blurry, jittery, distorted"
+)
+
+_WEATHER = {
+    "clear": "clear sky",
+    "overcast": "overcast sky, soft diffuse light",
+    "rain": "falling rain, wet reflective surfaces",
+    "storm": "stormy sky, heavy rain and wind",
+    "fog": "thick drifting fog",
+    "snow": "falling snow",
+}
+_CAMERA = {
+    "static": "static camera",
+    "pan_left": "the camera pans slowly to the left",
+    "pan_right": "the camera pans slowly to the right",
+    "tilt_up": "the camera tilts up",
+    "tilt_down": "the camera tilts down",
+    "zoom_in": "the camera slowly pushes in",
+    "zoom_out": "the camera slowly pulls back",
+}
+_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def weather_phrase(weather: str) -> str:
+    return _WEATHER[weather]
+
+
+def camera_phrase(camera: str) -> str:
+    return _CAMERA[camera]
+
+
+def count_tokens(text: str) -> int:
+    """Estimate T5 sentencepiece tokens without loading a tokenizer.
+
+    One token per word or punctuation mark, plus one per further 6 characters of
+    long words (sentencepiece splits rare long words). It over-counts slightly,
+    which keeps a prompt inside the real budget.
+
+    >>> count_tokens("A red scarf, flapping.")
+    6
+    """
+    return sum(1 + (len(p) - 1) // 6 for p in _PIECE.findall(text))
+
+
+@dataclass(frozen=True)
+class PromptPart:
+    kind: str  # motion | character | environment | style | memory | override
+    text: str
+    priority: float  # dropped lowest first; motion is never dropped
+
+
+@dataclass(frozen=True)
+class ScenePrompt:
+    text: str
+    negative: str
+    parts: tuple[PromptPart, ...]
+    dropped: tuple[PromptPart, ...]
+    tokens: int
+    budget: int
+    memory: tuple[EntityMemory, ...] = field(default=())
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _parts(
+    graph: DynamicSceneGraph, scene_id: str, relevance: Relevance | None
+) -> tuple[list[PromptPart], list[EntityMemory]]:
+    story = graph.story
+    scene = graph.scene(scene_id)
+    salience = {m.key: m.salience for m in story_memory(graph, scene_id)}
+    env = story.environment(scene.environment_id) if scene.environment_id else None
+    parts: list[PromptPart] = []
+
+    action = ", ".join(x for x in (scene.motion.strip(), scene.pose.strip()) if x)
+    names = [story.character(c).name for c in scene.character_ids]
+    if names and action and not any(n in action for n in names):
+        action = f"{' and '.join(names)}: {action}"
+    parts.append(PromptPart("motion", _sentence(action or scene.title), math.inf))
+
+    for cid in scene.character_ids:
+        c = story.character(cid)
+        looks = ", ".join(x for x in (c.description, *c.visual_attributes) if x)
+        text = f"{c.name}, {looks}" if looks else c.name
+        parts.append(
+            PromptPart(
+                "character", _sentence(text), salience[entity_key("character", cid)]
+            )
+        )
+    if env is not None:
+        text = f"{env.name}, {env.description}" if env.description else env.name
+        parts.append(
+            PromptPart(
+                "environment",
+                _sentence(text),
+                salience[entity_key("environment", env.id)],
+            )
+        )
+    weather = scene.weather or (env.default_weather if env else "clear")
+    lighting = scene.lighting or (env.lighting if env else "")
+    style = ", ".join(
+        x for x in (lighting, weather_phrase(weather), camera_phrase(scene.camera)) if x
+    )
+    parts.append(PromptPart("style", _sentence(style), 1.0))
+
+    memory = remembered(graph, scene_id, relevance)
+    for m in memory:
+        if m.kind == "character":
+            c = story.character(m.entity_id)
+            extra = (
+                f" ({', '.join(c.visual_attributes)})" if c.visual_attributes else ""
+            )
+            text = f"{c.name}{extra} is still nearby"
+        else:
+            text = f"{story.environment(m.entity_id).name} is still close"
+        parts.append(PromptPart("memory", _sentence(text), m.score))
+    return parts, memory
+
+
+def _truncate(text: str, budget: int, counter: Callable[[str], int]) -> str:
+    words = text.split()
+    while words and counter(" ".join(words)) > budget:
+        words.pop()
+    return " ".join(words)
+
+
+def build_prompt(
+    graph: DynamicSceneGraph,
+    scene_id: str,
+    *,
+    budget: int | None = None,
+    relevance: Relevance | None = None,
+    counter: Callable[[str], int] = count_tokens,
+) -> ScenePrompt:
+    """The prompt of a scene, fitted to ``budget`` tokens.
+
+    Parameters
+    ----------
+    budget : token budget; the story's ``settings.prompt_token_budget`` if None.
+    relevance : optional entity relevance for ranking the remembered entities.
+    counter : token counter; a real tokenizer's can be passed.
+    """
+    story = graph.story
+    scene = graph.scene(scene_id)
+    budget = budget or story.settings.prompt_token_budget
+    negative = scene.negative_prompt or DEFAULT_NEGATIVE_PROMPT
+    if scene.prompt_override and scene.prompt_override.strip():
+        text = _truncate(scene.prompt_override.strip(), budget, counter)
+        part = PromptPart("override", text, math.inf)
+        return ScenePrompt(text, negative, (part,), (), counter(text), budget)
+
+    parts, memory = _parts(graph, scene_id, relevance)
+    dropped: list[PromptPart] = []
+    while counter(" ".join(p.text for p in parts)) > budget and len(parts) > 1:
+        # lowest priority first; among equals, the one furthest back
+        victim = min(reversed(range(len(parts))), key=lambda i: parts[i].priority)
+        dropped.append(parts.pop(victim))
+    text = " ".join(p.text for p in parts)
+    if counter(text) > budget:
+        text = _truncate(text, budget, counter)
+        parts = [PromptPart(parts[0].kind, text, parts[0].priority)]
+    kept_memory = tuple(
+        m for m in memory if any(p.kind == "memory" and m.name in p.text for p in parts)
+    )
+    return ScenePrompt(
+        text, negative, tuple(parts), tuple(dropped), counter(text), budget, kept_memory
+    )

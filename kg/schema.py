@@ -1,0 +1,394 @@
+"""The story data model: what ``kg_state.json`` may contain.
+
+Every model forbids unknown fields, so a typo in a hand-edited file is an error
+that names its JSON path instead of a value that silently disappears. Large
+arrays (tail latents, embeddings) never live here: takes reference
+``.safetensors`` files by a path relative to the story folder.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CAMERA_MOVES",
+    "WEATHERS",
+    "SCENE_STATUSES",
+    "StrictModel",
+    "Character",
+    "Environment",
+    "TakeRef",
+    "GenerationParams",
+    "TakeFiles",
+    "Scores",
+    "Take",
+    "SceneNode",
+    "SceneEdge",
+    "DecaySettings",
+    "Settings",
+    "Story",
+    "check_relative_path",
+    "utc_now",
+]
+
+SCHEMA_VERSION = 1
+
+SceneStatus = Literal[
+    "draft", "queued", "generating", "done", "failed", "interrupted", "stale"
+]
+SCENE_STATUSES: tuple[str, ...] = SceneStatus.__args__  # type: ignore[attr-defined]
+Transition = Literal["continuous", "cut"]
+Weather = Literal["clear", "overcast", "rain", "storm", "fog", "snow"]
+WEATHERS: tuple[str, ...] = Weather.__args__  # type: ignore[attr-defined]
+CameraMove = Literal[
+    "static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out"
+]
+CAMERA_MOVES: tuple[str, ...] = CameraMove.__args__  # type: ignore[attr-defined]
+ContinuityMode = Literal["latent", "frame", "none"]
+QualityPreset = Literal["fast", "balanced", "high"]
+MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"]
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def utc_now() -> str:
+    """Current UTC time as an ISO 8601 string with seconds precision."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            f"ids use lowercase letters, digits, '-' and '_' (at most 64), "
+            f"starting with a letter or digit; got {value!r}"
+        )
+    return value
+
+
+def check_relative_path(value: str) -> str:
+    """Accept a POSIX path relative to the story folder that stays inside it.
+
+    Examples
+    --------
+    >>> check_relative_path("scenes/s1/take-1.mp4")
+    'scenes/s1/take-1.mp4'
+    >>> check_relative_path("../secrets.txt")
+    Traceback (most recent call last):
+    ...
+    ValueError: path '../secrets.txt' leaves the story folder; use a path inside it
+    """
+    if not value:
+        raise ValueError("path is empty; give a path relative to the story folder")
+    if "\\" in value or value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+        raise ValueError(
+            f"path {value!r} is absolute or uses backslashes; "
+            "use a forward-slash path relative to the story folder"
+        )
+    parts = PurePosixPath(value).parts
+    if ".." in parts:
+        raise ValueError(
+            f"path {value!r} leaves the story folder; use a path inside it"
+        )
+    return value
+
+
+EntityId = Annotated[str, AfterValidator(_check_id)]
+RelPath = Annotated[str, AfterValidator(check_relative_path)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StrictModel(BaseModel):
+    """Base for every stored model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Character(StrictModel):
+    id: EntityId
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    description: str = ""
+    visual_attributes: list[str] = Field(
+        default_factory=list, description="Short visual phrases, e.g. 'red scarf'."
+    )
+    reference_images: list[RelPath] = Field(default_factory=list)
+    # 1.0 is an ordinary character; a protagonist stays in memory longer.
+    importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+
+
+class Environment(StrictModel):
+    id: EntityId
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    description: str = ""
+    lighting: str = ""
+    default_weather: Weather = "clear"
+    importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+
+
+class TakeRef(StrictModel):
+    """Points at one take of one scene (the continuity source of a take)."""
+
+    scene_id: EntityId
+    take: Annotated[int, Field(ge=1)]
+
+
+class GenerationParams(StrictModel):
+    backend: str
+    model: str = ""
+    prompt: str
+    negative_prompt: str = ""
+    seed: int
+    steps: Annotated[int, Field(ge=1)]
+    guidance: float
+    width: Annotated[int, Field(ge=16)]
+    height: Annotated[int, Field(ge=16)]
+    num_frames: Annotated[int, Field(ge=1)]
+    fps: Annotated[int, Field(ge=1, le=120)]
+    continuity_requested: ContinuityMode = "none"
+    continuity_used: ContinuityMode = "none"
+    continuity_source: TakeRef | None = None
+    # Why the used mode differs from the requested one (empty when it does not).
+    continuity_note: str = ""
+    cache_key: str = ""
+    random_weights: bool = False
+
+
+class TakeFiles(StrictModel):
+    video: RelPath | None = None
+    first_frame: RelPath | None = None
+    last_frame: RelPath | None = None
+    tail_latents: RelPath | None = None
+    embeddings: RelPath | None = None
+
+
+class Scores(StrictModel):
+    """Observer scores of one take; ``None`` means not computed (see reasons)."""
+
+    clip_score: float | None = None
+    subject_consistency: float | None = None
+    background_consistency: float | None = None
+    temporal_flicker: float | None = None
+    seam_dino_cosine: float | None = None
+    seam_pixel_mae: float | None = None
+    character_consistency: dict[str, float] = Field(default_factory=dict)
+    # metric name -> why it is missing and how to get it
+    unavailable: dict[str, str] = Field(default_factory=dict)
+    encoders: dict[str, str] = Field(default_factory=dict)
+    scored_at: str | None = None
+
+
+class Take(StrictModel):
+    index: Annotated[int, Field(ge=1)]
+    created_at: str = Field(default_factory=utc_now)
+    status: Literal["generating", "done", "failed"] = "done"
+    params: GenerationParams
+    files: TakeFiles = Field(default_factory=TakeFiles)
+    timings: dict[str, float] = Field(default_factory=dict)
+    scores: Scores | None = None
+    error: str | None = None
+
+
+class SceneNode(StrictModel):
+    id: EntityId
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    character_ids: list[EntityId] = Field(default_factory=list)
+    environment_id: EntityId | None = None
+    pose: str = ""
+    motion: str = ""
+    weather: Weather | None = Field(
+        default=None, description="None uses the environment's default weather."
+    )
+    lighting: str = ""
+    camera: CameraMove = "static"
+    # Either a duration (converted with the story fps) or an explicit frame count.
+    duration_s: Annotated[float, Field(gt=0.0, le=60.0)] = 2.0
+    num_frames: Annotated[int, Field(ge=1, le=1441)] | None = None
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
+    prompt_override: str | None = None
+    negative_prompt: str = ""
+    status: SceneStatus = "draft"
+    takes: list[Take] = Field(default_factory=list)
+    selected_take: Annotated[int, Field(ge=1)] | None = None
+    importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _takes_consistent(self) -> SceneNode:
+        indices = [t.index for t in self.takes]
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"take indices must be unique, got {indices}")
+        if self.selected_take is not None and self.selected_take not in indices:
+            raise ValueError(
+                f"selected_take {self.selected_take} is not one of the takes "
+                f"{indices}; pick an existing take or null"
+            )
+        return self
+
+    def take(self, index: int) -> Take:
+        """The take with this index; ``KeyError`` when there is none."""
+        for t in self.takes:
+            if t.index == index:
+                return t
+        raise KeyError(f"scene {self.id!r} has no take {index}")
+
+    @property
+    def selected(self) -> Take | None:
+        return None if self.selected_take is None else self.take(self.selected_take)
+
+    def frame_count(self, fps: int) -> int:
+        """Frames to generate: the explicit count, or duration times fps."""
+        if self.num_frames is not None:
+            return self.num_frames
+        return max(1, round(self.duration_s * fps))
+
+
+class SceneEdge(StrictModel):
+    source: EntityId
+    target: EntityId
+    transition: Transition = "continuous"
+    # How strongly the carried tail conditions the next clip (0 = not at all).
+    strength: Unit = 1.0
+
+
+class DecaySettings(StrictModel):
+    # 0.8 per scene: an entity unseen for 7 scenes falls under 0.2 of its weight.
+    rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    threshold: Annotated[float, Field(ge=0.0, le=10.0)] = 0.3
+    # Added to an entity's importance each time it appears again.
+    reinforcement: Annotated[float, Field(ge=0.0, le=10.0)] = 0.25
+    max_importance: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
+
+
+class Settings(StrictModel):
+    backend: str = "animatic"
+    model: str = ""
+    width: Annotated[int, Field(ge=64, le=4096)] = 768
+    height: Annotated[int, Field(ge=64, le=4096)] = 512
+    fps: Annotated[int, Field(ge=1, le=120)] = 24
+    quality_preset: QualityPreset = "balanced"
+    memory_mode: MemoryMode = "none"
+    continuity_mode: ContinuityMode = "latent"
+    # T5 tokens LTX-Video reads; the prompt generator stays within it.
+    prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
+    decay: DecaySettings = Field(default_factory=DecaySettings)
+
+
+class Story(StrictModel):
+    schema_version: int = SCHEMA_VERSION
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    created_at: str = Field(default_factory=utc_now)
+    # Bumped by every save; a save over a newer revision is refused.
+    revision: Annotated[int, Field(ge=0)] = 0
+    settings: Settings = Field(default_factory=Settings)
+    characters: list[Character] = Field(default_factory=list)
+    environments: list[Environment] = Field(default_factory=list)
+    scenes: list[SceneNode] = Field(default_factory=list)
+    edges: list[SceneEdge] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Story:
+        problems = _reference_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    # Lookups -----------------------------------------------------------------
+    def scene(self, scene_id: str) -> SceneNode:
+        for s in self.scenes:
+            if s.id == scene_id:
+                return s
+        raise KeyError(f"no scene {scene_id!r} in story {self.title!r}")
+
+    def character(self, character_id: str) -> Character:
+        for c in self.characters:
+            if c.id == character_id:
+                return c
+        raise KeyError(f"no character {character_id!r} in story {self.title!r}")
+
+    def environment(self, environment_id: str) -> Environment:
+        for e in self.environments:
+            if e.id == environment_id:
+                return e
+        raise KeyError(f"no environment {environment_id!r} in story {self.title!r}")
+
+
+def _duplicates(ids: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+
+
+def _reference_problems(story: Story) -> list[str]:
+    """Cross-reference checks pydantic cannot express field by field."""
+    problems = []
+    for name, items in (
+        ("characters", story.characters),
+        ("environments", story.environments),
+        ("scenes", story.scenes),
+    ):
+        dup = _duplicates([i.id for i in items])
+        if dup:
+            problems.append(f"{name}: duplicate ids {dup}; ids must be unique")
+    chars = {c.id for c in story.characters}
+    envs = {e.id for e in story.environments}
+    scenes = {s.id for s in story.scenes}
+    for i, s in enumerate(story.scenes):
+        for cid in s.character_ids:
+            if cid not in chars:
+                problems.append(
+                    f"scenes[{i}].character_ids: unknown character {cid!r}; "
+                    "add it under characters or remove it from the scene"
+                )
+        if s.environment_id is not None and s.environment_id not in envs:
+            problems.append(
+                f"scenes[{i}].environment_id: unknown environment "
+                f"{s.environment_id!r}; add it under environments or set null"
+            )
+    pairs: set[tuple[str, str]] = set()
+    continuous_in: dict[str, str] = {}
+    for i, e in enumerate(story.edges):
+        for end in ("source", "target"):
+            if getattr(e, end) not in scenes:
+                problems.append(
+                    f"edges[{i}].{end}: unknown scene {getattr(e, end)!r}; "
+                    "edges must join existing scenes"
+                )
+        if e.source == e.target:
+            problems.append(f"edges[{i}]: a scene cannot follow itself ({e.source!r})")
+        if (e.source, e.target) in pairs:
+            problems.append(f"edges[{i}]: duplicate edge {e.source!r} -> {e.target!r}")
+        pairs.add((e.source, e.target))
+        if e.transition == "continuous":
+            if e.target in continuous_in:
+                problems.append(
+                    f"edges[{i}]: scene {e.target!r} already continues from "
+                    f"{continuous_in[e.target]!r}; a scene continues from one "
+                    "scene only, make this edge a 'cut'"
+                )
+            continuous_in[e.target] = e.source
+    if not problems:
+        cycle = _find_cycle(story)
+        if cycle:
+            problems.append(
+                "edges: the story loops back on itself ("
+                + " -> ".join(cycle)
+                + "); remove one of these edges"
+            )
+    return problems
+
+
+def _find_cycle(story: Story) -> list[str]:
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(s.id for s in story.scenes)
+    g.add_edges_from((e.source, e.target) for e in story.edges)
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return []
+    return [u for u, _ in cycle] + [cycle[0][0]]

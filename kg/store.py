@@ -1,0 +1,341 @@
+"""Crash-safe persistence of ``kg_state.json``.
+
+A save is atomic (temp file, fsync, rename), keeps the previous version as
+``kg_state.json.bak``, runs under a file lock, and is refused when the file
+changed on disk since the story was loaded (its ``revision`` moved on). Loading
+only parses JSON and validates it; nothing in the file is ever executed.
+
+Story folder layout::
+
+    <story>/kg_state.json
+    <story>/kg_state.json.bak
+    <story>/scenes/<scene>/take-<n>.{mp4,first.png,last.png,latents.safetensors}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from filelock import FileLock, Timeout
+from pydantic import ValidationError
+
+from kg.errors import (
+    StoryConflictError,
+    StoryLockedError,
+    StoryValidationError,
+    UnsafePathError,
+)
+from kg.schema import SCHEMA_VERSION, Story
+
+__all__ = [
+    "STATE_FILE",
+    "BACKUP_FILE",
+    "MIGRATIONS",
+    "load_story",
+    "save_story",
+    "update_story",
+    "story_lock",
+    "dump_story",
+    "parse_story",
+    "state_path",
+    "resolve_asset",
+    "format_json_path",
+]
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "kg_state.json"
+BACKUP_FILE = "kg_state.json.bak"
+LOCK_FILE = ".kg_state.lock"
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+
+# schema_version n -> function turning a version-n document into version n+1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+T = TypeVar("T")
+_REVISION_RE = re.compile(r'^  "revision": (\d+),?$', re.MULTILINE)
+
+
+def state_path(path: str | os.PathLike[str]) -> Path:
+    """The ``kg_state.json`` of a story folder (or the file itself)."""
+    p = Path(path)
+    return p if p.suffix == ".json" or p.name == BACKUP_FILE else p / STATE_FILE
+
+
+def resolve_asset(story_dir: str | os.PathLike[str], rel: str) -> Path:
+    """Absolute path of an asset, refusing anything outside the story folder.
+
+    Symlinks are resolved first, so a link pointing out of the folder is refused
+    as well.
+    """
+    from kg.schema import check_relative_path
+
+    try:
+        check_relative_path(rel)
+    except ValueError as exc:
+        raise UnsafePathError(str(exc)) from None
+    root = Path(story_dir).resolve()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root):
+        raise UnsafePathError(
+            f"path {rel!r} resolves to {target}, outside the story folder {root}"
+        )
+    return target
+
+
+def format_json_path(loc: tuple[int | str, ...]) -> str:
+    """``('scenes', 3, 'motion')`` -> ``'scenes[3].motion'``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "$"
+
+
+def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "value_error" and not loc:
+            # Story-level cross-reference problems arrive as "path: message" lines.
+            for line in msg.split("\n"):
+                path, _, text = line.partition(": ")
+                problems.append((path, text) if text else ("$", line))
+            continue
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field; remove it or check its spelling"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        elif "input" in err and err["type"] not in ("model_type",):
+            msg = f"{msg} (got {_short(err['input'])})"
+        problems.append((format_json_path(loc), msg))
+    return problems
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
+    version = doc.get("schema_version")
+    if not isinstance(version, int):
+        raise StoryValidationError(
+            source, [("schema_version", "missing or not an integer; add a version")]
+        )
+    if version > SCHEMA_VERSION:
+        raise StoryValidationError(
+            source,
+            [
+                (
+                    "schema_version",
+                    f"{version} is newer than this StoryGraph reads "
+                    f"({SCHEMA_VERSION}); upgrade StoryGraph Studio",
+                )
+            ],
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise StoryValidationError(
+                source,
+                [("schema_version", f"no migration from version {version}")],
+            )
+        doc = step(dict(doc))
+        version += 1
+        doc["schema_version"] = version
+    return doc
+
+
+def parse_story(text: str, source: str = "kg_state.json") -> Story:
+    """Validate a JSON document into a `Story`; errors name their JSON paths."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoryValidationError(
+            source,
+            [
+                (
+                    "$",
+                    f"not valid JSON: {exc.msg} at line {exc.lineno}, "
+                    f"column {exc.colno}",
+                )
+            ],
+        ) from None
+    if not isinstance(doc, dict):
+        raise StoryValidationError(
+            source, [("$", f"must be a JSON object, got {type(doc).__name__}")]
+        )
+    doc = _migrate(doc, source)
+    try:
+        return Story.model_validate(doc)
+    except ValidationError as exc:
+        raise StoryValidationError(source, _problems_from(exc)) from None
+
+
+def dump_story(story: Story) -> str:
+    """The exact text `save_story` writes (stable: same story, same bytes)."""
+    return story.model_dump_json(indent=2) + "\n"
+
+
+def load_story(path: str | os.PathLike[str]) -> Story:
+    """Load and validate a story from its folder or its ``kg_state.json``.
+
+    When the state file is missing but a backup exists (a save interrupted in
+    its first instant on a file system without hard links), the backup loads.
+    """
+    file = state_path(path)
+    if not file.exists():
+        backup = file.with_name(BACKUP_FILE)
+        if backup.exists():
+            log.warning("%s missing; loading the backup %s", file, backup)
+            file = backup
+        else:
+            raise FileNotFoundError(
+                f"no story at {file}; create one with 'storygraph new {file.parent}'"
+            )
+    text = file.read_text(encoding="utf-8")
+    try:
+        return parse_story(text, str(file))
+    except StoryValidationError as exc:
+        backup = file.with_name(BACKUP_FILE)
+        if file.name != BACKUP_FILE and backup.exists():
+            exc.args = (exc.args[0] + f"\nThe previous version is kept in {backup}.",)
+        raise
+
+
+@contextlib.contextmanager
+def story_lock(
+    path: str | os.PathLike[str], timeout: float = DEFAULT_LOCK_TIMEOUT_S
+) -> Iterator[None]:
+    """Hold the story's file lock; re-entrant within one thread."""
+    file = state_path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(file.with_name(LOCK_FILE), timeout=timeout, is_singleton=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoryLockedError(
+            f"{file} is locked by another process for more than {timeout:.0f} s "
+            "(a generation writing to it?); wait for it to finish and try again"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _revision_on_disk(text: str) -> int | None:
+    m = _REVISION_RE.search(text)
+    if m:
+        return int(m.group(1))
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    rev = doc.get("revision") if isinstance(doc, dict) else None
+    return rev if isinstance(rev, int) else None
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write(file: Path, text: str) -> None:
+    directory = file.parent
+    for stale in directory.glob(f".{file.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a writer killed mid-save
+    tmp = directory / f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if file.exists():
+            backup = file.with_name(BACKUP_FILE)
+            bak_tmp = directory / f".{BACKUP_FILE}.{secrets.token_hex(4)}.tmp"
+            try:
+                os.link(file, bak_tmp)
+            except OSError:
+                bak_tmp.write_bytes(file.read_bytes())
+            os.replace(bak_tmp, backup)
+        os.replace(tmp, file)
+        _fsync_dir(directory)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_story(
+    story: Story,
+    path: str | os.PathLike[str],
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> bool:
+    """Write the story atomically; returns False when nothing changed.
+
+    Raises `StoryConflictError` when the file on disk has another revision than
+    the one ``story`` was loaded at: someone else saved in between, and writing
+    now would silently drop their change. On success ``story.revision`` is the
+    new revision on disk.
+    """
+    file = state_path(path)
+    with story_lock(file, lock_timeout):
+        current = file.read_text(encoding="utf-8") if file.exists() else None
+        if current is not None:
+            disk_rev = _revision_on_disk(current)
+            if disk_rev is None:
+                corrupt = file.with_name(f"{file.name}.unreadable")
+                os.replace(file, corrupt)
+                log.warning("unreadable %s kept as %s", file, corrupt)
+                current = None
+            elif disk_rev != story.revision:
+                raise StoryConflictError(
+                    f"{file} changed since it was loaded (loaded revision "
+                    f"{story.revision}, now {disk_rev} on disk); reload the story "
+                    "and apply the change again"
+                )
+            elif dump_story(story) == current:
+                return False
+        story.revision += 1
+        try:
+            _atomic_write(file, dump_story(story))
+        except BaseException:
+            story.revision -= 1
+            raise
+    return True
+
+
+def update_story(
+    path: str | os.PathLike[str],
+    mutate: Callable[[Story], T],
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> T:
+    """Load, apply ``mutate`` and save, all under the lock (no lost updates).
+
+    This is the merge path for writers that do not hold a story in memory for
+    long (the job runner, the CLI): the change is re-applied to the newest
+    revision instead of being refused.
+    """
+    file = state_path(path)
+    with story_lock(file, lock_timeout):
+        story = load_story(file)
+        result = mutate(story)
+        save_story(story, file, lock_timeout=lock_timeout)
+    return result

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Start StoryGraph Studio: installs into .venv on first use, then serves on
+# 127.0.0.1 (STORYGRAPH_HOST / STORYGRAPH_PORT to change).
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/setup.sh
+HOST=${STORYGRAPH_HOST:-127.0.0.1}
+PORT=${STORYGRAPH_PORT:-8501}
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
+echo "StoryGraph Studio: http://$HOST:$PORT"
+exec .venv/bin/streamlit run studio/app.py \
+  --server.address "$HOST" --server.port "$PORT" --server.headless true \
+  --browser.gatherUsageStats false "$@"
