@@ -17,10 +17,6 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# torch first, pinned: the CPU build comes from a local wheel where one is
-# provided, and open_clip's torchvision then accepts it instead of pulling a
-# CUDA build of a newer torch.
-"$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
