@@ -1,0 +1,201 @@
+"""Continuity between scenes: what a scene carries over from the one before.
+
+A scene on a ``continuous`` edge starts from its predecessor's selected take.
+The story's ``continuity_mode`` asks for one of three ways, tried in order:
+
+1. ``latent``: the tail latents the backend saved with that take
+   (``take-<n>.latents.safetensors``), injected without a VAE round trip;
+2. ``frame``: the take's last frame (``take-<n>.last.png``);
+3. ``none``: nothing carried.
+
+When the backend or the carried data cannot honour a mode, the next one is
+used and `ContinuityPlan.note` says why; the take records both. Tail latents are
+stored with safetensors only (never pickle), with a metadata dict of strings
+(model, width, height...) that says what produced them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from engine.backend import ContinuityInput
+from engine.video import atomic_path, read_png
+from kg.graph import DynamicSceneGraph, continuity_predecessor
+from kg.schema import Story, TakeRef
+from kg.store import resolve_asset
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "TAIL_LATENTS_KEY",
+    "ContinuityError",
+    "ContinuityPlan",
+    "save_tail_latents",
+    "load_tail_latents",
+    "plan_continuity",
+]
+
+TAIL_LATENTS_KEY = "tail_latents"
+Mode = Literal["latent", "frame", "none"]
+
+
+class ContinuityError(Exception):
+    """A continuous scene's predecessor has nothing to continue from yet."""
+
+
+def save_tail_latents(
+    path: str | os.PathLike[str], tensor: torch.Tensor, meta: dict[str, str]
+) -> Path:
+    """Write tail latents ``[B, C, F, h, w]`` and string metadata, atomically.
+
+    Raises ``TypeError`` when a metadata value is not a string (safetensors
+    stores strings only; convert numbers with ``str``).
+    """
+    from safetensors.torch import save_file
+
+    bad = {k: type(v).__name__ for k, v in meta.items() if not isinstance(v, str)}
+    if bad:
+        raise TypeError(f"latent metadata values must be strings, got {bad}")
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        save_file(
+            {TAIL_LATENTS_KEY: tensor.detach().to("cpu").contiguous()},
+            str(tmp),
+            metadata=dict(meta),
+        )
+    return final
+
+
+def load_tail_latents(
+    path: str | os.PathLike[str],
+) -> tuple[torch.Tensor, dict[str, str]]:
+    """Read tail latents and their metadata written by `save_tail_latents`."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        if TAIL_LATENTS_KEY not in fh.keys():  # noqa: SIM118 - safe_open API
+            raise ValueError(
+                f"{path} holds no {TAIL_LATENTS_KEY!r} tensor; generate the "
+                "previous scene again"
+            )
+        meta = dict(fh.metadata() or {})
+        return fh.get_tensor(TAIL_LATENTS_KEY), meta
+
+
+@dataclass(frozen=True)
+class ContinuityPlan:
+    """What a scene starts from and why.
+
+    ``requested`` is the story's mode; ``used`` the mode the engine can offer
+    the backend (the backend may fall back further and say so in its result).
+    ``previous_last_frame`` is kept for the observer's seam score even when
+    nothing is carried.
+    """
+
+    requested: Mode
+    used: Mode
+    note: str = ""
+    source: TakeRef | None = None
+    input: ContinuityInput | None = None
+    previous_last_frame: np.ndarray | None = None
+
+
+def _latent_mismatch(meta: dict[str, str], width: int, height: int, model: str) -> str:
+    """Why latents with this metadata cannot condition this request ("" if they can)."""
+    for key, want in (("width", width), ("height", height)):
+        if key in meta and meta[key] != str(want):
+            return (
+                f"tail latents were made at {key} {meta[key]}, this scene uses "
+                f"{want}; continued from the last frame"
+            )
+    if model and meta.get("model") and meta["model"] != model:
+        return (
+            f"tail latents come from model {meta['model']!r}, this scene uses "
+            f"{model!r}; continued from the last frame"
+        )
+    return ""
+
+
+def plan_continuity(
+    story_dir: str | os.PathLike[str],
+    story: Story,
+    scene_id: str,
+    *,
+    supports_latent: bool,
+    backend_name: str,
+    width: int,
+    height: int,
+    model: str = "",
+) -> ContinuityPlan:
+    """Resolve the continuity source of a scene and the mode it can use.
+
+    Raises `ContinuityError` when the scene continues from a scene that has no
+    selected take yet (generate that one first, or make the edge a cut).
+    """
+    requested: Mode = story.settings.continuity_mode
+    graph = DynamicSceneGraph(story)
+    pred_id = continuity_predecessor(graph, scene_id)
+    if pred_id is None:
+        return ContinuityPlan(requested, "none", "no continuous predecessor")
+    pred = story.scene(pred_id)
+    take = pred.selected
+    if take is None or take.status != "done":
+        raise ContinuityError(
+            f"scene {scene_id!r} continues from {pred_id!r}, which has no finished "
+            f"take selected; generate {pred_id!r} first or make the edge a 'cut'"
+        )
+    strength = graph.g.edges[pred_id, scene_id]["strength"]
+    source = TakeRef(scene_id=pred_id, take=take.index)
+    last_frame = None
+    if take.files.last_frame:
+        path = resolve_asset(story_dir, take.files.last_frame)
+        if path.is_file():
+            last_frame = read_png(path)
+
+    notes: list[str] = []
+    mode: Mode = requested
+    latents = None
+    meta: dict[str, str] = {}
+    if mode == "latent":
+        why = ""
+        if not supports_latent:
+            why = f"backend {backend_name!r} has no latent space"
+        elif (
+            not take.files.tail_latents
+            or not resolve_asset(story_dir, take.files.tail_latents).is_file()
+        ):
+            why = f"take {take.index} of {pred_id!r} has no tail latents"
+        else:
+            latents, meta = load_tail_latents(
+                resolve_asset(story_dir, take.files.tail_latents)
+            )
+            why = _latent_mismatch(meta, width, height, model)
+            if why:
+                latents, meta = None, {}
+        if why:
+            notes.append(why if "continued from" in why else f"{why}; used frame")
+            mode = "frame"
+    if mode == "frame" and last_frame is None:
+        notes.append(f"take {take.index} of {pred_id!r} has no last frame; used none")
+        mode = "none"
+    if mode == "none" or strength == 0.0:
+        if strength == 0.0 and mode != "none":
+            notes.append("the transition strength is 0; nothing carried")
+            mode = "none"
+        return ContinuityPlan(
+            requested, "none", "; ".join(notes), source, None, last_frame
+        )
+    cont = ContinuityInput(
+        mode=mode,
+        tail_latents=latents,
+        last_frame=last_frame,
+        latent_meta=meta,
+        strength=strength,
+    )
+    return ContinuityPlan(requested, mode, "; ".join(notes), source, cont, last_frame)

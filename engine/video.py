@@ -1,0 +1,240 @@
+"""Video and frame files: mp4 clips, lossless PNG frames, a background writer.
+
+Clips are H.264 in yuv420p (what every browser plays) written through the
+ffmpeg binary that ``imageio-ffmpeg`` ships. Every file lands atomically: it is
+written under a hidden temporary name in the same folder and renamed, so a
+process killed mid-write leaves either the whole file or none (plus a
+temporary file `remove_partial_files` cleans up). `ClipWriter` encodes on its
+own thread so the next scene does not wait on the encoder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "TMP_MARK",
+    "write_video",
+    "read_video",
+    "video_info",
+    "write_png",
+    "read_png",
+    "atomic_path",
+    "remove_partial_files",
+    "ClipWriter",
+]
+
+log = logging.getLogger(__name__)
+
+TMP_MARK = ".partial"  # in every temporary file name, so cleanup finds them
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
+
+    The temporary name keeps the suffix (``.take-1.partial-ab12.mp4``) so tools
+    that pick the format from the extension still work.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(
+        f".{final.stem}{TMP_MARK}-{secrets.token_hex(4)}{final.suffix}"
+    )
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files left by writers killed mid-write; returns them."""
+    removed = []
+    root = Path(folder)
+    if not root.exists():
+        return removed
+    for tmp in root.rglob(f".*{TMP_MARK}-*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _check_frames(frames: np.ndarray) -> None:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(
+            "frames must be a uint8 array of shape [F, H, W, 3], got "
+            f"{frames.dtype} {tuple(frames.shape)}"
+        )
+    if len(frames) == 0:
+        raise ValueError("frames is empty; a clip needs at least one frame")
+
+
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: int,
+    *,
+    crf: int = 18,
+    preset: str = "veryfast",
+) -> Path:
+    """Encode ``frames`` ``[F, H, W, 3]`` uint8 as an H.264 yuv420p mp4.
+
+    yuv420p halves the chroma resolution, so width and height must be even.
+    ``crf`` 18 is visually lossless for storyboards; ``veryfast`` keeps
+    encoding well ahead of generation.
+    """
+    import imageio_ffmpeg
+
+    _check_frames(frames)
+    _, height, width, _ = frames.shape
+    if width % 2 or height % 2:
+        raise ValueError(
+            f"H.264 yuv420p needs an even width and height, got {width}x{height}; "
+            "set an even resolution in the story settings"
+        )
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp),
+            size=(width, height),
+            fps=fps,
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            output_params=[
+                *("-crf", str(crf), "-preset", preset),
+                *("-movflags", "+faststart"),
+            ],
+        )
+        writer.send(None)  # start the encoder
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+    return final
+
+
+def video_info(path: str | os.PathLike[str]) -> dict[str, float | int]:
+    """``{"frames", "width", "height", "fps"}`` of a clip (frames counted exactly)."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    gen.close()
+    n_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    width, height = meta["size"]
+    return {"frames": n_frames, "width": width, "height": height, "fps": meta["fps"]}
+
+
+def read_video(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode a clip into ``[F, H, W, 3]`` uint8 RGB frames."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = next(gen)
+    width, height = meta["size"]
+    frames = [
+        np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3) for buf in gen
+    ]
+    if not frames:
+        raise ValueError(f"{path} holds no video frames; generate the take again")
+    return np.stack(frames)
+
+
+def write_png(path: str | os.PathLike[str], frame: np.ndarray) -> Path:
+    """Write one ``[H, W, 3]`` uint8 frame as a lossless PNG, atomically."""
+    from PIL import Image
+
+    if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+        raise ValueError(
+            f"a frame must be uint8 [H, W, 3], got {frame.dtype} {tuple(frame.shape)}"
+        )
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        # compress_level 1: PNG stays lossless, and writing is several times faster
+        Image.fromarray(frame).save(tmp, format="PNG", compress_level=1)
+    return final
+
+
+def read_png(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a PNG as ``[H, W, 3]`` uint8 RGB."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB")).copy()
+
+
+class ClipWriter:
+    """Encodes clips on one background thread, in submission order.
+
+    ``submit`` returns at once with a `Future`; ``on_done(path, error)`` runs on
+    the writer thread when the file has landed (``error`` is None) or failed.
+    ``flush`` waits for everything submitted so far.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+        self._pending: list[Future[Path]] = []
+        self._lock = threading.Lock()
+
+    def submit(
+        self,
+        path: str | os.PathLike[str],
+        frames: np.ndarray,
+        fps: int,
+        on_done: Callable[[Path, BaseException | None], None] | None = None,
+    ) -> Future[Path]:
+        def job() -> Path:
+            error: BaseException | None = None
+            try:
+                write_video(path, frames, fps)
+            except BaseException as exc:  # reported to on_done, then re-raised
+                error = exc
+            if on_done is not None:
+                try:
+                    on_done(Path(path), error)
+                except Exception:
+                    log.exception("recording the clip %s failed", path)
+            if error is not None:
+                raise error
+            return Path(path)
+
+        future = self._pool.submit(job)
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()] + [future]
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every submitted clip is written (errors are logged)."""
+        with self._lock:
+            pending = list(self._pending)
+        for future in pending:
+            try:
+                future.result(timeout=timeout)
+            except TimeoutError:
+                raise
+            except Exception as exc:
+                log.warning("a clip could not be written: %s", exc)
+
+    def close(self) -> None:
+        self.flush()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> ClipWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
