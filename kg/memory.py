@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kg.graph import DynamicSceneGraph, ancestor_path
 from kg.schema import DecaySettings, SceneNode, Story
@@ -48,8 +48,7 @@ __all__ = [
 Relevance = Callable[[str], float] | Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class EntityMemory:
+class EntityMemory(NamedTuple):
     key: str  # "character:<id>" or "environment:<id>"
     kind: str
     entity_id: str
@@ -135,7 +134,7 @@ def _with_relevance(
     imp = norm([m.importance for m in items])
     relv = norm(rel)
     return [
-        EntityMemory(**{**m.__dict__, "relevance": r, "score": a + b + c})
+        m._replace(relevance=r, score=a + b + c)
         for m, r, a, b, c in zip(items, rel, rec, imp, relv, strict=True)
     ]
 

@@ -68,7 +68,7 @@ def count_tokens(text: str) -> int:
     which keeps a prompt inside the real budget.
 
     >>> count_tokens("A red scarf, flapping.")
-    6
+    7
     """
     return sum(1 + (len(p) - 1) // 6 for p in _PIECE.findall(text))
 

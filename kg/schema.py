@@ -278,6 +278,10 @@ class Settings(StrictModel):
 
 
 class Story(StrictModel):
+    # Cross-reference checks run on load and before every save, not on each
+    # attribute assignment (they walk the whole graph).
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
     schema_version: int = SCHEMA_VERSION
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""

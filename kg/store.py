@@ -158,8 +158,18 @@ def _migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
     return doc
 
 
+_VERSION_RE = re.compile(r'^  "schema_version": (\d+),?$', re.MULTILINE)
+
+
 def parse_story(text: str, source: str = "kg_state.json") -> Story:
     """Validate a JSON document into a `Story`; errors name their JSON paths."""
+    m = _VERSION_RE.search(text, 0, 200)
+    if m and int(m.group(1)) == SCHEMA_VERSION:
+        # Fast path: pydantic parses and validates in one pass.
+        try:
+            return Story.model_validate_json(text)
+        except ValidationError:
+            pass  # the slow path below reports the problems by JSON path
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -314,7 +324,9 @@ def save_story(
                 return False
         story.revision += 1
         try:
-            _atomic_write(file, dump_story(story))
+            text = dump_story(story)
+            parse_story(text, str(file))  # never write what would not load
+            _atomic_write(file, text)
         except BaseException:
             story.revision -= 1
             raise

@@ -1,0 +1,211 @@
+"""Story state: save/load time and file size by story size, decay recomputation.
+
+Stories of 10, 100, 1,000 and 10,000 scenes in one continuous line, each scene
+with two characters and one take. Baseline in the same run: a plain
+``json.dumps``/``json.loads`` of the same document (what any JSON store pays),
+so the ratio shows the cost of validation, locking, fsync and the backup.
+
+Goals (2-core machine): 1,000-scene save + load under 100 ms; decay over
+10,000 entities under 50 ms.
+
+    python bench/bench_state.py [--repeat 5] [--out bench/results/bench_state.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from kg.graph import DynamicSceneGraph
+from kg.memory import story_memory
+from kg.schema import (
+    Character,
+    Environment,
+    GenerationParams,
+    SceneEdge,
+    SceneNode,
+    Story,
+    Take,
+    TakeFiles,
+)
+from kg.store import dump_story, load_story, save_story
+
+
+def make_story(n_scenes: int, n_characters: int = 20) -> Story:
+    characters = [
+        Character(id=f"c{i}", name=f"Character {i}", visual_attributes=["coat"])
+        for i in range(n_characters)
+    ]
+    envs = [Environment(id=f"e{i}", name=f"Place {i}") for i in range(5)]
+    scenes = []
+    for i in range(n_scenes):
+        take = Take(
+            index=1,
+            params=GenerationParams(
+                backend="animatic",
+                prompt="a" * 200,
+                seed=i,
+                steps=1,
+                guidance=1.0,
+                width=768,
+                height=512,
+                num_frames=49,
+                fps=24,
+            ),
+            files=TakeFiles(
+                video=f"scenes/s{i}/take-1.mp4",
+                tail_latents=f"scenes/s{i}/take-1.latents.safetensors",
+            ),
+            timings={"backend": 1.0, "write": 0.1},
+        )
+        scenes.append(
+            SceneNode(
+                id=f"s{i}",
+                title=f"Scene {i}",
+                character_ids=[f"c{i % n_characters}", f"c{(i * 7) % n_characters}"]
+                if i % n_characters != (i * 7) % n_characters
+                else [f"c{i % 20}"],
+                environment_id=f"e{i % 5}",
+                motion="walks along the pier",
+                status="done",
+                takes=[take],
+                selected_take=1,
+            )
+        )
+    edges = [SceneEdge(source=f"s{i}", target=f"s{i + 1}") for i in range(n_scenes - 1)]
+    return Story(
+        title="bench",
+        characters=characters,
+        environments=envs,
+        scenes=scenes,
+        edges=edges,
+    )
+
+
+def timed(fn, repeat: int) -> float:  # noqa: ANN001
+    """Median seconds of ``repeat`` calls."""
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def bench_state(sizes: list[int], repeat: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        story = make_story(n)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_story(story, tmp)
+
+            def save(story: Story = story, tmp: str = tmp) -> None:
+                story.description = str(time.perf_counter())  # a real change
+                save_story(story, tmp)
+
+            r = repeat if n < 10_000 else max(1, repeat // 2)
+            save_s = timed(save, r)
+            load_s = timed(lambda tmp=tmp: load_story(tmp), r)
+            size = (Path(tmp) / "kg_state.json").stat().st_size
+            doc = json.loads(dump_story(story))
+            raw = timed(lambda doc=doc: json.loads(json.dumps(doc, indent=2)), r)
+        rows.append(
+            {
+                "scenes": n,
+                "save_ms": save_s * 1e3,
+                "load_ms": load_s * 1e3,
+                "save_plus_load_ms": (save_s + load_s) * 1e3,
+                "file_kb": size / 1024,
+                "plain_json_roundtrip_ms": raw * 1e3,
+                "ratio_vs_plain_json": (save_s + load_s) / raw,
+            }
+        )
+    return rows
+
+
+def bench_decay(n_entities: int, n_scenes: int, repeat: int) -> dict:
+    """Salience of ``n_entities`` along a path of ``n_scenes``."""
+    story = Story(
+        title="decay",
+        characters=[Character(id=f"c{i}", name=f"C{i}") for i in range(n_entities)],
+    )
+    g = DynamicSceneGraph(story)
+    per_scene = max(1, n_entities // n_scenes)
+    for j in range(n_scenes):
+        ids = [f"c{(j * per_scene + k) % n_entities}" for k in range(per_scene)]
+        g.add_scene(
+            SceneNode(id=f"s{j}", title=f"S{j}", character_ids=ids),
+            after=f"s{j - 1}" if j else None,
+        )
+    last = f"s{n_scenes - 1}"
+    seconds = timed(lambda: story_memory(g, last), repeat)
+    count = len(story_memory(g, last))
+    # baseline: the bare formula over the same entities in a Python loop
+    rate = story.settings.decay.rate
+    base = timed(lambda: [1.0 * rate ** (i % n_scenes) for i in range(count)], repeat)
+    return {
+        "entities": count,
+        "scenes_on_path": n_scenes,
+        "decay_ms": seconds * 1e3,
+        "bare_formula_ms": base * 1e3,
+        "ratio_vs_bare": seconds / base,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/results/bench_state.json")
+    )
+    args = parser.parse_args()
+
+    rows = bench_state(args.sizes, args.repeat)
+    decay = bench_decay(10_000, 1_000, args.repeat)
+
+    print(
+        f"{'scenes':>7} {'save ms':>9} {'load ms':>9} {'save+load':>10} "
+        f"{'file KB':>9} {'plain json ms':>14} {'x plain':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r['scenes']:>7} {r['save_ms']:>9.1f} {r['load_ms']:>9.1f} "
+            f"{r['save_plus_load_ms']:>10.1f} {r['file_kb']:>9.0f} "
+            f"{r['plain_json_roundtrip_ms']:>14.1f} {r['ratio_vs_plain_json']:>8.1f}"
+        )
+    print(
+        f"\ndecay: {decay['entities']} entities over {decay['scenes_on_path']} scenes: "
+        f"{decay['decay_ms']:.1f} ms (bare formula {decay['bare_formula_ms']:.2f} ms, "
+        f"x{decay['ratio_vs_bare']:.0f})"
+    )
+    thousand = next((r for r in rows if r["scenes"] == 1000), None)
+    goals = {
+        "save_plus_load_1000_under_100ms": thousand
+        and thousand["save_plus_load_ms"] < 100,
+        "decay_10000_under_50ms": decay["decay_ms"] < 50,
+    }
+    print("goals:", goals)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": platform.platform(),
+                "python": platform.python_version(),
+                "state": rows,
+                "decay": decay,
+                "goals": goals,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
