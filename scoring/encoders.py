@@ -1,0 +1,524 @@
+"""Image and text encoders of the observer: CLIP (open_clip) and DINOv2 (transformers).
+
+CLIP ViT-B-32 (Radford et al., 2021) gives the text-image alignment of
+CLIPScore (Hessel et al., 2021) and the background features of VBench
+(Huang et al., 2024); DINOv2 (Oquab et al., 2023) gives VBench's subject
+features. Weights come from a local folder or the Hugging Face cache and are
+never downloaded here (``storygraph fetch-models clip-vit-b-32 dinov2-small``
+fetches them). Each encoder loads once per process, on the best device, runs
+batched in inference mode, and returns L2-normalised float32 features on the
+CPU.
+
+Tiny random-weight variants (`tiny_clip`, `tiny_dino`) and the real
+architectures with random weights (`random_clip`, `random_dino`) are built from
+configs in code, for tests and benchmarks; their ``model_id`` says so.
+
+Preprocessing runs in torch on whole batches (resize the shorter side, centre
+crop, normalise), following each model's own preprocessing configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_CLIP",
+    "DEFAULT_DINO",
+    "FETCH_COMMAND",
+    "WeightsUnavailable",
+    "ImagePrep",
+    "ImageEncoder",
+    "ClipEncoder",
+    "DinoEncoder",
+    "best_device",
+    "resolve_model_folder",
+    "load_clip",
+    "load_dino",
+    "get_clip",
+    "get_dino",
+    "tiny_clip",
+    "tiny_dino",
+    "random_clip",
+    "random_dino",
+    "save_clip",
+]
+
+log = logging.getLogger(__name__)
+
+# Hugging Face repos of the `fetch-models` catalog entries clip-vit-b-32 and
+# dinov2-small; environment variables point elsewhere (a folder or a repo id).
+DEFAULT_CLIP = "timm/vit_base_patch32_clip_224.openai"
+DEFAULT_DINO = "facebook/dinov2-small"
+CLIP_ENV = "STORYGRAPH_CLIP_MODEL"
+DINO_ENV = "STORYGRAPH_DINO_MODEL"
+FETCH_COMMAND = "storygraph fetch-models clip-vit-b-32 dinov2-small"
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsUnavailable(RuntimeError):
+    """An encoder's weights are not on this machine; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class ImagePrep:
+    """How frames become model input: shorter side to ``resize``, centre crop."""
+
+    resize: int
+    crop: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, frames: np.ndarray, device: torch.device) -> torch.Tensor:
+        """``[N, H, W, 3]`` uint8 -> ``[N, 3, crop_h, crop_w]`` normalised float32."""
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # [N, 3, H, W]
+        h, w = x.shape[-2:]
+        scale = self.resize / min(h, w)
+        nh, nw = (
+            max(self.crop[0], round(h * scale)),
+            max(self.crop[1], round(w * scale)),
+        )
+        if (nh, nw) != (h, w):
+            x = F.interpolate(
+                x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False
+            ).clamp_(0.0, 1.0)
+        top, left = (nh - self.crop[0]) // 2, (nw - self.crop[1]) // 2
+        x = x[:, :, top : top + self.crop[0], left : left + self.crop[1]]
+        mean = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+def best_device() -> torch.device:
+    """CUDA when present, then Apple MPS, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class ImageEncoder:
+    """A frozen image model: ``encode_images(frames) -> [N, D]`` unit vectors.
+
+    Parameters
+    ----------
+    name : ``"clip"`` or ``"dino"``.
+    model_id : where the weights came from; random weights say so.
+    random_weights : True for test and benchmark models.
+    """
+
+    name = "image"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        prep: ImagePrep,
+        *,
+        model_id: str,
+        random_weights: bool,
+        device: torch.device | str | None = None,
+    ) -> None:
+        import torch
+
+        self.device = torch.device(device) if device is not None else best_device()
+        self.model = model.eval().requires_grad_(False).to(self.device)
+        self.prep = prep
+        self.model_id = model_id
+        self.random_weights = random_weights
+
+    @property
+    def fingerprint(self) -> str:
+        """What the features depend on (keys of cached reference features)."""
+        return f"{self.name}:{self.model_id}:{self.prep}"
+
+    @property
+    def label(self) -> str:
+        """The model id as stored in ``Scores.encoders``."""
+        if self.random_weights:
+            return f"{self.model_id} (random weights)"
+        return self.model_id
+
+    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_images(self, frames: np.ndarray, batch_size: int = 32) -> torch.Tensor:
+        """Unit-length features ``[N, D]`` (CPU) of ``[N, H, W, 3]`` uint8 frames."""
+        import torch
+        import torch.nn.functional as F
+
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(
+                f"frames must be [N, H, W, 3] uint8, got {frames.shape} {frames.dtype}"
+            )
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                pixels = self.prep(frames[start : start + batch_size], self.device)
+                feats = self._forward(pixels).float()
+                out.append(F.normalize(feats, dim=-1).cpu())
+        return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+class ClipEncoder(ImageEncoder):
+    """An open_clip model with its tokenizer; text features for CLIPScore."""
+
+    name = "clip"
+
+    def __init__(self, model: torch.nn.Module, prep: ImagePrep, tokenizer: Any, **kw):
+        super().__init__(model, prep, **kw)
+        self.tokenizer = tokenizer
+
+    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised text features ``[N, D]`` (longer texts are truncated)."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(list(texts)).to(self.device)
+            return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
+
+
+class DinoEncoder(ImageEncoder):
+    """A transformers DINOv2 backbone; features are the normalised CLS token."""
+
+    name = "dino"
+
+    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixels).pooler_output
+
+
+# Loading ---------------------------------------------------------------------
+
+
+def resolve_model_folder(
+    source: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """A local folder holding a model: ``source`` itself, or its HF cache snapshot.
+
+    Never downloads (``local_files_only``). Raises `WeightsUnavailable` naming
+    the command that fetches the weights.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            str(source), local_files_only=True, cache_dir=cache_dir
+        )
+    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, ...
+        raise WeightsUnavailable(
+            f"model {str(source)!r} is neither a folder nor in the Hugging Face "
+            f"cache ({type(exc).__name__}); run '{FETCH_COMMAND}'"
+        ) from None
+    return Path(folder)
+
+
+def _clip_tokenizer(model_cfg: dict[str, Any]) -> Any:
+    import open_clip
+
+    context = model_cfg.get("text_cfg", {}).get("context_length", 77)
+    hf_name = model_cfg.get("text_cfg", {}).get("hf_tokenizer_name")
+    if hf_name:
+        return open_clip.HFTokenizer(hf_name, context_length=context)
+    return open_clip.SimpleTokenizer(context_length=context)
+
+
+def load_clip(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    device: torch.device | str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> ClipEncoder:
+    """CLIP from a folder with ``open_clip_config.json`` and weights, or the HF cache.
+
+    ``source`` defaults to ``$STORYGRAPH_CLIP_MODEL`` or `DEFAULT_CLIP`.
+    """
+    import open_clip
+
+    source = source or os.environ.get(CLIP_ENV) or DEFAULT_CLIP
+    folder = resolve_model_folder(source, cache_dir=cache_dir)
+    config_file = folder / "open_clip_config.json"
+    if not config_file.is_file():
+        raise WeightsUnavailable(
+            f"{folder} has no open_clip_config.json; point {CLIP_ENV} at an "
+            f"open_clip model folder or run '{FETCH_COMMAND}'"
+        )
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise WeightsUnavailable(
+            f"{folder} has a CLIP config but no weights; run '{FETCH_COMMAND}'"
+        )
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    model = open_clip.create_model(f"local-dir:{folder}", device="cpu")
+    pp = {**config.get("preprocess_cfg", {})}
+    size = config["model_cfg"]["vision_cfg"].get("image_size", 224)
+    size = size if isinstance(size, int) else int(size[0])
+    prep = ImagePrep(
+        resize=size,
+        crop=(size, size),
+        mean=tuple(pp.get("mean", OPENAI_MEAN)),
+        std=tuple(pp.get("std", OPENAI_STD)),
+    )
+    log.info("loaded CLIP %s from %s", source, folder)
+    return ClipEncoder(
+        model,
+        prep,
+        _clip_tokenizer(config["model_cfg"]),
+        model_id=str(source),
+        random_weights=False,
+        device=device,
+    )
+
+
+def _dino_prep(processor: Any) -> ImagePrep:
+    size, crop = processor.size, processor.crop_size
+    resize = size.get("shortest_edge") or min(size["height"], size["width"])
+    return ImagePrep(
+        resize=int(resize),
+        crop=(int(crop["height"]), int(crop["width"])),
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+    )
+
+
+def load_dino(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    device: torch.device | str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> DinoEncoder:
+    """DINOv2 from a transformers model folder or the HF cache.
+
+    ``source`` defaults to ``$STORYGRAPH_DINO_MODEL`` or `DEFAULT_DINO`.
+    """
+    from transformers import BitImageProcessor, Dinov2Model
+
+    source = source or os.environ.get(DINO_ENV) or DEFAULT_DINO
+    folder = resolve_model_folder(source, cache_dir=cache_dir)
+    try:
+        model = Dinov2Model.from_pretrained(folder, local_files_only=True)
+    except OSError as exc:
+        raise WeightsUnavailable(
+            f"{folder} holds no DINOv2 weights ({exc}); run '{FETCH_COMMAND}'"
+        ) from None
+    if (folder / "preprocessor_config.json").is_file():
+        processor = BitImageProcessor.from_pretrained(folder, local_files_only=True)
+    else:
+        processor = _default_dino_processor()
+    log.info("loaded DINOv2 %s from %s", source, folder)
+    return DinoEncoder(
+        model,
+        _dino_prep(processor),
+        model_id=str(source),
+        random_weights=False,
+        device=device,
+    )
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, str, str], ImageEncoder] = {}
+
+
+def _get(kind: str, loader: Any, source: Any, device: Any) -> Any:
+    key = (kind, str(source or ""), str(device or ""))
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = loader(source, device=device)
+        return _loaded[key]
+
+
+def get_clip(
+    source: str | os.PathLike[str] | None = None,
+    device: torch.device | str | None = None,
+) -> ClipEncoder:
+    """`load_clip` once per process (a failed load is retried next time)."""
+    return _get("clip", load_clip, source, device)
+
+
+def get_dino(
+    source: str | os.PathLike[str] | None = None,
+    device: torch.device | str | None = None,
+) -> DinoEncoder:
+    """`load_dino` once per process (a failed load is retried next time)."""
+    return _get("dino", load_dino, source, device)
+
+
+# Random-weight models for tests and benchmarks ---------------------------------
+
+# A CLIP small enough for unit tests (~3 M parameters, mostly the token table).
+TINY_CLIP_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+    "text_cfg": {
+        "context_length": 77,
+        "vocab_size": 49408,
+        "width": 64,
+        "heads": 2,
+        "layers": 2,
+    },
+}
+
+
+def _clip_from_config(
+    model_cfg: dict[str, Any], model_id: str, seed: int, device: Any
+) -> ClipEncoder:
+    import torch
+    from open_clip.model import CLIP
+
+    torch.manual_seed(seed)
+    cfg = json.loads(json.dumps(model_cfg))
+    model = CLIP(
+        embed_dim=cfg["embed_dim"],
+        vision_cfg=cfg["vision_cfg"],
+        text_cfg=cfg["text_cfg"],
+        quick_gelu=cfg.get("quick_gelu", False),
+    )
+    size = cfg["vision_cfg"]["image_size"]
+    prep = ImagePrep(size, (size, size), OPENAI_MEAN, OPENAI_STD)
+    encoder = ClipEncoder(
+        model,
+        prep,
+        _clip_tokenizer(cfg),
+        model_id=model_id,
+        random_weights=True,
+        device=device,
+    )
+    encoder.model_cfg = cfg  # so save_clip can write it back out
+    return encoder
+
+
+def tiny_clip(seed: int = 0, device: torch.device | str | None = None) -> ClipEncoder:
+    """A 32-pixel CLIP with random weights and the real tokenizer (tests)."""
+    return _clip_from_config(TINY_CLIP_CONFIG, "tiny-clip", seed, device)
+
+
+def random_clip(
+    model_name: str = "ViT-B-32",
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> ClipEncoder:
+    """The real architecture ``model_name`` with random weights (benchmarks)."""
+    import open_clip
+
+    cfg = open_clip.get_model_config(model_name)
+    if cfg is None:
+        raise ValueError(
+            f"unknown open_clip model {model_name!r}; pick one of "
+            "open_clip.list_models()"
+        )
+    return _clip_from_config(cfg, model_name, seed, device)
+
+
+def save_clip(encoder: ClipEncoder, folder: str | os.PathLike[str]) -> Path:
+    """Write a CLIP as an open_clip model folder `load_clip` reads back."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model_cfg": encoder.model_cfg,
+        "preprocess_cfg": {
+            "mean": list(encoder.prep.mean),
+            "std": list(encoder.prep.std),
+        },
+    }
+    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=2))
+    state = {
+        k: v.detach().cpu().contiguous() for k, v in encoder.model.state_dict().items()
+    }
+    save_file(state, str(folder / "open_clip_model.safetensors"))
+    return folder
+
+
+def _default_dino_processor(resize: int = 256, crop: int = 224) -> Any:
+    from transformers import BitImageProcessor
+
+    # DINOv2's own preprocessing: shorter side 256, centre crop 224, ImageNet stats.
+    return BitImageProcessor(
+        size={"shortest_edge": resize},
+        crop_size={"height": crop, "width": crop},
+        image_mean=list(IMAGENET_MEAN),
+        image_std=list(IMAGENET_STD),
+        do_convert_rgb=True,
+    )
+
+
+def _dino_from_config(
+    config: Any, processor: Any, model_id: str, seed: int, device: Any
+) -> DinoEncoder:
+    import torch
+    from transformers import Dinov2Model
+
+    torch.manual_seed(seed)
+    model = Dinov2Model(config)
+    encoder = DinoEncoder(
+        model,
+        _dino_prep(processor),
+        model_id=model_id,
+        random_weights=True,
+        device=device,
+    )
+    encoder.processor = processor  # so tests can save it with save_pretrained
+    return encoder
+
+
+def tiny_dino(seed: int = 0, device: torch.device | str | None = None) -> DinoEncoder:
+    """A 32-pixel DINOv2 with random weights (tests)."""
+    from transformers import Dinov2Config
+
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=8,
+        image_size=32,
+    )
+    return _dino_from_config(
+        config, _default_dino_processor(36, 32), "tiny-dino", seed, device
+    )
+
+
+def random_dino(seed: int = 0, device: torch.device | str | None = None) -> DinoEncoder:
+    """The dinov2-small architecture with random weights (benchmarks)."""
+    from transformers import Dinov2Config
+
+    # facebook/dinov2-small: ViT-S/14, 12 layers, 6 heads, width 384.
+    config = Dinov2Config(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        patch_size=14,
+        image_size=518,
+    )
+    return _dino_from_config(
+        config, _default_dino_processor(), "dinov2-small-architecture", seed, device
+    )

@@ -1,0 +1,362 @@
+"""The take observer: scores each clip and stores its embeddings beside it.
+
+`Observer` has the shape of the engine's ``TakeObserver`` (structural typing:
+scoring never imports the engine). For every take it
+
+1. computes the pixel metrics on every frame (temporal flicker, seam MAE),
+2. samples frames (16, uniform, first and last included) and encodes them with
+   CLIP and DINOv2, plus the prompt with CLIP's text tower,
+3. computes CLIPScore, VBench subject/background consistency, the DINO seam
+   cosine and character consistency against cached reference features,
+4. writes the features to ``scenes/<scene>/take-<n>.embeddings.safetensors``.
+
+Without weights the semantic metrics are ``None`` and ``Scores.unavailable``
+says why and which command fetches them. Nothing here raises into the engine:
+a failing metric is recorded as unavailable with its error, never a failed take.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kg.schema import Scores, Story, Take, utc_now
+from kg.store import resolve_asset
+from scoring import metrics
+from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
+from scoring.references import ReferenceCache
+from scoring.sampling import DEFAULT_SAMPLES, sample_indices
+
+if TYPE_CHECKING:
+    import torch
+
+    from scoring.encoders import ClipEncoder, DinoEncoder, ImageEncoder
+
+__all__ = ["Observation", "Observer", "embeddings_path", "resize_frame"]
+
+log = logging.getLogger(__name__)
+
+CLIP_METRICS = ("clip_score", "background_consistency")
+DINO_METRICS = ("subject_consistency", "seam_dino_cosine", "character_consistency")
+
+EncoderSource = Any  # an encoder, a zero-argument loader returning one, or None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Scores of one take and the relative path of its embeddings file.
+
+    The same fields as ``engine.observe.Observation``.
+    """
+
+    scores: Scores
+    embeddings: str | None = None  # relative to the story folder
+
+
+def embeddings_path(scene_id: str, take: Take) -> str:
+    """``scenes/<scene>/take-<n>.embeddings.safetensors``, beside the take's clip."""
+    if take.files.video:
+        video = PurePosixPath(take.files.video)
+        stem = video.name.split(".", 1)[0]
+        return str(video.with_name(f"{stem}.embeddings.safetensors"))
+    return f"scenes/{scene_id}/take-{take.index}.embeddings.safetensors"
+
+
+def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A ``[H, W, 3]`` uint8 frame resized to ``height`` x ``width`` (bilinear)."""
+    if frame.shape[:2] == (height, width):
+        return frame
+    from PIL import Image
+
+    img = Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _write_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _failure(exc: BaseException) -> str:
+    return f"scoring failed ({type(exc).__name__}: {exc}); see the log"
+
+
+class Observer:
+    """Scores takes with CLIP and DINOv2; implements the engine's ``TakeObserver``.
+
+    Parameters
+    ----------
+    clip, dino : an encoder, a zero-argument loader called on first use (a
+        loader raising `WeightsUnavailable` makes the metrics unavailable), or
+        ``None`` (no such encoder).
+    device : moves given encoders there; loaders choose the best device.
+    samples : frames the encoders see per take.
+    batch_size : frames per encoder forward pass.
+    """
+
+    def __init__(
+        self,
+        clip: EncoderSource = None,
+        dino: EncoderSource = None,
+        device: torch.device | str | None = None,
+        *,
+        samples: int = DEFAULT_SAMPLES,
+        batch_size: int = 32,
+    ) -> None:
+        self._sources = {"clip": clip, "dino": dino}
+        self._encoders: dict[str, ImageEncoder] = {}
+        self.device = device
+        self.samples = samples
+        self.batch_size = batch_size
+
+    @classmethod
+    def default(
+        cls,
+        device: torch.device | str | None = None,
+        *,
+        clip_source: str | os.PathLike[str] | None = None,
+        dino_source: str | os.PathLike[str] | None = None,
+    ) -> Observer:
+        """An observer with the default models, loaded lazily once per process.
+
+        Weights come from ``clip_source``/``dino_source`` (a folder or a
+        Hugging Face repo id in the local cache), else the environment
+        variables ``STORYGRAPH_CLIP_MODEL``/``STORYGRAPH_DINO_MODEL``, else the
+        catalog defaults. Nothing is downloaded.
+        """
+        from scoring.encoders import get_clip, get_dino
+
+        return cls(
+            clip=lambda: get_clip(clip_source, device),
+            dino=lambda: get_dino(dino_source, device),
+        )
+
+    # Encoders ---------------------------------------------------------------
+    def encoder(self, name: str) -> tuple[ImageEncoder | None, str | None]:
+        """``(encoder, None)`` or ``(None, why it is unavailable)``."""
+        if name in self._encoders:
+            return self._encoders[name], None
+        source = self._sources[name]
+        label = {"clip": "CLIP", "dino": "DINOv2"}[name]
+        if source is None:
+            return None, f"no {label} encoder configured; run '{FETCH_COMMAND}'"
+        if callable(source) and not hasattr(source, "encode_images"):
+            try:
+                source = source()
+            except WeightsUnavailable as exc:
+                return None, f"{label} weights unavailable: {exc}"
+            except Exception as exc:
+                log.warning("could not load %s", label, exc_info=True)
+                return None, f"{label} failed to load ({type(exc).__name__}: {exc})"
+        if self.device is not None:
+            import torch
+
+            source.device = torch.device(self.device)
+            source.model.to(source.device)
+        self._encoders[name] = source
+        return source, None
+
+    @property
+    def clip(self) -> ClipEncoder | None:
+        return self.encoder("clip")[0]  # type: ignore[return-value]
+
+    @property
+    def dino(self) -> DinoEncoder | None:
+        return self.encoder("dino")[0]  # type: ignore[return-value]
+
+    # TakeObserver -----------------------------------------------------------
+    def observe(
+        self,
+        story_dir: Path,
+        story: Story,
+        scene_id: str,
+        take: Take,
+        frames: np.ndarray,
+        previous_last_frame: np.ndarray | None,
+    ) -> Observation:
+        """Score a take, write its embeddings; never raises (errors are recorded)."""
+        try:
+            scores, tensors, meta = self.score(
+                story_dir, story, scene_id, take, frames, previous_last_frame
+            )
+        except Exception as exc:
+            log.exception("scoring scene %r take %s failed", scene_id, take.index)
+            return Observation(
+                Scores(unavailable={"observer": _failure(exc)}, scored_at=utc_now())
+            )
+        rel = None
+        if any(k != "frame_indices" for k in tensors):
+            rel = embeddings_path(scene_id, take)
+            try:
+                _write_safetensors(resolve_asset(story_dir, rel), tensors, meta)
+            except Exception as exc:
+                log.exception("writing embeddings %s failed", rel)
+                scores.unavailable["embeddings"] = _failure(exc)
+                rel = None
+        return Observation(scores, rel)
+
+    def score(
+        self,
+        story_dir: Path,
+        story: Story,
+        scene_id: str,
+        take: Take,
+        frames: np.ndarray,
+        previous_last_frame: np.ndarray | None,
+    ) -> tuple[Scores, dict[str, torch.Tensor], dict[str, str]]:
+        """Scores, embedding tensors and their metadata of one take (no file writes
+        except the reference cache)."""
+        import torch
+
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(
+                f"frames must be [F, H, W, 3] uint8, got {frames.shape} {frames.dtype}"
+            )
+        s = Scores()
+        _, height, width, _ = frames.shape
+        previous = None
+        if previous_last_frame is not None:
+            previous = resize_frame(np.asarray(previous_last_frame), height, width)
+
+        # 1. pixel metrics, on every frame
+        s.temporal_flicker = metrics.temporal_flicker(frames)
+        if s.temporal_flicker is None:
+            s.unavailable["temporal_flicker"] = "the take has one frame; needs two"
+        if previous is not None:
+            s.seam_pixel_mae = metrics.seam_pixel_mae(previous, frames[0])
+        else:
+            for name in ("seam_pixel_mae", "seam_dino_cosine"):
+                s.unavailable[name] = "no previous take (first scene, or a cut)"
+
+        # 2. sampled frames through the encoders
+        idx = sample_indices(len(frames), self.samples)
+        sampled = frames[idx]
+        tensors: dict[str, torch.Tensor] = {"frame_indices": torch.from_numpy(idx)}
+        meta = {"scene_id": scene_id, "take": str(take.index)}
+        self._score_clip(s, take, sampled, tensors, meta)
+        self._score_dino(
+            s, story_dir, story, scene_id, sampled, previous, tensors, meta
+        )
+        s.scored_at = utc_now()
+        return s, tensors, meta
+
+    def _score_clip(
+        self,
+        s: Scores,
+        take: Take,
+        sampled: np.ndarray,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, str],
+    ) -> None:
+        clip, reason = self.encoder("clip")
+        if clip is None:
+            s.unavailable.update(dict.fromkeys(CLIP_METRICS, reason))
+            return
+        s.encoders["clip"] = meta["clip"] = clip.label
+        try:
+            image = clip.encode_images(sampled, self.batch_size)
+            tensors["clip_image"] = image
+            s.background_consistency = metrics.background_consistency(image.numpy())
+            if s.background_consistency is None:
+                s.unavailable["background_consistency"] = (
+                    "the take has one frame; needs two"
+                )
+            prompt = take.params.prompt.strip()
+            if prompt:
+                text = clip.encode_text([prompt])
+                tensors["clip_text"] = text
+                meta["prompt"] = prompt
+                s.clip_score = metrics.clip_score(image.numpy(), text[0].numpy())
+            else:
+                s.unavailable["clip_score"] = "the take has no prompt to compare with"
+        except Exception as exc:
+            log.exception("CLIP scoring failed")
+            for name in CLIP_METRICS:
+                if getattr(s, name) is None:
+                    s.unavailable[name] = _failure(exc)
+
+    def _score_dino(
+        self,
+        s: Scores,
+        story_dir: Path,
+        story: Story,
+        scene_id: str,
+        sampled: np.ndarray,
+        previous: np.ndarray | None,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, str],
+    ) -> None:
+        dino, reason = self.encoder("dino")
+        if dino is None:
+            for name in DINO_METRICS:
+                s.unavailable.setdefault(name, reason)
+            if previous is not None:
+                s.unavailable["seam_dino_cosine"] = reason
+            return
+        s.encoders["dino"] = meta["dino"] = dino.label
+        try:
+            image = dino.encode_images(sampled, self.batch_size)
+            tensors["dino_image"] = image
+            s.subject_consistency = metrics.subject_consistency(image.numpy())
+            if s.subject_consistency is None:
+                s.unavailable["subject_consistency"] = (
+                    "the take has one frame; needs two"
+                )
+            if previous is not None:
+                prev = dino.encode_images(previous[None])
+                s.seam_dino_cosine = metrics.seam_cosine(
+                    prev[0].numpy(), image[0].numpy()
+                )
+        except Exception as exc:
+            log.exception("DINOv2 scoring failed")
+            for name in ("subject_consistency", "seam_dino_cosine"):
+                if getattr(s, name) is None:
+                    s.unavailable[name] = _failure(exc)
+            return
+        self._score_characters(s, story_dir, story, scene_id, dino, image)
+
+    def _score_characters(
+        self,
+        s: Scores,
+        story_dir: Path,
+        story: Story,
+        scene_id: str,
+        dino: ImageEncoder,
+        image: torch.Tensor,
+    ) -> None:
+        character_ids = story.scene(scene_id).character_ids
+        if not character_ids:
+            return
+        try:
+            refs, problems = ReferenceCache(story_dir).features(
+                story, list(character_ids), dino
+            )
+        except Exception as exc:
+            log.exception("reference features failed")
+            s.unavailable["character_consistency"] = _failure(exc)
+            return
+        for cid in character_ids:
+            if cid in refs:
+                value = metrics.character_consistency(image.numpy(), refs[cid])
+                if value is not None:
+                    s.character_consistency[cid] = value
+            else:
+                s.unavailable[f"character_consistency.{cid}"] = problems.get(
+                    cid, f"no usable reference images for {cid!r}"
+                )

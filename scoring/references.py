@@ -1,0 +1,136 @@
+"""Cached features of the characters' reference images.
+
+Reference images rarely change while a story grows, so their features are kept
+in ``<story>/.cache/references.safetensors``, keyed by the encoder and the
+SHA-256 of each image file: an edited image gets a new key and is encoded
+again, an unchanged one never is. Entries no longer referenced by the story are
+dropped on the next write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kg.schema import Story
+from kg.store import resolve_asset
+
+if TYPE_CHECKING:
+    from scoring.encoders import ImageEncoder
+
+__all__ = ["CACHE_FILE", "ReferenceCache", "load_image", "file_digest"]
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = ".cache/references.safetensors"
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_image(path: Path) -> np.ndarray:
+    """An image file as ``[H, W, 3]`` uint8 RGB."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _key(encoder: ImageEncoder, digest: str) -> str:
+    return hashlib.sha256(f"{encoder.fingerprint}\0{digest}".encode()).hexdigest()[:40]
+
+
+class ReferenceCache:
+    """Features of reference images for one story folder.
+
+    ``computed`` counts the images encoded (not found in the cache) so far.
+    """
+
+    def __init__(self, story_dir: str | os.PathLike[str]) -> None:
+        self.story_dir = Path(story_dir)
+        self.file = self.story_dir / CACHE_FILE
+        self.computed = 0
+
+    def _read(self) -> dict[str, np.ndarray]:
+        if not self.file.is_file():
+            return {}
+        from safetensors.numpy import load_file
+
+        try:
+            return dict(load_file(str(self.file)))
+        except Exception as exc:  # a damaged cache is rebuilt, never fatal
+            log.warning("ignoring unreadable reference cache %s: %s", self.file, exc)
+            return {}
+
+    def _write(self, entries: dict[str, np.ndarray]) -> None:
+        from safetensors.numpy import save_file
+
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_name(f".{self.file.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            save_file(entries, str(tmp))
+            os.replace(tmp, self.file)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def features(
+        self, story: Story, character_ids: list[str], encoder: ImageEncoder
+    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Reference features ``[M, D]`` per character, and problems per character.
+
+        A character without reference images, or with a missing one, is listed
+        in the problems with what to do about it.
+        """
+        digests: dict[str, str] = {}  # relative path -> digest, whole story
+        problems: dict[str, str] = {}
+        for character in story.characters:
+            for rel in character.reference_images:
+                try:
+                    digests[rel] = file_digest(resolve_asset(self.story_dir, rel))
+                except (OSError, ValueError) as exc:
+                    if character.id in character_ids:
+                        problems[character.id] = (
+                            f"reference image {rel!r} of character {character.id!r} "
+                            f"cannot be read ({exc}); fix or remove it in "
+                            "reference_images"
+                        )
+        cached = self._read()
+        keep = {_key(encoder, d) for d in digests.values()}
+        entries = {k: v for k, v in cached.items() if k in keep}
+        out: dict[str, np.ndarray] = {}
+        for cid in character_ids:
+            character = story.character(cid)
+            if not character.reference_images:
+                problems.setdefault(
+                    cid,
+                    f"character {cid!r} has no reference images; add some to "
+                    "its reference_images",
+                )
+                continue
+            feats = []
+            for rel in character.reference_images:
+                if rel not in digests:
+                    continue
+                key = _key(encoder, digests[rel])
+                if key not in entries:
+                    image = load_image(resolve_asset(self.story_dir, rel))
+                    entries[key] = encoder.encode_images(image[None])[0].numpy()
+                    self.computed += 1
+                feats.append(entries[key])
+            if feats:
+                out[cid] = np.stack(feats)
+        if entries.keys() != cached.keys():
+            self._write(entries)
+        return out, problems
