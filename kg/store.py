@@ -269,8 +269,6 @@ def _fsync_dir(directory: Path) -> None:
 
 def _atomic_write(file: Path, text: str) -> None:
     directory = file.parent
-    for stale in directory.glob(f".{file.name}.*.tmp"):
-        stale.unlink(missing_ok=True)  # left by a writer killed mid-save
     tmp = directory / f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -306,6 +304,8 @@ def save_story(
     """
     file = state_path(path)
     with story_lock(file, lock_timeout):
+        for stale in file.parent.glob(f".{file.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a writer killed mid-save
         current = file.read_text(encoding="utf-8") if file.exists() else None
         if current is not None:
             disk_rev = _revision_on_disk(current)
