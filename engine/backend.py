@@ -75,7 +75,9 @@ class SceneContext:
     """Scene attributes a storyboard-style backend draws (LTX ignores them)."""
 
     title: str
-    characters: tuple[str, ...] = ()
+    characters: tuple[str, ...] = ()  # display names
+    # one phrase of visual attributes per character ("long red hair, yellow coat")
+    character_looks: tuple[str, ...] = ()
     environment: str = ""
     lighting: str = ""
     weather: str = "clear"
