@@ -1,0 +1,225 @@
+"""The model catalog: what StoryGraph can fetch, what is local, and what each needs.
+
+`fetch_models` downloads through huggingface_hub's ``snapshot_download`` with
+allow-patterns (only the files a model needs; interrupted downloads resume)
+and then verifies what it fetched (every required file present, safetensors
+headers readable). `model_status` reports what is available from the local
+cache without touching the network; generation resolves models the same way
+(`resolve_cached`), so it never downloads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from engine.backend import BackendError
+
+__all__ = [
+    "ModelSpec",
+    "CATALOG",
+    "ModelStatus",
+    "get_spec",
+    "resolve_cached",
+    "model_status",
+    "verify_model",
+    "fetch_models",
+]
+
+log = logging.getLogger(__name__)
+
+_DIFFUSERS_PATTERNS = (
+    "model_index.json",
+    "scheduler/*.json",
+    "tokenizer/*",
+    "text_encoder/*.json",
+    "text_encoder/*.safetensors",
+    "transformer/*.json",
+    "transformer/*.safetensors",
+    "vae/*.json",
+    "vae/*.safetensors",
+)
+_DIFFUSERS_REQUIRED = (
+    "model_index.json",
+    "transformer/config.json",
+    "vae/config.json",
+    "text_encoder/config.json",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One fetchable model."""
+
+    name: str  # short catalog name used on the command line
+    repo_id: str
+    role: Literal["video", "observer"]
+    allow_patterns: tuple[str, ...]
+    required: tuple[str, ...]  # files that must exist after a fetch
+    needs: str  # what it takes to use: download size, memory
+    description: str = ""
+
+
+CATALOG: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="ltx-video",
+        repo_id="Lightricks/LTX-Video-0.9.5",
+        role="video",
+        allow_patterns=_DIFFUSERS_PATTERNS,
+        required=_DIFFUSERS_REQUIRED,
+        needs="~25 GB download (T5-XXL included); CUDA GPU with 12+ GB "
+        "(model_offload) or 24+ GB (none)",
+        description="LTX-Video 2B dev, 768x512 at 24 fps",
+    ),
+    ModelSpec(
+        name="ltx-video-13b-distilled",
+        repo_id="Lightricks/LTX-Video-0.9.7-distilled",
+        role="video",
+        allow_patterns=_DIFFUSERS_PATTERNS,
+        required=_DIFFUSERS_REQUIRED,
+        needs="~45 GB download; CUDA GPU with 24+ GB (model_offload) or 48+ GB",
+        description="LTX-Video 13B distilled: 8 steps, no guidance",
+    ),
+    ModelSpec(
+        name="clip-vit-b-32",
+        repo_id="timm/vit_base_patch32_clip_224.openai",
+        role="observer",
+        allow_patterns=("open_clip_config.json", "open_clip_model.safetensors"),
+        required=("open_clip_config.json", "open_clip_model.safetensors"),
+        needs="~0.6 GB download; CPU or GPU",
+        description="CLIP ViT-B/32 for the observer (open_clip "
+        "hf-hub:timm/vit_base_patch32_clip_224.openai)",
+    ),
+    ModelSpec(
+        name="dinov2-small",
+        repo_id="facebook/dinov2-small",
+        role="observer",
+        allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
+        required=("config.json", "model.safetensors"),
+        needs="~0.1 GB download; CPU or GPU",
+        description="DINOv2 ViT-S/14 for the observer's subject consistency",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    spec: ModelSpec
+    folder: Path | None  # the local snapshot, None when not fetched
+    problems: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        return self.folder is not None and not self.problems
+
+
+def get_spec(name: str) -> ModelSpec | None:
+    """The catalog entry for a short name or a repo id, if any."""
+    for spec in CATALOG:
+        if name in (spec.name, spec.repo_id):
+            return spec
+    return None
+
+
+def _snapshot(repo_id: str, patterns: tuple[str, ...] | None, **kwargs: object) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(
+        snapshot_download(
+            repo_id, allow_patterns=list(patterns) if patterns else None, **kwargs
+        )
+    )
+
+
+def resolve_cached(name: str) -> Path:
+    """Local snapshot folder of a catalog name or HF id, without any download.
+
+    Raises
+    ------
+    BackendError
+        When it is not in the local cache; the message says how to fetch it.
+    """
+    spec = get_spec(name)
+    repo_id = spec.repo_id if spec else name
+    if "/" not in repo_id:
+        raise BackendError(
+            f"model {name!r} is neither a folder, a Hugging Face id (org/name) nor "
+            f"a catalog name ({', '.join(s.name for s in CATALOG)})"
+        )
+    try:
+        return _snapshot(
+            repo_id, spec.allow_patterns if spec else None, local_files_only=True
+        )
+    except Exception as exc:  # huggingface_hub raises several not-found types
+        fetch = spec.name if spec else repo_id
+        raise BackendError(
+            f"model {name!r} is not in the local Hugging Face cache; fetch it with "
+            f"`storygraph fetch-models {fetch}` (or point settings.model at a "
+            f"local folder)"
+        ) from exc
+
+
+def verify_model(spec: ModelSpec, folder: Path) -> tuple[str, ...]:
+    """Problems with a fetched snapshot (missing files, unreadable weights)."""
+    from engine.ltx.loading import read_safetensors_header
+
+    problems = [
+        f"missing {rel}" for rel in spec.required if not (folder / rel).is_file()
+    ]
+    weights = list(folder.rglob("*.safetensors"))
+    if not weights:
+        problems.append("no .safetensors weights")
+    for file in weights:
+        try:
+            read_safetensors_header(file)
+        except (BackendError, ValueError, OSError) as exc:
+            problems.append(f"{file.relative_to(folder)} unreadable: {exc}")
+    return tuple(problems)
+
+
+def model_status(specs: tuple[ModelSpec, ...] = CATALOG) -> list[ModelStatus]:
+    """What is available locally (no network)."""
+    statuses = []
+    for spec in specs:
+        try:
+            folder = _snapshot(spec.repo_id, spec.allow_patterns, local_files_only=True)
+        except Exception:  # not in the cache
+            statuses.append(ModelStatus(spec, None))
+            continue
+        statuses.append(ModelStatus(spec, folder, verify_model(spec, folder)))
+    return statuses
+
+
+def fetch_models(
+    names: list[str] | None = None,
+    *,
+    on_fetched: Callable[[ModelStatus], None] | None = None,
+) -> list[ModelStatus]:
+    """Download (resumably) and verify catalog models; all of them by default.
+
+    Raises
+    ------
+    BackendError
+        For a name that is not in the catalog (nothing is fetched then).
+    """
+    specs = []
+    for name in names or [s.name for s in CATALOG]:
+        spec = get_spec(name)
+        if spec is None:
+            raise BackendError(
+                f"unknown model {name!r}; choose from "
+                f"{', '.join(s.name for s in CATALOG)}"
+            )
+        specs.append(spec)
+    results = []
+    for spec in specs:
+        log.info("fetching %s (%s)", spec.name, spec.repo_id)
+        folder = _snapshot(spec.repo_id, spec.allow_patterns)
+        status = ModelStatus(spec, folder, verify_model(spec, folder))
+        results.append(status)
+        if on_fetched is not None:
+            on_fetched(status)
+    return results
