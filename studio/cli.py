@@ -17,7 +17,13 @@ app = typer.Typer(
 
 # Each module exposes register(app); missing ones are skipped so the story
 # commands work in a minimal install.
-_COMMAND_MODULES = ("kg.cli", "engine.cli", "scoring.cli", "engine.export_cli")
+_COMMAND_MODULES = (
+    "kg.cli",
+    "engine.cli",
+    "engine.models_cli",
+    "scoring.cli",
+    "engine.export_cli",
+)
 
 for _name in _COMMAND_MODULES:
     try:

@@ -1,45 +1,172 @@
-"""Stories page: list the stories under the outputs root and create new ones."""
+"""Stories page: create, open, import, duplicate and delete story folders."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import streamlit as st
 
-from kg.example import blank_story, example_story
-from kg.store import STATE_FILE, load_story, save_story
+from studio import services
+from studio.session import current_story, flash, open_story, show_flashes
+
+__all__ = ["stories_page"]
+
+_CONFIRM_KEY = "stories.confirm_delete"
 
 
-def outputs_root() -> Path:
-    return Path(os.environ.get("STORYGRAPH_OUTPUTS", "story_outputs")).resolve()
+def _story_list(open_folder: str | None) -> None:
+    entries = services.list_stories()
+    if not entries:
+        st.info("No stories yet: create one below, or import a kg_state.json.")
+        return
+    for entry in entries:
+        with st.container(border=True):
+            left, right = st.columns([4, 3])
+            is_open = open_folder is not None and entry.slug == open_folder
+            if entry.error:
+                left.markdown(f"**{entry.slug}** · cannot be opened")
+                left.error(entry.error)
+            else:
+                mark = " · *open*" if is_open else ""
+                left.markdown(f"**{entry.title}**{mark}")
+                left.caption(
+                    f"`{entry.slug}` · {entry.scenes} scenes · "
+                    f"{entry.generated} generated · revision {entry.revision}"
+                )
+            _story_actions(right, entry, is_open)
+
+
+def _story_actions(col: st.delta_generator.DeltaGenerator, entry, is_open) -> None:  # noqa: ANN001
+    a, b, c = col.columns(3)
+    if not entry.error and a.button(
+        "Open", key=f"stories.open.{entry.slug}", disabled=is_open
+    ):
+        open_story(entry.path)
+        flash(f"Opened {entry.title}.")
+        st.switch_page(_storyboard_page())
+    if not entry.error and b.button("Duplicate", key=f"stories.dup.{entry.slug}"):
+        st.session_state["stories.duplicate_from"] = entry.slug
+    if c.button("Delete", key=f"stories.del.{entry.slug}"):
+        st.session_state[_CONFIRM_KEY] = entry.slug
+    if st.session_state.get("stories.duplicate_from") == entry.slug:
+        _duplicate_form(entry)
+    if st.session_state.get(_CONFIRM_KEY) == entry.slug:
+        _confirm_delete(entry)
+
+
+def _storyboard_page() -> st.Page:
+    from studio.app import build_pages
+
+    return build_pages()["storyboard"]
+
+
+def _duplicate_form(entry) -> None:  # noqa: ANN001 - services.StoryEntry
+    with st.form(f"stories.duplicate.{entry.slug}"):
+        slug = st.text_input(
+            "Folder of the copy",
+            value=f"{entry.slug}-copy",
+            key=f"stories.duplicate.{entry.slug}.slug",
+        )
+        go = st.form_submit_button("Duplicate")
+    if go:
+        problem = services.check_slug(slug)
+        if problem:
+            st.error(problem)
+            return
+        folder = services.duplicate_story(entry.path, slug)
+        st.session_state.pop("stories.duplicate_from", None)
+        flash(f"Duplicated {entry.slug} as {folder.name}.")
+        st.rerun()
+
+
+def _confirm_delete(entry) -> None:  # noqa: ANN001 - services.StoryEntry
+    st.warning(
+        f"Delete **{entry.title}** (`{entry.slug}`) with all its takes? "
+        "This cannot be undone."
+    )
+    yes, no = st.columns(2)
+    if yes.button(
+        "Yes, delete it", key=f"stories.del_yes.{entry.slug}", type="primary"
+    ):
+        services.delete_story(entry.path)
+        if current_story() is None or current_story() == entry.path:
+            open_story(None)
+        st.session_state.pop(_CONFIRM_KEY, None)
+        flash(f"Deleted {entry.slug}.")
+        st.rerun()
+    if no.button("Keep it", key=f"stories.del_no.{entry.slug}"):
+        st.session_state.pop(_CONFIRM_KEY, None)
+        st.rerun()
+
+
+def _create_form() -> None:
+    with st.form("stories.create"):
+        st.subheader("New story")
+        title = st.text_input("Title", key="stories.create.title")
+        slug = st.text_input(
+            "Folder name",
+            key="stories.create.slug",
+            help="Left empty, it is made from the title.",
+        )
+        kind = st.radio(
+            "Start from",
+            ["Blank story", "Example story"],
+            horizontal=True,
+            key="stories.create.kind",
+        )
+        go = st.form_submit_button("Create story", type="primary")
+    if not go:
+        return
+    example = kind == "Example story"
+    slug = slug.strip() or services.slugify(
+        title or ("example" if example else "story")
+    )
+    problem = services.check_slug(slug)
+    if problem:
+        st.error(problem)
+        return
+    folder = services.create_story(slug, title, example=example)
+    open_story(folder)
+    flash(f"Created {folder.name}.")
+    st.switch_page(_storyboard_page())
+
+
+def _import_form() -> None:
+    with st.form("stories.import", clear_on_submit=False):
+        st.subheader("Import a kg_state.json")
+        upload = st.file_uploader(
+            "Story file", type=["json"], key="stories.import.file"
+        )
+        slug = st.text_input("Folder name", key="stories.import.slug")
+        go = st.form_submit_button("Import")
+    if not go:
+        return
+    if upload is None:
+        st.error("Story file: choose a kg_state.json to import.")
+        return
+    slug = slug.strip() or services.slugify(upload.name.removesuffix(".json"))
+    problem = services.check_slug(slug)
+    if problem:
+        st.error(problem)
+        return
+    try:
+        folder = services.import_story(slug, upload.getvalue(), upload.name)
+    except services.StoryValidationError as exc:
+        lines = "\n".join(f"- `{path}`: {msg}" for path, msg in exc.problems)
+        st.error(f"{upload.name} is not a valid story:\n{lines}")
+        return
+    open_story(folder)
+    flash(f"Imported {upload.name} as {folder.name}.")
+    st.rerun()
 
 
 def stories_page() -> None:
+    """Every story under the outputs root, and the forms that make new ones."""
     st.title("StoryGraph Studio")
-    root = outputs_root()
-    st.caption(f"Stories in {root}")
-    folders = sorted(p.parent for p in root.glob(f"*/{STATE_FILE}"))
-    if not folders:
-        st.info("No stories yet: create one below.")
-    for folder in folders:
-        try:
-            story = load_story(folder)
-            st.write(
-                f"**{story.title}** · {len(story.scenes)} scenes · `{folder.name}`"
-            )
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            st.error(f"{folder.name}: {exc}")
-    with st.form("stories.new"):
-        slug = st.text_input("Folder name", key="stories.slug")
-        example = st.checkbox("Start from the example story", key="stories.example")
-        if st.form_submit_button("Create"):
-            target = root / slug
-            if not slug or "/" in slug or slug.startswith("."):
-                st.error("Folder name: use letters, digits, '-' or '_'.")
-            elif (target / STATE_FILE).exists():
-                st.error(f"Folder name: {slug!r} exists; choose another.")
-            else:
-                save_story(example_story() if example else blank_story(slug), target)
-                st.success(f"Created {slug}")
-                st.rerun()
+    show_flashes()
+    folder = current_story()
+    st.caption(f"Stories in `{services.outputs_root()}`")
+    _story_list(folder.name if folder else None)
+    left, right = st.columns(2)
+    with left:
+        _create_form()
+    with right:
+        _import_form()

@@ -1,0 +1,1 @@
+"""Reusable studio widgets (third-party components wrapped in one place each)."""

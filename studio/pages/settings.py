@@ -1,0 +1,156 @@
+"""Settings page: generation and memory settings of the open story.
+
+Every value is validated through ``kg.schema.Settings`` (and the backend's own
+constraints) before it is saved; a rejected value is named with what to
+change, and the form keeps everything the user typed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from kg.schema import Settings
+from studio import services
+from studio.session import current_story, flash, show_flashes
+
+__all__ = ["settings_page", "settings_key"]
+
+QUALITY_PRESETS = ("fast", "balanced", "high")
+MEMORY_MODES = ("none", "model_offload", "sequential_offload", "vae_tiling")
+CONTINUITY_MODES = ("latent", "frame", "none")
+_BASE_KEY = "settings.base"  # (story folder, saved values) the widgets began at
+
+
+def settings_key(field: str) -> str:
+    return f"settings.{field}"
+
+
+def _values(settings: Settings) -> dict[str, Any]:
+    return {
+        "backend": settings.backend,
+        "model": settings.model,
+        "width": int(settings.width),
+        "height": int(settings.height),
+        "fps": int(settings.fps),
+        "quality_preset": settings.quality_preset,
+        "memory_mode": settings.memory_mode,
+        "continuity_mode": settings.continuity_mode,
+        "decay_rate": float(settings.decay.rate),
+        "decay_threshold": float(settings.decay.threshold),
+    }
+
+
+def _sync(folder: Path, settings: Settings) -> None:
+    """Seed the widgets from the saved settings, keeping what the user typed."""
+    saved = _values(settings)
+    base_folder, base = st.session_state.get(_BASE_KEY, (None, {}))
+    new_story = base_folder != str(folder)
+    for field, value in saved.items():
+        key = settings_key(field)
+        typed = st.session_state.get(key, base.get(field))
+        if new_story or key not in st.session_state or typed == base.get(field):
+            st.session_state[key] = value
+    st.session_state[_BASE_KEY] = (str(folder), saved)
+
+
+def _form(backends: list[str]) -> dict[str, Any] | None:
+    with st.form("settings.form"):
+        st.subheader("Generation")
+        a, b = st.columns(2)
+        options = list(dict.fromkeys([*backends, st.session_state["settings.backend"]]))
+        values: dict[str, Any] = {}
+        values["backend"] = a.selectbox("Backend", options, key=settings_key("backend"))
+        values["model"] = b.text_input(
+            "Model", key=settings_key("model"), help="Empty: the backend's default."
+        )
+        a, b, c = st.columns(3)
+        values["width"] = a.number_input("Width", step=32, key=settings_key("width"))
+        values["height"] = b.number_input("Height", step=32, key=settings_key("height"))
+        values["fps"] = c.number_input("FPS", step=1, key=settings_key("fps"))
+        a, b, c = st.columns(3)
+        values["quality_preset"] = a.selectbox(
+            "Quality preset", QUALITY_PRESETS, key=settings_key("quality_preset")
+        )
+        values["memory_mode"] = b.selectbox(
+            "Memory mode", MEMORY_MODES, key=settings_key("memory_mode")
+        )
+        values["continuity_mode"] = c.selectbox(
+            "Continuity", CONTINUITY_MODES, key=settings_key("continuity_mode")
+        )
+        st.subheader("Story memory")
+        a, b = st.columns(2)
+        values["decay_rate"] = a.number_input(
+            "Decay rate per scene",
+            step=0.05,
+            format="%.3f",
+            key=settings_key("decay_rate"),
+            help="Salience is multiplied by this for each scene an entity is absent.",
+        )
+        values["decay_threshold"] = b.number_input(
+            "Memory threshold",
+            step=0.05,
+            format="%.3f",
+            key=settings_key("decay_threshold"),
+            help="Entities below this salience leave the story memory.",
+        )
+        go = st.form_submit_button("Save settings", type="primary")
+    return values if go else None
+
+
+def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, Any]:
+    data = current.model_dump()
+    for field in (
+        "backend",
+        "model",
+        "width",
+        "height",
+        "fps",
+        "quality_preset",
+        "memory_mode",
+        "continuity_mode",
+    ):
+        data[field] = values[field]
+    data["decay"] = {
+        **data["decay"],
+        "rate": values["decay_rate"],
+        "threshold": values["decay_threshold"],
+    }
+    return data
+
+
+def _label(field: str) -> str:
+    return {"decay.rate": "decay rate", "decay.threshold": "memory threshold"}.get(
+        field, field.replace("_", " ")
+    )
+
+
+def settings_page() -> None:
+    """The open story's settings, validated field by field."""
+    st.title("Settings")
+    folder = current_story()
+    if folder is None:
+        st.info("No story is open: create or open one on the Stories page.")
+        return
+    show_flashes()
+    current = services.story_view(folder).story.settings
+    _sync(folder, current)
+    values = _form(services.available_backends())
+    if values is None:
+        return
+    settings, problems = services.validate_settings(_to_settings_input(current, values))
+    if settings is None:
+        st.error(
+            "Settings not saved; your values are kept. Change:\n"
+            + "\n".join(f"- **{_label(f)}** (`{f}`): {m}" for f, m in problems)
+        )
+        return
+    try:
+        services.save_settings(folder, settings)
+    except services.StoryError as exc:
+        st.error(f"Settings not saved; your values are kept: {exc}")
+        return
+    flash("Settings saved.")
+    st.rerun()

@@ -1,0 +1,502 @@
+"""Storyboard page: the story graph, the scene editor, generation and takes.
+
+The graph (click a node) and the "Scene" select box both choose the selected
+scene. The editor's values are kept per scene in session state, so switching
+scenes or pages, a failed validation or a worker saving in between never
+loses what the user typed; the prompt preview follows the typed values live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from kg.schema import CAMERA_MOVES, WEATHERS, SceneNode
+from studio import services
+from studio.components.graph import STATUS_COLORS, story_graph
+from studio.components.jobs import job_panel
+from studio.session import current_story, flash, show_flashes
+
+__all__ = ["storyboard_page", "SELECTED_KEY", "editor_key"]
+
+SELECTED_KEY = "storyboard.selected"
+_NEXT_KEY = "storyboard.next_selected"
+_DRAFTS_KEY = "storyboard.drafts"  # scene id -> {field: typed value}
+_BASES_KEY = "storyboard.bases"  # scene id -> {field: saved value the draft began at}
+_CONFIRM_DELETE = "storyboard.confirm_delete"
+
+
+def editor_key(scene_id: str, field: str) -> str:
+    """Session-state key of one editor widget."""
+    return f"storyboard.edit.{scene_id}.{field}"
+
+
+def _init_state(view: services.StoryView) -> str | None:
+    """Guarded defaults; returns the selected scene id (None: no scenes)."""
+    st.session_state.setdefault(_DRAFTS_KEY, {})
+    st.session_state.setdefault(_BASES_KEY, {})
+    if _NEXT_KEY in st.session_state:
+        st.session_state[SELECTED_KEY] = st.session_state.pop(_NEXT_KEY)
+    selected = st.session_state.get(SELECTED_KEY)
+    if selected not in view.graph:
+        selected = view.order[0] if view.order else None
+        st.session_state[SELECTED_KEY] = selected
+    return selected
+
+
+def _select_next(scene_id: str) -> None:
+    st.session_state[_NEXT_KEY] = scene_id
+
+
+# Scene editor ------------------------------------------------------------------
+
+
+def _field_values(scene: SceneNode) -> dict[str, Any]:
+    return {
+        "title": scene.title,
+        "character_ids": list(scene.character_ids),
+        "environment_id": scene.environment_id,
+        "pose": scene.pose,
+        "motion": scene.motion,
+        "weather": scene.weather,
+        "lighting": scene.lighting,
+        "camera": scene.camera,
+        "duration_s": float(scene.duration_s),
+        "seed": int(scene.seed),
+        "prompt_override": scene.prompt_override or "",
+        "negative_prompt": scene.negative_prompt,
+    }
+
+
+def _sync_widgets(scene: SceneNode) -> None:
+    """Seed the editor's widgets: the user's draft wins over the saved scene.
+
+    A field the user has not touched follows the saved scene (for instance
+    after another session saved it); a field they changed keeps their value.
+    """
+    saved = _field_values(scene)
+    drafts = st.session_state[_DRAFTS_KEY].setdefault(scene.id, dict(saved))
+    bases = st.session_state[_BASES_KEY].setdefault(scene.id, dict(saved))
+    for field, value in saved.items():
+        if drafts.get(field) == bases.get(field):
+            drafts[field] = value
+        bases[field] = value
+        key = editor_key(scene.id, field)
+        if key not in st.session_state:
+            st.session_state[key] = drafts[field]
+
+
+def _remember_draft(scene_id: str, values: dict[str, Any]) -> None:
+    st.session_state[_DRAFTS_KEY][scene_id] = dict(values)
+
+
+def _revert(scene_id: str) -> None:
+    st.session_state[_DRAFTS_KEY].pop(scene_id, None)
+    st.session_state[_BASES_KEY].pop(scene_id, None)
+    for key in [
+        k for k in st.session_state if str(k).startswith(f"storyboard.edit.{scene_id}.")
+    ]:
+        del st.session_state[key]
+
+
+def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any]:
+    story = view.story
+    k = scene.id
+    chars = {c.id: c.name for c in story.characters}
+    envs = {e.id: e.name for e in story.environments}
+    values: dict[str, Any] = {}
+    values["title"] = st.text_input("Title", key=editor_key(k, "title"))
+    values["character_ids"] = st.multiselect(
+        "Characters",
+        list(chars),
+        format_func=lambda c: chars.get(c, c),
+        key=editor_key(k, "character_ids"),
+    )
+    values["environment_id"] = st.selectbox(
+        "Environment",
+        [None, *envs],
+        format_func=lambda e: "— none —" if e is None else envs.get(e, e),
+        key=editor_key(k, "environment_id"),
+    )
+    values["motion"] = st.text_input(
+        "Motion", key=editor_key(k, "motion"), help="What happens; leads the prompt."
+    )
+    values["pose"] = st.text_input("Pose", key=editor_key(k, "pose"))
+    a, b = st.columns(2)
+    values["weather"] = a.selectbox(
+        "Weather",
+        [None, *WEATHERS],
+        format_func=lambda w: "environment default" if w is None else w,
+        key=editor_key(k, "weather"),
+    )
+    values["camera"] = b.selectbox(
+        "Camera", list(CAMERA_MOVES), key=editor_key(k, "camera")
+    )
+    values["lighting"] = st.text_input("Lighting", key=editor_key(k, "lighting"))
+    a, b = st.columns(2)
+    values["duration_s"] = a.number_input(
+        "Duration (s)", step=0.5, format="%.2f", key=editor_key(k, "duration_s")
+    )
+    values["seed"] = b.number_input("Seed", step=1, key=editor_key(k, "seed"))
+    values["prompt_override"] = st.text_area(
+        "Prompt override",
+        key=editor_key(k, "prompt_override"),
+        help="Left empty, the prompt is generated from the story graph.",
+        height=80,
+    )
+    values["negative_prompt"] = st.text_area(
+        "Negative prompt", key=editor_key(k, "negative_prompt"), height=68
+    )
+    return values
+
+
+def _problem_list(problems: list[tuple[str, str]]) -> str:
+    return "\n".join(f"- **{field}**: {msg}" for field, msg in problems)
+
+
+def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
+    _sync_widgets(scene)
+    st.subheader(f"Scene · {scene.id}")
+    st.markdown(
+        f"Status: :{_status_color(scene.status)}[**{scene.status}**]"
+        + (f" · selected take {scene.selected_take}" if scene.selected_take else "")
+    )
+    values = _editor_widgets(view, scene)
+    _remember_draft(scene.id, values)
+    draft, problems = services.validate_scene(scene, values)
+    unsaved = values != _field_values(scene)
+    if problems:
+        st.error(
+            "This scene cannot be saved yet; your values are kept, fix these:\n"
+            + _problem_list(problems)
+        )
+    save_col, revert_col = st.columns(2)
+    if save_col.button(
+        "Save scene",
+        key="storyboard.save",
+        type="primary",
+        disabled=not unsaved,
+        use_container_width=True,
+    ):
+        _save(folder, scene.id, values, problems)
+    revert_col.button(
+        "Revert",
+        key="storyboard.revert",
+        disabled=not unsaved,
+        on_click=_revert,
+        args=(scene.id,),
+        use_container_width=True,
+    )
+    if unsaved and not problems:
+        st.caption("Unsaved changes: the preview below shows them.")
+    _prompt_preview(view, scene.id, draft)
+
+
+def _save(folder: Path, scene_id: str, values: dict[str, Any], problems: list) -> None:
+    if problems:
+        return  # already shown above the buttons
+    try:
+        stale = services.save_scene(folder, scene_id, values)
+    except services.StoryValidationError as exc:
+        st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
+        return
+    except services.StoryError as exc:
+        st.error(f"Not saved; your values are kept: {exc}")
+        return
+    msg = f"Saved {scene_id}."
+    if stale:
+        msg += f" Now stale (generate again): {', '.join(stale)}."
+    flash(msg)
+    st.rerun()
+
+
+def _prompt_preview(
+    view: services.StoryView, scene_id: str, draft: SceneNode | None
+) -> None:
+    prompt, memory = services.preview_prompt(view, scene_id, draft)
+    with st.container(border=True):
+        st.markdown("**Prompt preview**" + ("" if draft else " (last saved values)"))
+        st.code(prompt.text, language=None, wrap_lines=True)
+        note = f"{prompt.tokens} / {prompt.budget} tokens"
+        if prompt.dropped:
+            note += " · dropped to fit: " + ", ".join(p.kind for p in prompt.dropped)
+        st.caption(note)
+        if memory:
+            st.markdown(
+                "**Remembered** (still in story memory, not in this scene): "
+                + ", ".join(f"{m.name} ({m.salience:.2f})" for m in memory)
+            )
+        else:
+            st.caption("Nothing else is remembered at this point of the story.")
+
+
+def _status_color(status: str) -> str:
+    return {
+        "done": "green",
+        "failed": "red",
+        "generating": "blue",
+        "queued": "orange",
+        "interrupted": "orange",
+        "stale": "violet",
+    }.get(status, "gray")
+
+
+# Structure ---------------------------------------------------------------------
+
+
+def _structure(folder: Path, view: services.StoryView, selected: str) -> None:
+    with st.expander("Structure: add, branch, connect, delete", expanded=False):
+        a, b = st.columns(2)
+        if a.button("Add scene after", key="storyboard.add_after"):
+            _run_edit(lambda: services.add_scene(folder, selected), "Added")
+        transition = b.radio(
+            "Branch transition",
+            ["cut", "continuous"],
+            horizontal=True,
+            key="storyboard.branch_transition",
+        )
+        if b.button("Branch from here", key="storyboard.branch"):
+            _run_edit(
+                lambda: services.branch_scene(folder, selected, transition), "Branched"
+            )
+        _connect(folder, view, selected)
+        _edges(folder, view, selected)
+        _delete(folder, view, selected)
+
+
+def _run_edit(action, verb: str) -> None:  # noqa: ANN001 - () -> scene id
+    try:
+        new_id = action()
+    except (services.StoryError, KeyError) as exc:
+        st.error(str(exc))
+        return
+    _select_next(new_id)
+    flash(f"{verb} {new_id}.")
+    st.rerun()
+
+
+def _connect(folder: Path, view: services.StoryView, selected: str) -> None:
+    others = [sid for sid in view.order if sid != selected]
+    if not others:
+        return
+    a, b = st.columns([3, 2])
+    target = a.selectbox(
+        "Connect to",
+        others,
+        format_func=view.labels.get,
+        key="storyboard.connect_target",
+    )
+    transition = b.radio(
+        "Transition",
+        ["continuous", "cut"],
+        horizontal=True,
+        key="storyboard.connect_transition",
+    )
+    if st.button("Connect", key="storyboard.connect"):
+        try:
+            services.connect_scenes(folder, selected, target, transition)
+        except services.StoryError as exc:
+            st.error(str(exc))
+            return
+        flash(f"Connected {selected} -> {target} ({transition}).")
+        st.rerun()
+
+
+def _edges(folder: Path, view: services.StoryView, selected: str) -> None:
+    g = view.graph.g
+    for target in g.successors(selected):
+        transition = g.edges[selected, target]["transition"]
+        a, b, c = st.columns([3, 1, 1])
+        a.markdown(f"→ **{view.labels[target]}** · {transition}")
+        other = "cut" if transition == "continuous" else "continuous"
+        if b.button(f"Make {other}", key=f"storyboard.edge.{target}.toggle"):
+            try:
+                services.set_transition(folder, selected, target, other)
+            except services.StoryError as exc:
+                st.error(str(exc))
+                return
+            st.rerun()
+        if c.button("Disconnect", key=f"storyboard.edge.{target}.disconnect"):
+            services.disconnect_scenes(folder, selected, target)
+            st.rerun()
+
+
+def _delete(folder: Path, view: services.StoryView, selected: str) -> None:
+    if st.button("Delete scene", key="storyboard.delete"):
+        st.session_state[_CONFIRM_DELETE] = selected
+    if st.session_state.get(_CONFIRM_DELETE) != selected:
+        return
+    st.warning(
+        f"Delete **{view.labels[selected]}**? Its predecessor joins its successors; "
+        "take files stay on disk."
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key="storyboard.delete_yes", type="primary"):
+        services.delete_scene(folder, selected)
+        st.session_state.pop(_CONFIRM_DELETE, None)
+        _revert(selected)
+        flash(f"Deleted {selected}.")
+        st.rerun()
+    if no.button("Keep it", key="storyboard.delete_no"):
+        st.session_state.pop(_CONFIRM_DELETE, None)
+        st.rerun()
+
+
+# Generation and takes ------------------------------------------------------------
+
+
+def _generate(folder: Path, view: services.StoryView, selected: str) -> None:
+    scene = view.scene(selected)
+    pending = services.pending_scene_ids(view)
+    a, b = st.columns(2)
+    again = bool(scene.takes)
+    label = "Generate a new take" if again else "Generate scene"
+    if a.button(label, key="storyboard.generate", use_container_width=True):
+        _submit(folder, [selected], force=again)
+    if b.button(
+        f"Generate all pending ({len(pending)})",
+        key="storyboard.generate_all",
+        disabled=not pending,
+        use_container_width=True,
+    ):
+        _submit(folder, pending, force=False)
+
+
+def _submit(folder: Path, ids: list[str], force: bool) -> None:
+    try:
+        services.submit_generation(folder, ids, force=force)
+    except Exception as exc:  # noqa: BLE001 - the engine's message, shown as is
+        st.error(f"Could not start the generation: {exc}")
+        return
+    flash(f"Queued {', '.join(ids)}.", "info")
+    st.rerun()
+
+
+def _score_rows(take) -> list[dict[str, str]]:  # noqa: ANN001 - kg.schema.Take
+    scores = take.scores
+    names = services.SCORE_FIELDS
+    if scores is None:
+        return [
+            {"metric": n, "value": "unavailable", "why": "this take was not scored"}
+            for n in names
+        ]
+    rows = []
+    for name in names:
+        value = getattr(scores, name)
+        if value is None:
+            why = scores.unavailable.get(name, "not computed")
+            rows.append({"metric": name, "value": "unavailable", "why": why})
+        else:
+            rows.append({"metric": name, "value": f"{value:.3f}", "why": ""})
+    for cid, value in scores.character_consistency.items():
+        rows.append({"metric": f"character {cid}", "value": f"{value:.3f}", "why": ""})
+    return rows
+
+
+def _takes(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
+    st.subheader(f"Takes of {scene.title}")
+    if not scene.takes:
+        st.caption("No takes yet: generate this scene.")
+        return
+    would_stale = services.stale_if_selected(view, scene.id)
+    takes = sorted(scene.takes, key=lambda t: -t.index)
+    cols = st.columns(min(3, len(takes)))
+    for i, take in enumerate(takes):
+        with cols[i % len(cols)], st.container(border=True):
+            _take_card(folder, scene, take, would_stale)
+
+
+def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> None:  # noqa: ANN001
+    chosen = take.index == scene.selected_take
+    st.markdown(
+        f"**Take {take.index}**"
+        + (" · selected" if chosen else "")
+        + f" · {take.status}"
+    )
+    video = services.resolve_asset(folder, take.files.video)
+    if video is not None:
+        st.video(str(video))
+    elif take.status == "done":
+        st.warning(f"Clip missing on disk: {take.files.video}")
+    if take.error:
+        st.error(take.error)
+    p = take.params
+    st.caption(
+        f"{p.backend}{' · ' + p.model if p.model else ''} · seed {p.seed} · "
+        f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
+        f"continuity {p.continuity_used}"
+        + (f" ({p.continuity_note})" if p.continuity_note else "")
+    )
+    st.dataframe(_score_rows(take), hide_index=True, use_container_width=True)
+    if chosen or take.status != "done":
+        return
+    if would_stale:
+        st.caption("Selecting it makes stale: " + ", ".join(would_stale))
+    if st.button(
+        f"Select take {take.index}", key=f"storyboard.select_take.{take.index}"
+    ):
+        try:
+            stale = services.select_take(folder, scene.id, take.index)
+        except (KeyError, ValueError, services.StoryError) as exc:
+            st.error(str(exc))
+            return
+        msg = f"Selected take {take.index} of {scene.id}."
+        if stale:
+            msg += f" Now stale (generate again): {', '.join(stale)}."
+        flash(msg, "warning" if stale else "success")
+        st.rerun()
+
+
+# Page ------------------------------------------------------------------------------
+
+
+def _legend() -> str:
+    return (
+        " ".join(
+            f"<span style='color:{c}'>●</span> {s}" for s, c in STATUS_COLORS.items()
+        )
+        + " · size: memory salience · dashed: cut"
+    )
+
+
+def _empty_story(folder: Path) -> None:
+    st.info("This story has no scenes yet.")
+    if st.button("Add the first scene", key="storyboard.add_first", type="primary"):
+        _run_edit(lambda: services.add_scene(folder, None), "Added")
+
+
+def storyboard_page() -> None:
+    """Graph and editor of the open story; generation and takes of a scene."""
+    folder = current_story()
+    if folder is None:
+        st.title("Storyboard")
+        st.info("No story is open: create or open one on the Stories page.")
+        return
+    view = services.story_view(folder)
+    selected = _init_state(view)
+    st.title(view.story.title)
+    show_flashes()
+    job_panel(folder, view)
+    if selected is None:
+        _empty_story(folder)
+        return
+    graph_col, side_col = st.columns([3, 2], gap="medium")
+    with graph_col:
+        clicked = story_graph(view, selected, key="storyboard.graph")
+        if clicked is not None and clicked != selected:
+            st.session_state[SELECTED_KEY] = selected = clicked
+        st.caption(_legend(), unsafe_allow_html=True)
+    with side_col:
+        selected = st.selectbox(
+            "Scene", view.order, format_func=view.labels.get, key=SELECTED_KEY
+        )
+        _generate(folder, view, selected)
+        _structure(folder, view, selected)
+    scene = view.scene(selected)
+    editor_col, takes_col = st.columns([2, 3], gap="medium")
+    with editor_col:
+        _scene_editor(folder, view, scene)
+    with takes_col:
+        _takes(folder, view, scene)
