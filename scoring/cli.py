@@ -1,0 +1,171 @@
+"""Scoring commands of the ``storygraph`` CLI: ``score``.
+
+``storygraph score DIR`` runs the observer over the takes already in a story
+(selected ones by default), reading each clip with imageio, and writes the
+scores and embeddings back exactly as generation does.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kg.schema import Scores, Story, Take
+    from scoring.observer import Observation
+
+__all__ = ["register", "score"]
+
+log = logging.getLogger(__name__)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class TakeChoice(StrEnum):
+    selected = "selected"
+    all = "all"
+
+
+def _read_frames(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+    import numpy as np
+
+    frames = np.asarray(iio.imread(path))  # [F, H, W, 3] for a video
+    if frames.ndim == 3:  # a still image or a one-frame clip
+        frames = frames[None]
+    return np.ascontiguousarray(frames[..., :3]).astype(np.uint8, copy=False)
+
+
+def _previous_last_frame(
+    story_dir: Path, story: Story, take: Take
+) -> np.ndarray | None:
+    """Last frame of the take this one continued from, when it still exists."""
+    from kg.store import resolve_asset
+
+    source = take.params.continuity_source
+    if source is None:
+        return None
+    try:
+        prev = story.scene(source.scene_id).take(source.take)
+    except KeyError:
+        return None
+    for rel in (prev.files.last_frame, prev.files.video):
+        if rel and resolve_asset(story_dir, rel).is_file():
+            return _read_frames(resolve_asset(story_dir, rel))[-1]
+    return None
+
+
+def _jobs(story: Story, which: TakeChoice, force: bool) -> list[tuple[str, Take]]:
+    out = []
+    for scene in story.scenes:
+        takes = scene.takes if which is TakeChoice.all else [scene.selected]
+        for take in takes:
+            if take is None or take.status != "done" or not take.files.video:
+                continue
+            if take.scores is not None and take.scores.scored_at and not force:
+                continue
+            out.append((scene.id, take))
+    return out
+
+
+def _store(directory: Path, scene_id: str, index: int, obs: Observation) -> None:
+    """Write one take's scores and embeddings path under the story lock."""
+    from kg.store import update_story
+
+    def mutate(story: Story) -> None:
+        stored = story.scene(scene_id).take(index)
+        stored.scores = obs.scores
+        if obs.embeddings:
+            stored.files.embeddings = obs.embeddings
+
+    update_story(directory, mutate)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _summary(rows: list[tuple[str, int, Scores]]) -> Table:
+    table = Table(title="scores")
+    for col in ("scene", "take", "clip", "subject", "background", "flicker", "seam"):
+        table.add_column(col)
+    for scene_id, index, s in rows:
+        seam = "-"
+        if s.seam_dino_cosine is not None or s.seam_pixel_mae is not None:
+            seam = f"cos {_fmt(s.seam_dino_cosine)} / mae {_fmt(s.seam_pixel_mae)}"
+        table.add_row(
+            scene_id,
+            str(index),
+            _fmt(s.clip_score),
+            _fmt(s.subject_consistency),
+            _fmt(s.background_consistency),
+            _fmt(s.temporal_flicker),
+            seam,
+        )
+    return table
+
+
+def score(
+    directory: Annotated[Path, typer.Argument(help="Story folder.")],
+    takes: Annotated[
+        TakeChoice, typer.Option(help="Score the selected take of each scene, or all.")
+    ] = TakeChoice.selected,
+    force: Annotated[
+        bool, typer.Option("--force", help="Score takes that already have scores.")
+    ] = False,
+) -> None:
+    """Score takes with CLIP and DINOv2 and write scores and embeddings back."""
+    from rich.progress import Progress
+
+    from kg.store import load_story, resolve_asset
+    from scoring.observer import Observer
+
+    story = load_story(directory)
+    jobs = _jobs(story, takes, force)
+    if not jobs:
+        console.print(
+            "Nothing to score: no finished takes without scores "
+            "(use --takes all or --force to score more)."
+        )
+        return
+    observer = Observer.default()
+    rows: list[tuple[str, int, Scores]] = []
+    failed = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("scoring", total=len(jobs))
+        for scene_id, take in jobs:
+            progress.update(task, description=f"{scene_id} take {take.index}")
+            try:
+                frames = _read_frames(resolve_asset(directory, take.files.video))
+                previous = _previous_last_frame(directory, story, take)
+            except Exception as exc:
+                err_console.print(
+                    f"[red]{scene_id} take {take.index}[/]: cannot read "
+                    f"{take.files.video} ({exc}); regenerate the take"
+                )
+                failed += 1
+                progress.advance(task)
+                continue
+            obs = observer.observe(directory, story, scene_id, take, frames, previous)
+
+            _store(directory, scene_id, take.index, obs)
+            rows.append((scene_id, take.index, obs.scores))
+            progress.advance(task)
+    console.print(_summary(rows))
+    reasons = sorted({r for _, _, s in rows for r in s.unavailable.values()})
+    for reason in reasons:
+        console.print(f"[yellow]unavailable[/]: {reason}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(score)
