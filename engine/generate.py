@@ -45,6 +45,7 @@ from engine.backend import (
 from engine.cache import cache_key
 from engine.continuity import ContinuityPlan, plan_continuity, save_tail_latents
 from engine.observe import TakeObserver
+from engine.runlock import hold_run
 from engine.takes import (
     apply_selection,
     find_cached_take,
@@ -223,11 +224,37 @@ def generate_scene(
 
     Returns the finished take (``status`` ``done``, or ``failed`` with
     ``error`` saying what to change). Raises `GenerationCancelled` when
-    cancelled and `engine.continuity.ContinuityError` when the continuity
-    predecessor has no take yet; neither leaves a take behind.
+    cancelled, `engine.continuity.ContinuityError` when the continuity
+    predecessor has no take yet (neither leaves a take behind), and
+    `engine.runlock.RunLockedError` when another process is generating
+    scenes of this story.
     """
+    with hold_run(story_dir):
+        return _generate(
+            Path(story_dir),
+            scene_id,
+            backend,
+            model,
+            force,
+            progress,
+            cancel,
+            observer,
+            writer,
+        )
+
+
+def _generate(
+    story_dir: Path,
+    scene_id: str,
+    backend: str | VideoBackend | None,
+    model: str | None,
+    force: bool,
+    progress: ProgressFn | None,
+    cancel: CancelToken | None,
+    observer: TakeObserver | None,
+    writer: ClipWriter | None,
+) -> Take:
     t0 = time.perf_counter()
-    story_dir = Path(story_dir)
     progress = progress or (lambda step, total: None)
     cancel = cancel or CancelToken()
 

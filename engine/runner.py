@@ -1,0 +1,405 @@
+"""The job runner: a queue of scene generations on one worker thread.
+
+The studio and the CLI submit scene ids; one worker thread per process
+generates them in story order (a scene waits for the scene it continues
+from), reports progress and an ETA through a frozen `RunnerStatus` snapshot
+that a UI polls, and stops between steps on `JobRunner.cancel`. Every status
+change is written to ``kg_state.json`` as it happens, so a process that dies
+leaves at worst ``generating``/``queued`` scenes; `recover_interrupted` turns
+them into ``interrupted`` once no live process holds the story's run lock.
+The worker never calls Streamlit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.backend import (
+    CancelToken,
+    GenerationCancelled,
+    VideoBackend,
+    get_backend,
+)
+from engine.continuity import ContinuityError
+from engine.generate import generate_scene
+from engine.observe import TakeObserver
+from engine.runlock import RunLockedError, held_here, hold_run
+from engine.takes import SCENES_DIR
+from engine.video import ClipWriter, remove_partial_files
+from kg.graph import (
+    DynamicSceneGraph,
+    continuity_predecessor,
+    generation_order,
+    mark_stale_descendants,
+)
+from kg.schema import Story
+from kg.store import load_story, resolve_asset, update_story
+
+__all__ = ["RunnerStatus", "JobRunner", "recover_interrupted"]
+
+log = logging.getLogger(__name__)
+
+_INTERRUPTED = (
+    "the process stopped while this take was generating; generate the scene again"
+)
+_NOT_ENCODED = (
+    "the process stopped before the clip was encoded; generate the scene again"
+)
+
+
+def recover_interrupted(story_dir: str | os.PathLike[str]) -> list[str]:
+    """Mark scenes a dead process left ``generating``/``queued`` as ``interrupted``.
+
+    Does nothing while a live process (this one included) holds the story's
+    run lock. Unfinished takes become ``failed`` with a message; a selected
+    take whose clip never landed is unselected; temporary files are removed.
+    Returns the ids of the scenes marked ``interrupted``.
+    """
+    story_dir = Path(story_dir)
+    if held_here(story_dir):
+        return []
+    try:
+        with hold_run(story_dir):
+            remove_partial_files(story_dir / SCENES_DIR)
+            return update_story(story_dir, lambda s: _mark_interrupted(story_dir, s))
+    except RunLockedError:
+        return []
+
+
+def _mark_interrupted(story_dir: Path, story: Story) -> list[str]:
+    changed: list[str] = []
+    unselected: list[str] = []
+    for scene in story.scenes:
+        hit = scene.status in ("generating", "queued")
+        for take in scene.takes:
+            if take.status == "generating":
+                take.status, take.error, hit = "failed", _INTERRUPTED, True
+            elif take.status == "done" and not (
+                take.files.video
+                and resolve_asset(story_dir, take.files.video).is_file()
+            ):
+                take.status, take.error, hit = "failed", _NOT_ENCODED, True
+                if scene.selected_take == take.index:
+                    scene.selected_take = None
+                    unselected.append(scene.id)
+        if hit:
+            scene.status = "interrupted"
+            changed.append(scene.id)
+    graph = DynamicSceneGraph(story)
+    for sid in unselected:
+        mark_stale_descendants(graph, sid)
+    return changed
+
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    """A snapshot of the runner for a UI to draw (it never changes after)."""
+
+    running: bool
+    current_scene: str | None
+    step: int
+    total_steps: int
+    eta_s: float | None
+    queued: tuple[str, ...]
+    finished: tuple[str, ...]
+    failed: tuple[str, ...]
+    cancelled: tuple[str, ...]
+    last_error: str | None
+    scene_elapsed_s: float
+
+
+@dataclass
+class _Job:
+    scene_id: str
+    backend: str | VideoBackend | None
+    model: str | None
+    force: bool
+    prior_status: str  # restored when the job is cancelled or cannot start
+
+
+class JobRunner:
+    """Generates submitted scenes on one background thread.
+
+    Parameters
+    ----------
+    story_dir : the story folder.
+    observer : scores each take (see `engine.observe.TakeObserver`).
+    background_encode : encode clips on a writer thread so the next scene
+        starts at once (the runner waits for the clips before it goes idle).
+    """
+
+    def __init__(
+        self,
+        story_dir: str | os.PathLike[str],
+        observer: TakeObserver | None = None,
+        *,
+        background_encode: bool = True,
+    ) -> None:
+        self.story_dir = Path(story_dir)
+        self.observer = observer
+        self.background_encode = background_encode
+        self._cond = threading.Condition()
+        self._queue: deque[_Job] = deque()
+        self._current: str | None = None
+        self._step = 0
+        self._total = 0
+        self._scene_started = 0.0
+        self._scene_seconds: list[float] = []
+        self._finished: list[str] = []
+        self._failed: list[str] = []
+        self._cancelled: list[str] = []
+        self._last_error: str | None = None
+        self._cancel = CancelToken()
+        self._thread: threading.Thread | None = None
+        self._backends: dict[str, VideoBackend] = {}
+        recover_interrupted(self.story_dir)
+
+    # API -----------------------------------------------------------------------
+    def submit(
+        self,
+        scene_ids: list[str] | tuple[str, ...],
+        backend: str | VideoBackend | None = None,
+        model: str | None = None,
+        force: bool = False,
+    ) -> list[str]:
+        """Queue scenes (in story order); returns the ids actually queued.
+
+        Scenes already queued or running are skipped. Each queued scene is
+        saved with status ``queued``.
+        """
+        wanted = set(scene_ids)
+        with self._cond:
+            busy = {j.scene_id for j in self._queue} | {self._current}
+        story = load_story(self.story_dir)
+        order = generation_order(DynamicSceneGraph(story))
+        unknown = wanted - set(order)
+        if unknown:
+            raise KeyError(
+                f"no scenes {sorted(unknown)} in story {story.title!r}; "
+                f"choose from {order}"
+            )
+        ids = [sid for sid in order if sid in wanted and sid not in busy]
+        if not ids:
+            return []
+
+        def mark_queued(s: Story) -> dict[str, str]:
+            prior = {}
+            for sid in ids:
+                scene = s.scene(sid)
+                prior[sid] = scene.status
+                scene.status = "queued"
+            return prior
+
+        prior = update_story(self.story_dir, mark_queued)
+        with self._cond:
+            for sid in ids:
+                self._queue.append(_Job(sid, backend, model, force, prior[sid]))
+            if self._thread is None or not self._thread.is_alive():
+                self._cancel.clear()
+                self._thread = threading.Thread(
+                    target=self._work, name="storygraph-jobs", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+        return ids
+
+    def status(self) -> RunnerStatus:
+        """A frozen snapshot: current scene, step, ETA, queued/finished/failed."""
+        with self._cond:
+            now = time.perf_counter()
+            elapsed = now - self._scene_started if self._current else 0.0
+            return RunnerStatus(
+                running=self._current is not None or bool(self._queue),
+                current_scene=self._current,
+                step=self._step,
+                total_steps=self._total,
+                eta_s=self._eta(elapsed),
+                queued=tuple(j.scene_id for j in self._queue),
+                finished=tuple(self._finished),
+                failed=tuple(self._failed),
+                cancelled=tuple(self._cancelled),
+                last_error=self._last_error,
+                scene_elapsed_s=elapsed,
+            )
+
+    def cancel(self) -> None:
+        """Stop the running scene between two steps and drop the queue."""
+        with self._cond:
+            if self._current is not None or self._queue:
+                self._cancel.set()
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the queue is empty and clips are written; True if idle."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._thread is not None and self._thread.is_alive():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    # Worker --------------------------------------------------------------------
+    def _eta(self, elapsed: float) -> float | None:
+        if self._current is None and not self._queue:
+            return None
+        per_scene = (
+            sum(self._scene_seconds) / len(self._scene_seconds)
+            if self._scene_seconds
+            else None
+        )
+        current = None
+        if self._current is not None and self._step > 0 and self._total > 0:
+            current = elapsed / self._step * (self._total - self._step)
+            if per_scene is None:
+                per_scene = elapsed / self._step * self._total
+        if per_scene is None:
+            return None
+        return (current or 0.0) + per_scene * len(self._queue)
+
+    def _progress(self, step: int, total: int) -> None:
+        with self._cond:
+            self._step, self._total = step, total
+            self._cond.notify_all()
+
+    def _next_job(self) -> _Job | None:
+        """The first queued job whose continuity predecessor is not queued."""
+        with self._cond:
+            if not self._queue:
+                return None
+            if self._cancel.is_set():
+                return None
+            queued = {j.scene_id for j in self._queue}
+        graph = DynamicSceneGraph(load_story(self.story_dir))
+        with self._cond:
+            for job in list(self._queue):
+                pred = (
+                    continuity_predecessor(graph, job.scene_id)
+                    if job.scene_id in graph
+                    else None
+                )
+                if pred is None or pred not in queued:
+                    self._queue.remove(job)
+                    self._current = job.scene_id
+                    self._step, self._total = 0, 0
+                    self._scene_started = time.perf_counter()
+                    return job
+            job = self._queue.popleft()  # unreachable in a DAG; never stall
+            self._current = job.scene_id
+            return job
+
+    def _work(self) -> None:
+        writer = ClipWriter() if self.background_encode else None
+        try:
+            with hold_run(self.story_dir):
+                try:
+                    while (job := self._next_job()) is not None:
+                        self._run(job, writer)
+                finally:
+                    if writer is not None:
+                        writer.close()
+        except Exception as exc:  # keep the story consistent, report, stop
+            if isinstance(exc, RunLockedError):
+                log.warning("%s", exc)
+                self._last_error = str(exc)
+            else:
+                log.exception("the job runner stopped")
+                self._last_error = f"the job runner stopped: {exc}"
+            self._drain(failed=True)
+        finally:
+            self._drain()
+            with self._cond:
+                self._current = None
+                self._cond.notify_all()
+
+    def _backend(self, spec: str | VideoBackend | None) -> str | VideoBackend | None:
+        if not isinstance(spec, str):
+            return spec
+        if spec not in self._backends:
+            self._backends[spec] = get_backend(spec)
+        return self._backends[spec]
+
+    def _run(self, job: _Job, writer: ClipWriter | None) -> None:
+        error: str | None = None
+        outcome = "failed"
+        try:
+            take = generate_scene(
+                self.story_dir,
+                job.scene_id,
+                backend=self._backend(job.backend),
+                model=job.model,
+                force=job.force,
+                progress=self._progress,
+                cancel=self._cancel,
+                observer=self.observer,
+                writer=writer,
+            )
+            outcome = "done" if take.status == "done" else "failed"
+            error = take.error if take.status != "done" else None
+        except GenerationCancelled:
+            outcome = "cancelled"
+            self._restore(job)
+        except (ContinuityError, KeyError) as exc:
+            error = str(exc).strip("\"'")
+            self._restore(job)
+        except Exception as exc:
+            log.exception("scene %r could not be generated", job.scene_id)
+            error = f"scene {job.scene_id!r} could not be generated: {exc}"
+            self._restore(job)
+        with self._cond:
+            seconds = time.perf_counter() - self._scene_started
+            if outcome == "done":
+                self._finished.append(job.scene_id)
+                self._scene_seconds.append(seconds)
+            elif outcome == "cancelled":
+                self._cancelled.append(job.scene_id)
+            else:
+                self._failed.append(job.scene_id)
+                self._last_error = error
+            self._current = None
+            self._cond.notify_all()
+
+    def _restore(self, job: _Job) -> None:
+        """Put a scene that did not run back to its status before it was queued."""
+
+        def mutate(s: Story) -> None:
+            try:
+                scene = s.scene(job.scene_id)
+            except KeyError:
+                return
+            if scene.status in ("queued", "generating"):
+                scene.status = job.prior_status
+
+        update_story(self.story_dir, mutate)
+
+    def _drain(self, failed: bool = False) -> None:
+        """Cancelled or stopped: restore every job still queued."""
+        with self._cond:
+            jobs = list(self._queue)
+            self._queue.clear()
+            (self._failed if failed else self._cancelled).extend(
+                j.scene_id for j in jobs
+            )
+        if not jobs:
+            return
+
+        def mutate(s: Story) -> None:
+            for job in jobs:
+                try:
+                    scene = s.scene(job.scene_id)
+                except KeyError:
+                    continue
+                if scene.status == "queued":
+                    scene.status = job.prior_status
+
+        try:
+            update_story(self.story_dir, mutate)
+        except Exception:
+            log.exception("could not restore the statuses of %s", jobs)
