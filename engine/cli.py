@@ -1,0 +1,175 @@
+"""``storygraph run``: generate a story's pending scenes headless.
+
+Scenes run in story order through the `JobRunner` with a progress bar per scene
+and one for the story. Running it again continues where it stopped: scenes a
+killed run left ``generating`` are recovered as ``interrupted`` and generated
+again, finished ones are skipped. Ctrl-C cancels between two steps and leaves
+the story consistent (a second Ctrl-C quits at once; the next run recovers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from engine.observe import TakeObserver
+    from engine.runner import JobRunner, RunnerStatus
+
+__all__ = ["register", "run"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Statuses `run` generates without --scenes or --force.
+_PENDING = ("draft", "queued", "generating", "failed", "interrupted", "stale")
+
+
+def _default_observer() -> TakeObserver | None:
+    """``scoring.observer.Observer.default()`` when the scoring package is there."""
+    try:
+        from scoring.observer import Observer
+    except ImportError:
+        err_console.print("[yellow]scoring is not installed; takes are not scored[/]")
+        return None
+    try:
+        return Observer.default()
+    except Exception as exc:  # scoring must never stop generation
+        err_console.print(f"[yellow]scoring disabled: {exc}[/]")
+        return None
+
+
+def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: ANN001
+    if scenes:
+        ids = [s.strip() for s in scenes.split(",") if s.strip()]
+        known = {s.id for s in story.scenes}
+        unknown = [s for s in ids if s not in known]
+        if unknown:
+            err_console.print(
+                f"[red]--scenes: unknown scene ids {unknown}[/]; "
+                f"choose from {sorted(known)}"
+            )
+            raise typer.Exit(2)
+        return ids
+    return [s.id for s in story.scenes if force or s.status in _PENDING]
+
+
+def _follow(runner: JobRunner, total: int) -> RunnerStatus:
+    """Draw progress bars until the runner is idle; Ctrl-C cancels."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[eta]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bars:
+        story_bar = bars.add_task("story", total=total, eta="")
+        scene_bar = bars.add_task("waiting", total=1, eta="")
+        current = None
+        try:
+            while not runner.wait(0.1):
+                st = runner.status()
+                done = len(st.finished) + len(st.failed) + len(st.cancelled)
+                eta = f"eta {st.eta_s:.0f}s" if st.eta_s is not None else ""
+                bars.update(story_bar, completed=done, eta=eta)
+                if st.current_scene != current and st.current_scene:
+                    current = st.current_scene
+                    bars.reset(scene_bar, total=max(1, st.total_steps))
+                bars.update(
+                    scene_bar,
+                    description=f"scene {current or '-'}",
+                    completed=st.step,
+                    total=max(1, st.total_steps),
+                )
+        except KeyboardInterrupt:
+            console.print("Cancelling after the current step (Ctrl-C again quits)...")
+            runner.cancel()
+            runner.wait()
+        st = runner.status()
+        bars.update(
+            story_bar,
+            completed=len(st.finished) + len(st.failed) + len(st.cancelled),
+        )
+    return st
+
+
+def run(
+    directory: Annotated[Path, typer.Argument(help="The story folder.")],
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Backend name (animatic, ltx...); default: the story's."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model id or local folder; default: the story's."),
+    ] = None,
+    scenes: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated scene ids; default: every pending one."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Generate even when a take is cached.")
+    ] = False,
+    no_score: Annotated[
+        bool, typer.Option("--no-score", help="Do not score the takes.")
+    ] = False,
+) -> None:
+    """Generate the story's pending scenes in story order."""
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+    from engine.backend import available_backends
+    from engine.runlock import RunLockedError, hold_run
+    from engine.runner import JobRunner, recover_interrupted
+    from kg.errors import StoryError
+    from kg.store import load_story
+
+    if backend is not None and backend not in available_backends():
+        err_console.print(
+            f"[red]--backend: unknown backend {backend!r}[/]; "
+            f"choose one of {available_backends()}"
+        )
+        raise typer.Exit(2)
+    try:
+        recovered = recover_interrupted(directory)
+        story = load_story(directory)
+        with hold_run(directory):
+            pass
+    except (FileNotFoundError, StoryError) as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1 if isinstance(exc, RunLockedError) else 2) from None
+    if recovered:
+        console.print(f"Recovered interrupted scenes: {', '.join(recovered)}")
+    ids = _scene_ids(story, scenes, force)
+    if not ids:
+        console.print(f"Every scene of [bold]{story.title}[/] is done.")
+        return
+    observer = None if no_score else _default_observer()
+    runner = JobRunner(directory, observer)
+    runner.submit(ids, backend=backend, model=model, force=force)
+    st = _follow(runner, len(ids))
+    console.print(
+        f"{len(st.finished)} done, {len(st.failed)} failed, "
+        f"{len(st.cancelled)} cancelled"
+    )
+    if st.failed:
+        err_console.print(f"[red]failed: {', '.join(st.failed)}[/]: {st.last_error}")
+        raise typer.Exit(1)
+    if st.cancelled:
+        raise typer.Exit(130)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` to the ``storygraph`` command."""
+    app.command("run")(run)
