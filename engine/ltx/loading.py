@@ -37,6 +37,7 @@ __all__ = [
     "check_checkpoint",
     "load_pipeline",
     "device_and_dtype",
+    "save_pipeline",
 ]
 
 log = logging.getLogger(__name__)
@@ -238,3 +239,15 @@ def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
         ) from exc
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def save_pipeline(pipe: Any, folder: Path) -> Path:
+    """Save a pipeline as a standard diffusers ``LTXConditionPipeline`` folder.
+
+    The folder loads with plain diffusers as well as with `load_pipeline`
+    (``LatentConditionPipeline`` adds behaviour, no weights or config).
+    """
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXConditionPipeline
+
+    LTXConditionPipeline(**pipe.components).save_pretrained(folder)
+    return folder

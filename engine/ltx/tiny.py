@@ -163,10 +163,10 @@ def build_random_pipeline(
     text_encoder = _text_encoder(t_config["caption_channels"])
     pipe = LatentConditionPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=vae_model,
-        text_encoder=text_encoder,
+        vae=vae_model.eval(),  # built modules start in training mode (dropout)
+        text_encoder=text_encoder.eval(),
         tokenizer=build_tokenizer(),
-        transformer=transformer_model,
+        transformer=transformer_model.eval(),
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)

@@ -1,0 +1,199 @@
+"""The ``ltx`` backend on the tiny random-weight LTX-Video, on CPU.
+
+The pipeline runs for real (tiny transformer, VAE and T5); hooks on the real
+VAE encoder/decoder modules count encodes and capture what gets decoded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from engine.backend import (
+    BackendError,
+    CancelToken,
+    ContinuityInput,
+    GenerationCancelled,
+    GenerationRequest,
+    GenerationResult,
+    OutOfMemoryError,
+    get_backend,
+)
+from engine.backends.ltx import LTXBackend, loaded_model
+
+REQUEST = GenerationRequest(
+    prompt="a fox runs through snow",
+    width=64,
+    height=64,
+    num_frames=17,  # 3 latent frames: a tail of 2 is a real tail
+    fps=24,
+    seed=3,
+    steps=2,
+    guidance=3.0,
+    model="tiny-random",
+)
+
+
+@pytest.fixture(scope="module")
+def backend() -> LTXBackend:
+    made = get_backend("ltx")
+    assert isinstance(made, LTXBackend)
+    return made
+
+
+@pytest.fixture
+def vae_probe() -> Iterator[dict[str, Any]]:
+    """Counts real VAE encoder calls and captures the decoder's input latents."""
+    pipe = loaded_model("tiny-random").pipe
+    seen: dict[str, Any] = {"encodes": 0, "decoded": []}
+
+    def count(module: Any, args: Any, output: Any) -> None:
+        seen["encodes"] += 1
+
+    def capture(module: Any, args: Any) -> None:
+        seen["decoded"].append(args[0].detach().clone())
+
+    handles = [
+        pipe.vae.encoder.register_forward_hook(count),
+        pipe.vae.decoder.register_forward_pre_hook(capture),
+    ]
+    yield seen
+    for handle in handles:
+        handle.remove()
+
+
+def _run(backend: LTXBackend, request: GenerationRequest) -> GenerationResult:
+    return backend.generate(request, lambda step, total: None, CancelToken())
+
+
+def _normalised(decoded: torch.Tensor) -> torch.Tensor:
+    pipe = loaded_model("tiny-random").pipe
+    vae = pipe.vae
+    return pipe._normalize_latents(
+        decoded, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
+
+
+def test_tiny_clip_has_frames_tail_latents_and_random_weight_label(
+    backend: LTXBackend,
+) -> None:
+    steps: list[tuple[int, int]] = []
+    result = backend.generate(REQUEST, lambda s, t: steps.append((s, t)), CancelToken())
+    assert result.frames.shape == (17, 64, 64, 3)
+    assert result.frames.dtype.name == "uint8"
+    assert result.tail_latents is not None
+    assert tuple(result.tail_latents.shape) == (1, 8, 2, 2, 2)
+    assert result.latent_meta["model"] == "tiny-random"
+    assert result.latent_meta["tail_pixel_frames"] == "16"
+    assert result.random_weights is True
+    assert result.continuity_used == "none"
+    assert steps == [(1, 2), (2, 2)]
+    assert {"load", "prepare", "denoise", "decode"} <= set(result.timings)
+
+
+def test_carried_latents_start_the_next_clip_without_a_vae_encode(
+    backend: LTXBackend, vae_probe: dict[str, Any]
+) -> None:
+    first = _run(backend, REQUEST)
+    carried = ContinuityInput(
+        mode="latent",
+        tail_latents=first.tail_latents,
+        last_frame=first.frames[-1],
+        latent_meta=first.latent_meta,
+    )
+    second = _run(
+        backend,
+        dataclasses.replace(
+            REQUEST, seed=4, prompt="the fox stops", continuity=carried
+        ),
+    )
+    assert second.continuity_used == "latent", second.continuity_note
+    assert vae_probe["encodes"] == 0
+    decoded = _normalised(vae_probe["decoded"][-1])  # [1, C, 3, h, w]
+    torch.testing.assert_close(decoded[:, :, :2], first.tail_latents, atol=1e-5, rtol=0)
+    # The rest of the clip was generated, not copied.
+    assert not torch.allclose(decoded[:, :, 2], first.tail_latents[:, :, -1])
+
+
+def test_latents_from_another_model_fall_back_to_the_last_frame(
+    backend: LTXBackend, vae_probe: dict[str, Any]
+) -> None:
+    first = _run(backend, REQUEST)
+    carried = ContinuityInput(
+        mode="latent",
+        tail_latents=first.tail_latents,
+        last_frame=first.frames[-1],
+        latent_meta={**first.latent_meta, "model": "Lightricks/LTX-Video-0.9.5"},
+    )
+    second = _run(backend, dataclasses.replace(REQUEST, continuity=carried))
+    assert second.continuity_used == "frame"
+    assert "Lightricks/LTX-Video-0.9.5" in second.continuity_note
+    assert "last frame" in second.continuity_note
+    assert vae_probe["encodes"] == 1  # the last frame was encoded: the probe works
+
+
+def test_latents_of_another_size_fall_back_and_none_without_a_frame(
+    backend: LTXBackend,
+) -> None:
+    wide = _run(backend, dataclasses.replace(REQUEST, width=96, num_frames=9))
+    carried = ContinuityInput(
+        mode="latent", tail_latents=wide.tail_latents, latent_meta=wide.latent_meta
+    )
+    result = _run(backend, dataclasses.replace(REQUEST, continuity=carried))
+    assert result.continuity_used == "none"
+    assert "96x64" in result.continuity_note
+    assert "no last frame" in result.continuity_note
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"width": 70}, "multiples of 32, got 70 and 64"),
+        ({"num_frames": 16}, r"8k \+ 1.*got 16"),
+        ({"memory_mode": "tiny"}, "memory_mode must be one of"),
+    ],
+)
+def test_bad_requests_are_refused_before_loading(
+    backend: LTXBackend, change: dict[str, Any], message: str
+) -> None:
+    request = dataclasses.replace(REQUEST, model="not/in-the-cache", **change)
+    with pytest.raises(BackendError, match=message):
+        _run(backend, request)
+
+
+def test_out_of_memory_inside_the_pipeline_becomes_advice(backend: LTXBackend) -> None:
+    pipe = loaded_model("tiny-random").pipe
+
+    def explode(module: Any, args: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    handle = pipe.transformer.register_forward_pre_hook(explode)
+    try:
+        with pytest.raises(OutOfMemoryError, match="memory_mode to model_offload"):
+            _run(backend, REQUEST)
+    finally:
+        handle.remove()
+    assert _run(backend, REQUEST).frames.shape[0] == 17  # usable afterwards
+
+
+def test_cancel_stops_between_steps(backend: LTXBackend) -> None:
+    cancel = CancelToken()
+    steps: list[int] = []
+
+    def progress(step: int, total: int) -> None:
+        steps.append(step)
+        cancel.set()
+
+    with pytest.raises(GenerationCancelled):
+        backend.generate(dataclasses.replace(REQUEST, steps=4), progress, cancel)
+    assert steps == [1]
+
+
+def test_same_seed_same_clip(backend: LTXBackend) -> None:
+    a, b = _run(backend, REQUEST), _run(backend, REQUEST)
+    assert (a.frames == b.frames).all()
+    assert torch.equal(a.tail_latents, b.tail_latents)
