@@ -59,7 +59,7 @@ def _progress(folder: Path) -> None:
         left.progress(min(status.step / total, 1.0), text=label)
         if status.queued:
             left.caption("Queued: " + ", ".join(status.queued))
-        if right.button("Cancel", key="storyboard.cancel", use_container_width=True):
+        if right.button("Cancel", key="storyboard.cancel", width="stretch"):
             services.cancel_generation(folder)
             st.toast("Cancelling after the current step…")
 

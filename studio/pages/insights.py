@@ -90,7 +90,7 @@ def _scores_chart(view: services.StoryView) -> None:
             )
             .properties(height=300)
         )
-        st.altair_chart(chart, use_container_width=True)
+        st.altair_chart(chart, width="stretch")
     else:
         st.info("No scored takes yet: generate scenes on the Storyboard.")
     if missing:
@@ -98,7 +98,7 @@ def _scores_chart(view: services.StoryView) -> None:
         st.dataframe(
             [{"metric": k, "why": v} for k, v in missing.items()],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
 
 
@@ -138,7 +138,7 @@ def _decay_chart(view: services.StoryView) -> None:
         .mark_rule(strokeDash=[4, 4], color="gray")
         .encode(y="threshold:Q")
     )
-    st.altair_chart((line + rule).properties(height=300), use_container_width=True)
+    st.altair_chart((line + rule).properties(height=300), width="stretch")
     st.caption(
         f"Below the dashed line ({threshold:g}) an entity leaves the story memory "
         "the prompts carry."
@@ -181,7 +181,7 @@ def _problems(view: services.StoryView, folder: Path) -> None:
                 "detail": "stopped before it finished; generate it again",
             }
         )
-    st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def insights_page() -> None:

@@ -178,7 +178,7 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
         key="storyboard.save",
         type="primary",
         disabled=not unsaved,
-        use_container_width=True,
+        width="stretch",
     ):
         _save(folder, scene.id, values, problems)
     revert_col.button(
@@ -187,7 +187,7 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
         disabled=not unsaved,
         on_click=_revert,
         args=(scene.id,),
-        use_container_width=True,
+        width="stretch",
     )
     if unsaved and not problems:
         st.caption("Unsaved changes: the preview below shows them.")
@@ -353,13 +353,13 @@ def _generate(folder: Path, view: services.StoryView, selected: str) -> None:
     a, b = st.columns(2)
     again = bool(scene.takes)
     label = "Generate a new take" if again else "Generate scene"
-    if a.button(label, key="storyboard.generate", use_container_width=True):
+    if a.button(label, key="storyboard.generate", width="stretch"):
         _submit(folder, [selected], force=again)
     if b.button(
         f"Generate all pending ({len(pending)})",
         key="storyboard.generate_all",
         disabled=not pending,
-        use_container_width=True,
+        width="stretch",
     ):
         _submit(folder, pending, force=False)
 
@@ -429,7 +429,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         f"continuity {p.continuity_used}"
         + (f" ({p.continuity_note})" if p.continuity_note else "")
     )
-    st.dataframe(_score_rows(take), hide_index=True, use_container_width=True)
+    st.dataframe(_score_rows(take), hide_index=True, width="stretch")
     if chosen or take.status != "done":
         return
     if would_stale:
