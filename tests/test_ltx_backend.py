@@ -197,3 +197,80 @@ def test_same_seed_same_clip(backend: LTXBackend) -> None:
     a, b = _run(backend, REQUEST), _run(backend, REQUEST)
     assert (a.frames == b.frames).all()
     assert torch.equal(a.tail_latents, b.tail_latents)
+
+
+def _two_scene_story(tmp_path: Any) -> Any:
+    from kg.schema import SceneEdge, SceneNode, Settings, Story
+    from kg.store import save_story
+
+    story = Story(
+        title="Fox in the snow",
+        settings=Settings(
+            backend="ltx",
+            model="tiny-random",
+            width=64,
+            height=64,
+            fps=24,
+            quality_preset="fast",
+            continuity_mode="latent",
+        ),
+        scenes=[
+            SceneNode(id="run", title="The fox runs", motion="runs", num_frames=17),
+            SceneNode(id="stop", title="The fox stops", motion="stops", num_frames=17),
+        ],
+        edges=[SceneEdge(source="run", target="stop", transition="continuous")],
+    )
+    save_story(story, tmp_path)
+    return tmp_path
+
+
+def test_continuous_story_carries_latents_through_the_engine(
+    backend: LTXBackend, vae_probe: dict[str, Any], tmp_path: Any
+) -> None:
+    from engine.continuity import load_tail_latents
+    from engine.generate import generate_scene
+    from kg.store import load_story, resolve_asset
+
+    story_dir = _two_scene_story(tmp_path)
+    first = generate_scene(story_dir, "run", backend=backend)
+    assert first.status == "done" and first.params.random_weights
+    assert vae_probe["encodes"] == 0
+    second = generate_scene(story_dir, "stop", backend=backend)
+    assert second.status == "done", second.error
+    assert second.params.continuity_used == "latent", second.params.continuity_note
+    assert vae_probe["encodes"] == 0  # no encode for the carried conditioning
+    carried, meta = load_tail_latents(
+        resolve_asset(story_dir, first.files.tail_latents)
+    )
+    assert meta["model"] == "tiny-random" and meta["normalisation"]
+    decoded = _normalised(vae_probe["decoded"][-1])
+    n = carried.shape[2]
+    torch.testing.assert_close(decoded[:, :, :n], carried, atol=1e-5, rtol=0)
+    story = load_story(story_dir)
+    assert story.scene("stop").selected_take == second.index
+
+
+def test_out_of_memory_in_the_engine_leaves_a_failed_take_and_intact_story(
+    backend: LTXBackend, tmp_path: Any
+) -> None:
+    from engine.generate import generate_scene
+    from kg.store import load_story
+
+    story_dir = _two_scene_story(tmp_path)
+    first = generate_scene(story_dir, "run", backend=backend)
+    pipe = loaded_model("tiny-random").pipe
+
+    def explode(module: Any, args: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+    handle = pipe.transformer.register_forward_pre_hook(explode)
+    try:
+        failed = generate_scene(story_dir, "stop", backend=backend)
+    finally:
+        handle.remove()
+    assert failed.status == "failed"
+    assert "memory" in (failed.error or "")
+    story = load_story(story_dir)  # validates
+    assert story.scene("run").selected.index == first.index
+    assert story.scene("run").selected.status == "done"
+    assert story.scene("stop").takes[-1].status == "failed"
