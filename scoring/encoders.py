@@ -89,7 +89,10 @@ class ImagePrep:
         import torch
         import torch.nn.functional as F
 
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+        frames = np.ascontiguousarray(frames)
+        if not frames.flags.writeable:  # torch wants writable memory (PIL output)
+            frames = frames.copy()
+        x = torch.from_numpy(frames).to(device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)  # [N, 3, H, W]
         h, w = x.shape[-2:]
         scale = self.resize / min(h, w)

@@ -125,7 +125,15 @@ class ReferenceCache:
                     continue
                 key = _key(encoder, digests[rel])
                 if key not in entries:
-                    image = load_image(resolve_asset(self.story_dir, rel))
+                    try:
+                        image = load_image(resolve_asset(self.story_dir, rel))
+                    except (OSError, ValueError) as exc:  # not an image
+                        problems[cid] = (
+                            f"reference image {rel!r} of character {cid!r} is not "
+                            f"a readable image ({exc}); replace or remove it"
+                        )
+                        log.warning("%s", problems[cid])
+                        continue
                     entries[key] = encoder.encode_images(image[None])[0].numpy()
                     self.computed += 1
                 feats.append(entries[key])
