@@ -108,6 +108,7 @@ __all__ = [
     "submit_generation",
     "cancel_generation",
     "wait_for_jobs",
+    "recover_interrupted",
 ]
 
 log = logging.getLogger(__name__)
@@ -850,7 +851,7 @@ def _snapshot(status: Any) -> JobSnapshot:
     """The runner's frozen status read into a `JobSnapshot`."""
     return JobSnapshot(
         running=bool(_first(status, ("running",), False)),
-        current=_first(status, ("current", "current_scene", "scene_id"), None),
+        current=_first(status, ("current_scene", "current"), None),
         step=int(_first(status, ("step",), 0)),
         total_steps=int(_first(status, ("total_steps", "total"), 0)),
         eta_s=_first(status, ("eta_s", "eta"), None),
@@ -914,6 +915,20 @@ def cancel_generation(folder: Path) -> None:
     key = str(Path(folder).resolve())
     if key in _STARTED:
         job_runner(folder).cancel()
+
+
+def recover_interrupted(folder: Path) -> list[str]:
+    """Scenes a stopped process left generating become ``interrupted``.
+
+    Does nothing while a worker (here or in another process) holds the story.
+    """
+    from engine.runner import recover_interrupted as engine_recover
+
+    try:
+        return list(engine_recover(folder))
+    except StoryError as exc:  # locked by a long save: try again next time
+        log.warning("could not check %s for interrupted scenes: %s", folder, exc)
+        return []
 
 
 def wait_for_jobs(folder: Path, timeout: float | None = None) -> bool:

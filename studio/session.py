@@ -37,6 +37,8 @@ def current_story() -> Path | None:
     if STORY_KEY not in st.session_state:
         folder = _initial_story()
         st.session_state[STORY_KEY] = str(folder) if folder else None
+        if folder is not None:
+            services.recover_interrupted(folder)
     value = st.session_state[STORY_KEY]
     folder = Path(value) if value else None
     if not _exists(folder):
@@ -55,6 +57,7 @@ def open_story(folder: Path | None) -> None:
         st.query_params.pop("story", None)
     else:
         st.query_params["story"] = folder.name
+        services.recover_interrupted(folder)
     services.remember_last_story(folder)
 
 

@@ -32,16 +32,15 @@ def _interrupted(view: services.StoryView) -> list[str]:
     ]
 
 
+def _signature(status: services.JobSnapshot | None) -> tuple | None:
+    if status is None:
+        return None
+    return (status.busy, status.current, status.finished, status.failed)
+
+
 def _progress(folder: Path) -> None:
     status = services.job_status(folder)
-    signature = (
-        None
-        if status is None
-        else (status.busy, status.current, status.finished, status.failed)
-    )
-    previous = st.session_state.get(_SIGNATURE_KEY, signature)
-    st.session_state[_SIGNATURE_KEY] = signature
-    if signature != previous:
+    if _signature(status) != st.session_state.get(_SIGNATURE_KEY):
         st.rerun()  # a scene changed state: redraw graph, editor and takes
     if status is None or not status.busy:
         if status is not None and status.last_error:
@@ -67,6 +66,7 @@ def _progress(folder: Path) -> None:
 def job_panel(folder: Path, view: services.StoryView) -> None:
     """Progress of the story's generations, with a cancel button."""
     status = services.job_status(folder)
+    st.session_state[_SIGNATURE_KEY] = _signature(status)
     busy = status is not None and status.busy
     if not busy:
         left_over = _interrupted(view)
