@@ -1,0 +1,229 @@
+"""Engine benchmark: scene overhead, animatic speed, mp4 writing throughput.
+
+Measures, in one process on the CPU:
+
+1. per-scene overhead outside the backend call (continuity, prompt, cache
+   key, state writes, PNG/latents, and the mp4 encode when it is inline) as a
+   fraction of the scene's wall time, for the example story generated with the
+   animatic, with the clip encoded inline and on the background writer;
+2. animatic frames per second at 768x512 per camera move, against the
+   baseline of copying the same frames in memory;
+3. mp4 (H.264 yuv420p) writing throughput in frames/s and MB/s of raw RGB
+   input, against the baseline of writing the raw frames to disk.
+
+Prints a table and writes ``bench/results/engine.json``.
+
+Usage: ``.venv/bin/python bench/bench_engine.py [--frames 49] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.backend import CancelToken, GenerationRequest, SceneContext, get_backend
+from engine.generate import generate_scene
+from engine.runlock import hold_run
+from engine.video import ClipWriter, write_video
+from kg.example import example_story
+from kg.graph import DynamicSceneGraph, generation_order
+from kg.store import load_story, save_story
+
+WIDTH, HEIGHT = 768, 512
+RESULTS = Path(__file__).parent / "results" / "engine.json"
+
+
+class TimedBackend:
+    """Wraps a backend and records the wall time of each ``generate`` call."""
+
+    def __init__(self, inner):  # noqa: ANN001
+        self.inner = inner
+        self.name = inner.name
+        self.version = getattr(inner, "version", "")
+        self.supports_latent_continuity = inner.supports_latent_continuity
+        self.seconds: list[float] = []
+
+    def generate(self, request, progress, cancel):  # noqa: ANN001, ANN201
+        t = time.perf_counter()
+        try:
+            return self.inner.generate(request, progress, cancel)
+        finally:
+            self.seconds.append(time.perf_counter() - t)
+
+
+def scene_overhead(frames: int, background: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        story = example_story()
+        story.settings.width, story.settings.height = WIDTH, HEIGHT
+        for scene in story.scenes:
+            scene.num_frames = frames
+        save_story(story, tmp)
+        backend = TimedBackend(get_backend("animatic"))
+        order = generation_order(DynamicSceneGraph(load_story(tmp)))
+        scene_s: list[float] = []
+        t_all = time.perf_counter()
+        with hold_run(tmp), ClipWriter() as writer:
+            for sid in order:
+                t = time.perf_counter()
+                generate_scene(
+                    tmp, sid, backend=backend, writer=writer if background else None
+                )
+                scene_s.append(time.perf_counter() - t)
+        total_s = time.perf_counter() - t_all  # includes the final clip flush
+    backend_s = sum(backend.seconds)
+    scenes_s = sum(scene_s)
+    return {
+        "scenes": len(order),
+        "frames_per_scene": frames,
+        "backend_s": backend_s,
+        "scene_s": scenes_s,
+        "overhead_s_per_scene": (scenes_s - backend_s) / len(order),
+        "overhead_fraction": (scenes_s - backend_s) / scenes_s,
+        "story_wall_s": total_s,
+    }
+
+
+def animatic_fps(frames: int, repeat: int) -> dict[str, float]:
+    backend = get_backend("animatic")
+    out: dict[str, float] = {}
+    for camera in ("static", "pan_right", "tilt_up", "zoom_in"):
+        scene = SceneContext(
+            title="The keeper waits",
+            characters=("Mara", "the old keeper"),
+            character_looks=("yellow oilskin coat", "navy sweater"),
+            environment="the harbour",
+            lighting="dusk",
+            weather="rain",
+            camera=camera,
+            motion="the keeper raises his lantern",
+        )
+        request = GenerationRequest(
+            prompt="p", width=WIDTH, height=HEIGHT, num_frames=frames, fps=24,
+            seed=1, steps=1, guidance=1.0, scene=scene,
+        )  # fmt: skip
+        best = min(
+            _timed(lambda r=request: backend.generate(r, _noop, CancelToken()))
+            for _ in range(repeat)
+        )
+        out[camera] = frames / best
+    return out
+
+
+def _noop(step: int, total: int) -> None:
+    pass
+
+
+def _timed(fn) -> float:  # noqa: ANN001
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def copy_fps(frames: int, repeat: int) -> float:
+    src = np.random.default_rng(0).integers(
+        0, 256, (frames, HEIGHT, WIDTH, 3), np.uint8
+    )
+    dst = np.empty_like(src)
+    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeat))
+    return frames / best
+
+
+def mp4_throughput(frames: int, repeat: int) -> dict[str, float]:
+    clip = (
+        get_backend("animatic")
+        .generate(
+            GenerationRequest(
+                prompt="p",
+                width=WIDTH,
+                height=HEIGHT,
+                num_frames=frames,
+                fps=24,
+                seed=1,
+                steps=1,
+                guidance=1.0,
+                scene=SceneContext(title="Bench", weather="rain", camera="pan_right"),
+            ),  # fmt: skip
+            _noop,
+            CancelToken(),
+        )
+        .frames
+    )
+    raw_mb = clip.nbytes / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        enc = min(
+            _timed(lambda: write_video(Path(tmp) / "c.mp4", clip, 24))
+            for _ in range(repeat)
+        )
+        size_mb = (Path(tmp) / "c.mp4").stat().st_size / 1e6
+        raw = min(
+            _timed(lambda: (Path(tmp) / "c.raw").write_bytes(clip.tobytes()))
+            for _ in range(repeat)
+        )
+    return {
+        "frames_per_s": frames / enc,
+        "raw_input_mb_per_s": raw_mb / enc,
+        "file_mb": size_mb,
+        "raw_write_mb_per_s": raw_mb / raw,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=49)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    inline = scene_overhead(args.frames, background=False)
+    background = scene_overhead(args.frames, background=True)
+    fps = animatic_fps(args.frames, args.repeat)
+    baseline_fps = copy_fps(args.frames, args.repeat)
+    mp4 = mp4_throughput(args.frames, args.repeat)
+
+    rows = [
+        ("scene overhead, mp4 inline", f"{inline['overhead_fraction']:.1%}",
+         f"{inline['overhead_s_per_scene'] * 1e3:.0f} ms/scene"),
+        ("scene overhead, mp4 on writer thread",
+         f"{background['overhead_fraction']:.1%}",
+         f"{background['overhead_s_per_scene'] * 1e3:.0f} ms/scene"),
+        ("story wall time inline / writer",
+         f"{inline['story_wall_s']:.2f} s / {background['story_wall_s']:.2f} s",
+         f"{inline['scenes']} scenes x {args.frames} frames"),
+        *(
+            (f"animatic {cam} {WIDTH}x{HEIGHT}", f"{v:.0f} frames/s",
+             f"{v / baseline_fps:.1%} of memcpy")
+            for cam, v in fps.items()
+        ),
+        ("baseline: memcpy of frames", f"{baseline_fps:.0f} frames/s", ""),
+        ("mp4 H.264 yuv420p write", f"{mp4['frames_per_s']:.0f} frames/s",
+         f"{mp4['raw_input_mb_per_s']:.0f} MB/s raw RGB in, "
+         f"{mp4['file_mb']:.2f} MB out"),
+        ("baseline: raw frames to disk", f"{mp4['raw_write_mb_per_s']:.0f} MB/s", ""),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>22}  note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>22}  {note}")
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "size": [WIDTH, HEIGHT],
+        "frames": args.frames,
+        "scene_overhead_inline": inline,
+        "scene_overhead_background": background,
+        "animatic_fps": fps,
+        "baseline_memcpy_fps": baseline_fps,
+        "mp4": mp4,
+        "median_animatic_fps": statistics.median(fps.values()),
+    }
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
