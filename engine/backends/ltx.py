@@ -60,6 +60,7 @@ __all__ = [
     "LTXBackend",
     "LoadedModel",
     "loaded_model",
+    "use_pipeline",
     "release_models",
     "decode_latents",
 ]
@@ -100,6 +101,24 @@ def loaded_model(
             _apply_memory_mode(pipe, dev, memory_mode)
             _MODELS[key] = LoadedModel(pipe, source, dev, dtype, memory_mode)
         return _MODELS[key]
+
+
+def use_pipeline(
+    model: str,
+    pipe: Any,
+    device: str | None = None,
+    memory_mode: str = "none",
+    random_weights: bool = True,
+) -> LoadedModel:
+    """Serve an already built pipeline under the name ``model`` (tests, benchmarks)."""
+    dev, dtype = device_and_dtype(device)
+    source = ModelSource(model, "tiny" if random_weights else "folder")
+    _apply_memory_mode(pipe, dev, memory_mode)
+    loaded = LoadedModel(pipe, source, dev, dtype, memory_mode)
+    with _MODELS_LOCK:
+        _MODELS.clear()
+        _MODELS[(model, str(dev), memory_mode)] = loaded
+    return loaded
 
 
 def release_models() -> None:

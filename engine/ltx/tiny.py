@@ -104,7 +104,7 @@ def ltx_vae_config() -> dict[str, Any]:
     return {}
 
 
-def build_tokenizer(max_length: int = 32) -> Any:
+def build_tokenizer(max_length: int = 128) -> Any:
     """T5 tokenizer over a-z built in memory (a Unigram model, no files)."""
     from transformers import T5TokenizerFast
 
