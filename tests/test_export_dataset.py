@@ -1,4 +1,4 @@
-"""Dataset export: self-consistency, filters and skips, formats, idempotent re-export."""
+"""Dataset export: self-consistency, filters, skips, formats, idempotent re-export."""
 
 from __future__ import annotations
 
