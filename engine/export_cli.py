@@ -56,7 +56,10 @@ def export(
     directory: Annotated[Path, typer.Argument(help="The story folder.")],
     out: Annotated[
         Path | None,
-        typer.Option(help="Dataset folder (new, empty or a previous export)."),
+        typer.Option(
+            help="Dataset folder (new, empty or a previous export); "
+            "default: DIRECTORY/dataset/FORMAT."
+        ),
     ] = None,
     format: Annotated[
         str, typer.Option("--format", help="ltx2 (LTX-2 trainer), ltxv or plain.")
@@ -115,7 +118,7 @@ def export(
     except (FileNotFoundError, StoryError) as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    target = out if out is not None else directory / "dataset"
+    target = out if out is not None else directory / "dataset" / format
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
         with Progress(*columns, console=console, transient=True) as bars:
