@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from engine.live_graph import LiveGraph
     from engine.observe import TakeObserver
     from engine.runner import JobRunner, RunnerStatus
 
@@ -58,8 +59,13 @@ def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: AN
     return [s.id for s in story.scenes if force or s.status in _PENDING]
 
 
-def _follow(runner: JobRunner, total: int) -> RunnerStatus:
-    """Draw progress bars until the runner is idle; Ctrl-C cancels."""
+def _follow(
+    runner: JobRunner, total: int, live: LiveGraph | None = None
+) -> RunnerStatus:
+    """Draw progress bars until the runner is idle; Ctrl-C cancels.
+
+    With ``live``, the story graph is redrawn each time a scene ends.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -83,6 +89,8 @@ def _follow(runner: JobRunner, total: int) -> RunnerStatus:
             while not runner.wait(0.1):
                 st = runner.status()
                 done = len(st.finished) + len(st.failed) + len(st.cancelled)
+                if live is not None:
+                    live.refresh_window()
                 eta = f"eta {st.eta_s:.0f}s" if st.eta_s is not None else ""
                 bars.update(story_bar, completed=done, eta=eta)
                 if st.current_scene != current and st.current_scene:
@@ -103,6 +111,9 @@ def _follow(runner: JobRunner, total: int) -> RunnerStatus:
             story_bar,
             completed=len(st.finished) + len(st.failed) + len(st.cancelled),
         )
+    if live is not None:
+        live.update()
+        live.refresh_window()
     return st
 
 
@@ -125,6 +136,14 @@ def run(
     ] = False,
     no_score: Annotated[
         bool, typer.Option("--no-score", help="Do not score the takes.")
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Redraw DIR/graph.png after every scene (and a window if a "
+            "display exists).",
+        ),
     ] = False,
 ) -> None:
     """Generate the story's pending scenes in story order."""
@@ -156,9 +175,18 @@ def run(
         console.print(f"Every scene of [bold]{story.title}[/] is done.")
         return
     observer = None if no_score else _default_observer()
-    runner = JobRunner(directory, observer)
+    live_graph = None
+    if live:
+        from engine.live_graph import LiveGraph, display_available
+
+        live_graph = LiveGraph(directory, window=display_available())
+        console.print(f"Live graph: {live_graph.png}")
+        live_graph.update()
+    runner = JobRunner(
+        directory, observer, on_scene_end=live_graph.update if live_graph else None
+    )
     runner.submit(ids, backend=backend, model=model, force=force)
-    st = _follow(runner, len(ids))
+    st = _follow(runner, len(ids), live_graph)
     console.print(
         f"{len(st.finished)} done, {len(st.failed)} failed, "
         f"{len(st.cancelled)} cancelled"

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,9 @@ class JobRunner:
     observer : scores each take (see `engine.observe.TakeObserver`).
     background_encode : encode clips on a writer thread so the next scene
         starts at once (the runner waits for the clips before it goes idle).
+    on_scene_end : called on the worker thread with ``(scene_id, outcome)``
+        (``done``, ``failed`` or ``cancelled``) after each scene's state is
+        saved, before the next scene starts (e.g. to redraw a live graph).
     """
 
     def __init__(
@@ -140,10 +144,12 @@ class JobRunner:
         observer: TakeObserver | None = None,
         *,
         background_encode: bool = True,
+        on_scene_end: Callable[[str, str], None] | None = None,
     ) -> None:
         self.story_dir = Path(story_dir)
         self.observer = observer
         self.background_encode = background_encode
+        self.on_scene_end = on_scene_end
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._current: str | None = None
@@ -363,6 +369,12 @@ class JobRunner:
             else:
                 self._failed.append(job.scene_id)
                 self._last_error = error
+        if self.on_scene_end is not None:
+            try:
+                self.on_scene_end(job.scene_id, outcome)
+            except Exception:  # a listener must not stop the story
+                log.exception("on_scene_end failed after %r", job.scene_id)
+        with self._cond:
             self._current = None
             self._cond.notify_all()
 

@@ -43,18 +43,19 @@ def layered_layout(graph: DynamicSceneGraph) -> dict[str, tuple[float, float]]:
 
 def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> Path:
     """Render the graph to ``out`` (PNG) and return the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import networkx as nx
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     story = graph.story
     pos = layered_layout(graph)
     salience = scene_salience(graph)
     width = max(len({x for x, _ in pos.values()}), 1)
     height = max((int(-y) + 1 for _, y in pos.values()), default=1)
-    fig, ax = plt.subplots(figsize=(min(3 + 2.2 * width, 60), 2 + 1.6 * height))
+    # A bare Figure (no pyplot): safe off the main thread, leaves the global
+    # backend alone for callers that show a window.
+    fig = Figure(figsize=(min(3 + 2.2 * width, 60), 2 + 1.6 * height))
+    ax = fig.add_subplot()
     for style in ("continuous", "cut"):
         edges = [
             (u, v) for u, v, d in graph.g.edges(data=True) if d["transition"] == style
@@ -99,7 +100,7 @@ def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> P
             color="white",
         )
     handles = [
-        plt.Line2D([], [], marker="o", ls="", color=c, label=s)
+        Line2D([], [], marker="o", ls="", color=c, label=s)
         for s, c in STATUS_COLOURS.items()
     ]
     ax.legend(
@@ -114,6 +115,7 @@ def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> P
     ax.axis("off")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    tmp = out.with_name(f".{out.name}.tmp")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    tmp.replace(out)  # viewers never see a half-written image
     return out
