@@ -92,15 +92,22 @@ class ImagePrep:
         frames = np.ascontiguousarray(frames)
         if not frames.flags.writeable:  # torch wants writable memory (PIL output)
             frames = frames.copy()
-        x = torch.from_numpy(frames).to(device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # [N, 3, H, W]
+        x = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2)  # [N, 3, H, W]
         h, w = x.shape[-2:]
         scale = self.resize / min(h, w)
-        nh, nw = (
-            max(self.crop[0], round(h * scale)),
-            max(self.crop[1], round(w * scale)),
-        )
-        if (nh, nw) != (h, w):
+        nh = max(self.crop[0], round(h * scale))
+        nw = max(self.crop[1], round(w * scale))
+        if (nh, nw) != (h, w) and device.type == "cpu":
+            # torch's uint8 antialiased kernels (as PIL resizes): ~20x faster
+            # on the CPU than the float path, within rounding of it
+            x = F.interpolate(
+                x.contiguous(memory_format=torch.channels_last),
+                size=(nh, nw),
+                mode="bicubic",
+                antialias=True,
+            )
+        x = x.float().div_(255.0)
+        if (nh, nw) != tuple(x.shape[-2:]):
             x = F.interpolate(
                 x, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False
             ).clamp_(0.0, 1.0)

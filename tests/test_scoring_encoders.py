@@ -194,3 +194,16 @@ def test_best_device_is_a_torch_device():
     device = encoders.best_device()
     assert device.type in ("cuda", "mps", "cpu")
     assert (device.type == "cuda") == torch.cuda.is_available()
+
+
+def test_image_prep_uint8_resize_matches_the_float_path():
+    import torch.nn.functional as F
+
+    prep = ImagePrep(32, (32, 32), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    frame = (np.random.default_rng(5).random((2, 64, 96, 3)) * 255).astype(np.uint8)
+    x = prep(frame, torch.device("cpu"))
+    ref = torch.from_numpy(frame).permute(0, 3, 1, 2).float() / 255
+    ref = F.interpolate(ref, size=(32, 48), mode="bicubic", antialias=True)
+    ref = ref.clamp(0, 1)[:, :, :, 8:40]
+    assert (x - ref).abs().mean() < 2 / 255
+    assert (x - ref).abs().max() < 12 / 255
