@@ -55,7 +55,15 @@ from engine.takes import (
 from engine.video import ClipWriter, write_png, write_video
 from kg.graph import DynamicSceneGraph
 from kg.prompt import build_prompt
-from kg.schema import GenerationParams, SceneNode, Scores, Story, Take, TakeFiles
+from kg.schema import (
+    GenerationParams,
+    SceneNode,
+    Scores,
+    Settings,
+    Story,
+    Take,
+    TakeFiles,
+)
 from kg.store import load_story, resolve_asset, update_story
 
 __all__ = [
@@ -91,24 +99,50 @@ def scene_context(story: Story, scene: SceneNode) -> SceneContext:
     )
 
 
+def _frames_and_preset(
+    backend: VideoBackend | None, scene: SceneNode, settings: Settings, model: str
+) -> tuple[int, int, float]:
+    """Frame count, steps and guidance, asking the backend where it has rules.
+
+    A duration becomes the nearest frame count the backend can make
+    (``plan_frames``, e.g. LTX-Video's 8k+1); an explicit ``num_frames`` is
+    passed as written, so a count the backend cannot make is refused with a
+    message instead of being changed silently. Steps and guidance come from
+    the backend's ``preset`` (e.g. distilled checkpoints need fewer steps).
+    """
+    frames = scene.frame_count(settings.fps)
+    if scene.num_frames is None and hasattr(backend, "plan_frames"):
+        frames = backend.plan_frames(frames)
+    if hasattr(backend, "preset"):
+        steps, guidance = backend.preset(settings.quality_preset, model)
+    else:
+        steps, guidance = PRESET_STEPS[settings.quality_preset], DEFAULT_GUIDANCE
+    return frames, steps, guidance
+
+
 def build_request(
-    story: Story, scene_id: str, model: str, plan: ContinuityPlan
+    story: Story,
+    scene_id: str,
+    model: str,
+    plan: ContinuityPlan,
+    backend: VideoBackend | None = None,
 ) -> GenerationRequest:
     """The backend request of a scene under the story's settings."""
     settings = story.settings
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
     prompt = build_prompt(graph, scene_id)
+    frames, steps, guidance = _frames_and_preset(backend, scene, settings, model)
     return GenerationRequest(
         prompt=prompt.text,
         negative_prompt=prompt.negative,
         width=settings.width,
         height=settings.height,
-        num_frames=scene.frame_count(settings.fps),
+        num_frames=frames,
         fps=settings.fps,
         seed=scene.seed,
-        steps=PRESET_STEPS[settings.quality_preset],
-        guidance=DEFAULT_GUIDANCE,
+        steps=steps,
+        guidance=guidance,
         model=model,
         memory_mode=settings.memory_mode,
         continuity=plan.input,
@@ -276,7 +310,7 @@ def _generate(
     t_continuity = time.perf_counter()
 
     # 2. prompt and request
-    request = build_request(story, scene_id, model, plan)
+    request = build_request(story, scene_id, model, plan, impl)
     source_take = (
         story.scene(plan.source.scene_id).take(plan.source.take)
         if plan.source

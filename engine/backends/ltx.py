@@ -54,6 +54,7 @@ from engine.ltx.loading import (
     load_pipeline,
     resolve_model,
 )
+from engine.ltx.presets import resolve_preset
 
 __all__ = [
     "MEMORY_MODES",
@@ -296,6 +297,21 @@ class LTXBackend:
             continuity_note=conditioning.note,
             random_weights=loaded.source.random_weights,
         )
+
+    @staticmethod
+    def plan_frames(frames: int) -> int:
+        """The nearest frame count LTX-Video makes (8k+1, at least 9).
+
+        >>> LTXBackend.plan_frames(48), LTXBackend.plan_frames(2)
+        (49, 9)
+        """
+        k = max(1, round((frames - 1) / LTX_RATIOS.temporal))
+        return k * LTX_RATIOS.temporal + 1
+
+    def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
+        """Steps and guidance of a preset for this model (distilled ones differ)."""
+        chosen = resolve_preset(quality_preset, model or self.model)
+        return chosen.steps, chosen.guidance
 
     @staticmethod
     def check_request(request: GenerationRequest) -> None:
