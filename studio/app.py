@@ -30,29 +30,44 @@ def build_pages() -> dict[str, st.Page]:
     from studio.pages.storyboard import storyboard_page
 
     pages = {
-        "stories": st.Page(stories_page, title="Stories", icon="📚", default=True),
-        "storyboard": st.Page(
-            storyboard_page, title="Storyboard", icon="🎬", url_path="storyboard"
+        "stories": st.Page(
+            stories_page, title="Stories", icon=":material/library_books:", default=True
         ),
-        "cast": st.Page(cast_page, title="Cast", icon="🎭", url_path="cast"),
+        "storyboard": st.Page(
+            storyboard_page,
+            title="Storyboard",
+            icon=":material/movie:",
+            url_path="storyboard",
+        ),
+        "cast": st.Page(
+            cast_page, title="Cast", icon=":material/groups:", url_path="cast"
+        ),
         "insights": st.Page(
-            insights_page, title="Insights", icon="📈", url_path="insights"
+            insights_page,
+            title="Insights",
+            icon=":material/insights:",
+            url_path="insights",
         ),
     }
     if importlib.util.find_spec("studio.pages.export") is not None:
         from studio.pages.export import export_page
 
         pages["export"] = st.Page(
-            export_page, title="Export", icon="📦", url_path="export"
+            export_page,
+            title="Export",
+            icon=":material/inventory_2:",
+            url_path="export",
         )
     pages["settings"] = st.Page(
-        settings_page, title="Settings", icon="⚙️", url_path="settings"
+        settings_page, title="Settings", icon=":material/settings:", url_path="settings"
     )
     return pages
 
 
 def main() -> None:
-    st.set_page_config(page_title=APP_TITLE, page_icon="🎬", layout="wide")
+    st.set_page_config(
+        page_title=APP_TITLE, page_icon=":material/movie:", layout="wide"
+    )
     st.navigation(list(build_pages().values())).run()
 
 

@@ -19,23 +19,25 @@ __all__ = ["insights_page", "score_rows", "decay_rows"]
 
 
 @functools.lru_cache(maxsize=16)
-def score_rows(view: services.StoryView) -> tuple[list[dict], dict[str, str]]:
-    """(one row per scene and computed metric, metric -> why it is missing)."""
+def score_rows(
+    view: services.StoryView,
+) -> tuple[list[dict], dict[tuple[str, str], list[str]]]:
+    """(one row per scene and computed metric, (metric, why) -> scene ids)."""
     rows: list[dict] = []
-    missing: dict[str, str] = {}
+    missing: dict[tuple[str, str], list[str]] = {}
     for position, sid in enumerate(view.order, start=1):
         scene = view.scene(sid)
         take = scene.selected
         if take is None:
             continue
         if take.scores is None:
-            missing.setdefault("all metrics", f"take {take.index} of {sid} not scored")
+            missing.setdefault(("all metrics", "take not scored"), []).append(sid)
             continue
         for metric in services.SCORE_FIELDS:
             value = getattr(take.scores, metric)
             if value is None:
                 reason = take.scores.unavailable.get(metric, "not computed")
-                missing.setdefault(metric, reason)
+                missing.setdefault((metric, reason), []).append(sid)
                 continue
             rows.append(
                 {
@@ -96,7 +98,10 @@ def _scores_chart(view: services.StoryView) -> None:
     if missing:
         st.markdown("**Unavailable metrics**")
         st.dataframe(
-            [{"metric": k, "why": v} for k, v in missing.items()],
+            [
+                {"metric": metric, "scenes": ", ".join(ids), "why": why}
+                for (metric, why), ids in missing.items()
+            ],
             hide_index=True,
             width="stretch",
         )
