@@ -11,7 +11,7 @@
 
 CPU always; the same on CUDA when a GPU is present (skipped otherwise).
 
-    python bench/bench_scoring.py [--repeat 3] [--quick]
+    python bench/bench_scoring.py [--repeat 3] [--quick] [--threads N]
         [--out bench/results/bench_scoring.json]
 """
 
@@ -197,7 +197,15 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("bench/results/bench_scoring.json")
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 is steadier on a busy machine",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     take_s, take_frames, take_source = animatic_take(args.repeat)

@@ -85,7 +85,9 @@ def _score_cell(scene) -> str:  # noqa: ANN001 - SceneNode
         for name, value in (
             ("clip", s.clip_score),
             ("subj", s.subject_consistency),
+            ("bg", s.background_consistency),
             ("flick", s.temporal_flicker),
+            ("seam", s.seam_dino_cosine),
         )
         if value is not None
     ]

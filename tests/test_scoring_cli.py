@@ -169,3 +169,13 @@ def test_score_is_a_storygraph_command():
     from studio import cli
 
     assert "scoring.cli" in cli._COMMAND_MODULES
+
+
+def test_show_lists_the_scores(app, story_dir, tiny_default):
+    from kg import cli as kg_cli
+
+    kg_cli.register(app)
+    assert runner.invoke(app, ["score", str(story_dir)]).exit_code == 0
+    shown = runner.invoke(app, ["show", str(story_dir), "--width", "20"])
+    assert shown.exit_code == 0, shown.output
+    assert "clip" in shown.output and "bg" in shown.output and "seam" in shown.output
