@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start StoryGraph Studio: installs into .venv on first use, then serves on
-# 127.0.0.1 (STORYGRAPH_HOST / STORYGRAPH_PORT to change).
+# 127.0.0.1 (STORYGRAPH_HOST / STORYGRAPH_PORT to change). Extra arguments go
+# to `streamlit run` (e.g. --server.fileWatcherType auto to reload on edits).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/setup.sh
@@ -10,4 +11,4 @@ export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:Tr
 echo "StoryGraph Studio: http://$HOST:$PORT"
 exec .venv/bin/streamlit run studio/app.py \
   --server.address "$HOST" --server.port "$PORT" --server.headless true \
-  --browser.gatherUsageStats false "$@"
+  --browser.gatherUsageStats false --server.fileWatcherType none "$@"

@@ -311,9 +311,19 @@ class StoryView:
 
     @functools.cached_property
     def salience(self) -> dict[str, float]:
+        """``kg.memory.scene_salience``, shared by revisions of the same shape."""
         from kg.memory import scene_salience
 
-        return scene_salience(self.graph)
+        key = _structure_key(self.story)
+        with _VIEWS_LOCK:
+            cached = _SALIENCE.get(key)
+        if cached is None:
+            cached = scene_salience(self.graph)
+            with _VIEWS_LOCK:
+                if len(_SALIENCE) >= _VIEWS_MAX:
+                    _SALIENCE.pop(next(iter(_SALIENCE)))
+                _SALIENCE[key] = cached
+        return cached
 
     @functools.cached_property
     def labels(self) -> dict[str, str]:
@@ -328,6 +338,22 @@ class StoryView:
         return [n for n in self.order if g.out_degree(n) == 0]
 
 
+def _structure_key(story: Story) -> tuple:
+    """What salience depends on: scene order, who appears where, edges, decay.
+
+    Statuses, takes and wording do not change it, so the saves a generation
+    makes every few seconds reuse the previous value.
+    """
+    return (
+        tuple((s.id, tuple(s.character_ids), s.environment_id) for s in story.scenes),
+        tuple((e.source, e.target, e.transition) for e in story.edges),
+        tuple((c.id, c.importance) for c in story.characters),
+        tuple((e.id, e.importance) for e in story.environments),
+        story.settings.decay.model_dump_json(),
+    )
+
+
+_SALIENCE: dict[tuple, dict[str, float]] = {}
 _VIEWS: dict[tuple[str, int, int, int], StoryView] = {}
 _VIEWS_LOCK = threading.Lock()
 _VIEWS_MAX = 16
