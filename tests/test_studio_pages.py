@@ -400,3 +400,16 @@ def test_save_story_round_trip_keeps_takes(example: Path) -> None:
     at = page_test("storyboard", example).run()
     at.selectbox(key=SELECTED_KEY).set_value("climb").run()
     assert "Take 2" in _texts(at) and "Take 1" in _texts(at)
+
+
+def test_rejected_settings_survive_leaving_the_page(example: Path) -> None:
+    at = page_test("settings", example).run()
+    at.number_input(key="settings.fps").set_value(500)
+    at.button(key="FormSubmitter:settings.form-Save settings").click().run()
+    assert "`fps`" in _texts(at)
+    draft = at.session_state["settings.draft"]
+    # coming back to the page later: a new run without the widget's state
+    back = page_test("settings", example)
+    back.session_state["settings.draft"] = draft
+    back.run()
+    assert back.number_input(key="settings.fps").value == 500

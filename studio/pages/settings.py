@@ -22,6 +22,7 @@ QUALITY_PRESETS = ("fast", "balanced", "high")
 MEMORY_MODES = ("none", "model_offload", "sequential_offload", "vae_tiling")
 CONTINUITY_MODES = ("latent", "frame", "none")
 _BASE_KEY = "settings.base"  # (story folder, saved values) the widgets began at
+_DRAFT_KEY = "settings.draft"  # (story folder, rejected values) kept across pages
 
 
 def settings_key(field: str) -> str:
@@ -47,9 +48,14 @@ def _sync(folder: Path, settings: Settings) -> None:
     """Seed the widgets from the saved settings, keeping what the user typed."""
     saved = _values(settings)
     base_folder, base = st.session_state.get(_BASE_KEY, (None, {}))
+    draft_folder, draft = st.session_state.get(_DRAFT_KEY, (None, {}))
+    draft = draft if draft_folder == str(folder) else {}
     new_story = base_folder != str(folder)
     for field, value in saved.items():
         key = settings_key(field)
+        if key not in st.session_state and field in draft:
+            st.session_state[key] = draft[field]  # back on the page: still there
+            continue
         typed = st.session_state.get(key, base.get(field))
         if new_story or key not in st.session_state or typed == base.get(field):
             st.session_state[key] = value
@@ -142,6 +148,7 @@ def settings_page() -> None:
         return
     settings, problems = services.validate_settings(_to_settings_input(current, values))
     if settings is None:
+        st.session_state[_DRAFT_KEY] = (str(folder), values)
         st.error(
             "Settings not saved; your values are kept. Change:\n"
             + "\n".join(f"- **{_label(f)}** (`{f}`): {m}" for f, m in problems)
@@ -152,5 +159,6 @@ def settings_page() -> None:
     except services.StoryError as exc:
         st.error(f"Settings not saved; your values are kept: {exc}")
         return
+    st.session_state.pop(_DRAFT_KEY, None)
     flash("Settings saved.")
     st.rerun()
