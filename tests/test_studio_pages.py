@@ -413,3 +413,10 @@ def test_rejected_settings_survive_leaving_the_page(example: Path) -> None:
     back.session_state["settings.draft"] = draft
     back.run()
     assert back.number_input(key="settings.fps").value == 500
+
+
+def test_unsaved_edits_warn_before_generating(example: Path) -> None:
+    at = page_test("storyboard", example).run()
+    assert "Unsaved edits" not in _texts(at)
+    at.text_input(key=editor_key("arrival", "pose")).input("kneeling").run()
+    assert "Unsaved edits: generation uses the saved scene" in _texts(at)

@@ -362,6 +362,12 @@ def _generate(folder: Path, view: services.StoryView, selected: str) -> None:
         width="stretch",
     ):
         _submit(folder, pending, force=False)
+    saved = _field_values(scene)
+    typed = {
+        f: st.session_state.get(editor_key(selected, f), v) for f, v in saved.items()
+    }
+    if typed != saved:
+        st.caption("Unsaved edits: generation uses the saved scene; save it first.")
 
 
 def _submit(folder: Path, ids: list[str], force: bool) -> None:

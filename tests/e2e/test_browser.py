@@ -132,6 +132,7 @@ def _go(page, title: str, heading: str | None = None) -> None:  # noqa: ANN001
 
 def _pick(page, label: str, option: str) -> None:  # noqa: ANN001
     box = page.get_by_role("combobox", name=label)
+    expect(box).to_have_count(1)  # a rerun may briefly show the old one too
     box.click()
     page.get_by_role("option", name=option).first.click()
     _settled(page)
@@ -169,6 +170,7 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
     expect(page.get_by_text("Take 1", exact=False).first).to_be_visible(
         timeout=GENERATE_TIMEOUT_MS
     )
+    expect(page.get_by_role("button", name="Generate a new take")).to_have_count(1)
     _pick(page, "Scene", "The keeper waits (meeting)")
     expect(page.get_by_role("heading", name="Scene · meeting")).to_be_visible()
     generate = page.get_by_role("button", name="Generate scene")
