@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -85,13 +84,13 @@ def check_relative_path(value: str) -> str:
     """
     if not value:
         raise ValueError("path is empty; give a path relative to the story folder")
-    if "\\" in value or value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+    # Plain string checks: this runs for every asset path on every load.
+    if "\\" in value or value[0] == "/" or value[1:2] == ":":
         raise ValueError(
             f"path {value!r} is absolute or uses backslashes; "
             "use a forward-slash path relative to the story folder"
         )
-    parts = PurePosixPath(value).parts
-    if ".." in parts:
+    if ".." in value.split("/"):
         raise ValueError(
             f"path {value!r} leaves the story folder; use a path inside it"
         )
@@ -386,13 +385,31 @@ def _reference_problems(story: Story) -> list[str]:
 
 
 def _find_cycle(story: Story) -> list[str]:
-    import networkx as nx
+    """One cycle of scene ids (first id repeated at the end), or [] if none.
 
-    g = nx.DiGraph()
-    g.add_nodes_from(s.id for s in story.scenes)
-    g.add_edges_from((e.source, e.target) for e in story.edges)
-    try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
+    Kahn's algorithm on plain dicts: this runs on every load and save, where
+    building a networkx graph would cost more than the check itself.
+    """
+    succ: dict[str, list[str]] = {s.id: [] for s in story.scenes}
+    indeg = dict.fromkeys(succ, 0)
+    for e in story.edges:
+        succ[e.source].append(e.target)
+        indeg[e.target] += 1
+    ready = [n for n, d in indeg.items() if d == 0]
+    while ready:
+        node = ready.pop()
+        for t in succ[node]:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                ready.append(t)
+    left = {n for n, d in indeg.items() if d > 0}
+    if not left:
         return []
-    return [u for u, _ in cycle] + [cycle[0][0]]
+    # every remaining node has a remaining predecessor: walk back to a repeat
+    pred = {t: n for n in left for t in succ[n] if t in left}
+    node, seen = next(iter(sorted(left))), []
+    while node not in seen:
+        seen.append(node)
+        node = pred[node]
+    cycle = seen[seen.index(node):][::-1]
+    return [*cycle, cycle[0]]
