@@ -320,11 +320,16 @@ def save_story(
                     f"{story.revision}, now {disk_rev} on disk); reload the story "
                     "and apply the change again"
                 )
-            elif dump_story(story) == current:
-                return False
+        text = dump_story(story)
+        if text == current:
+            return False
         story.revision += 1
         try:
-            text = dump_story(story)
+            # The same text with the next revision (one dump instead of two).
+            text, n = _REVISION_RE.subn(
+                f'  "revision": {story.revision},', text, count=1
+            )
+            assert n == 1, "dump_story always writes a top-level revision line"
             parse_story(text, str(file))  # never write what would not load
             _atomic_write(file, text)
         except BaseException:
