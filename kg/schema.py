@@ -411,5 +411,5 @@ def _find_cycle(story: Story) -> list[str]:
     while node not in seen:
         seen.append(node)
         node = pred[node]
-    cycle = seen[seen.index(node):][::-1]
+    cycle = seen[seen.index(node) :][::-1]
     return [*cycle, cycle[0]]
