@@ -130,6 +130,13 @@ def _go(page, title: str, heading: str | None = None) -> None:  # noqa: ANN001
     ).to_be_visible()
 
 
+def _click(page, name: str) -> None:  # noqa: ANN001
+    """Click a button once a rerun has settled to a single copy of it."""
+    button = page.get_by_role("button", name=name, exact=True)
+    expect(button).to_have_count(1)
+    button.click()
+
+
 def _pick(page, label: str, option: str) -> None:  # noqa: ANN001
     box = page.get_by_role("combobox", name=label)
     expect(box).to_have_count(1)  # a rerun may briefly show the old one too
@@ -145,7 +152,7 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
 
     page.get_by_label("Title").fill("Browser story")
     page.get_by_text("Example story").click()
-    page.get_by_role("button", name="Create story").click()
+    _click(page, "Create story")
     heading = page.get_by_role("heading", name="Browser story")
     expect(heading).to_be_visible()
 
@@ -153,7 +160,7 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
     _go(page, "Settings")
     for label, value in (("Width", "192"), ("Height", "128"), ("FPS", "8")):
         page.get_by_label(label, exact=True).fill(value)
-    page.get_by_role("button", name="Save settings").click()
+    _click(page, "Save settings")
     expect(page.get_by_text("Settings saved.")).to_be_visible()
     _shot(page, "5-settings")
 
@@ -163,19 +170,17 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
     motion.press("Enter")
     preview = page.locator("code").filter(has_text="Mara jumps from the ferry")
     expect(preview).to_be_visible()  # the prompt preview follows the typing
-    page.get_by_role("button", name="Save scene").click()
+    _click(page, "Save scene")
     expect(page.get_by_text("Saved arrival.")).to_be_visible()
 
-    page.get_by_role("button", name="Generate scene").click()
+    _click(page, "Generate scene")
     expect(page.get_by_text("Take 1", exact=False).first).to_be_visible(
         timeout=GENERATE_TIMEOUT_MS
     )
     expect(page.get_by_role("button", name="Generate a new take")).to_have_count(1)
     _pick(page, "Scene", "The keeper waits (meeting)")
     expect(page.get_by_role("heading", name="Scene · meeting")).to_be_visible()
-    generate = page.get_by_role("button", name="Generate scene")
-    expect(generate).to_have_count(1)
-    generate.click()
+    _click(page, "Generate scene")
     expect(page.get_by_text("Takes of The keeper waits")).to_be_visible()
     expect(page.locator("video")).to_have_count(1, timeout=GENERATE_TIMEOUT_MS)
     page.wait_for_function(VIDEO_PLAYABLE, timeout=UI_TIMEOUT_MS)
