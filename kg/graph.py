@@ -31,6 +31,7 @@ __all__ = [
     "generation_order",
     "ancestor_path",
     "continuity_predecessor",
+    "main_predecessor",
     "continuous_descendants",
     "mark_stale_descendants",
     "roots",
@@ -211,7 +212,9 @@ def continuity_predecessor(graph: DynamicSceneGraph, scene_id: str) -> str | Non
     return None
 
 
-def _main_predecessor(graph: DynamicSceneGraph, scene_id: str) -> str | None:
+def main_predecessor(graph: DynamicSceneGraph, scene_id: str) -> str | None:
+    """The predecessor on the story-so-far path: the continuous one, else the
+    earliest in the story, else None."""
     cont = continuity_predecessor(graph, scene_id)
     if cont is not None:
         return cont
@@ -228,7 +231,7 @@ def ancestor_path(graph: DynamicSceneGraph, scene_id: str) -> list[str]:
     """
     graph._require(scene_id)
     path = [scene_id]
-    while (prev := _main_predecessor(graph, path[-1])) is not None:
+    while (prev := main_predecessor(graph, path[-1])) is not None:
         path.append(prev)
     return path[::-1]
 

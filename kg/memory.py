@@ -29,13 +29,14 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
 
-from kg.graph import DynamicSceneGraph, ancestor_path
+from kg.graph import DynamicSceneGraph, ancestor_path, main_predecessor
 from kg.schema import DecaySettings, SceneNode, Story
 
 __all__ = [
@@ -212,28 +213,77 @@ def salience_timeline(
     return out
 
 
+def _path_tree(graph: DynamicSceneGraph) -> tuple[list[str], dict[str, list[str]]]:
+    """Roots and children of the tree that ancestor paths follow."""
+    roots: list[str] = []
+    children: dict[str, list[str]] = {n: [] for n in graph.g.nodes}
+    for node in graph.g.nodes:
+        parent = main_predecessor(graph, node)
+        (children[parent] if parent is not None else roots).append(node)
+    return roots, children
+
+
 def scene_salience(graph: DynamicSceneGraph) -> dict[str, float]:
     """How present each scene still is at the end of its story line, in [0, 1].
 
     For every leaf, a scene on its path scores the largest salience its
     entities still have at that leaf (relative to ``max_importance``); a scene
-    on several lines keeps its best. Used to fade old scenes in graph views.
+    on several lines keeps its best; a scene without entities fades by
+    recency alone. Used to fade old scenes in graph views.
+
+    One depth-first walk of the path tree (memory state pushed and undone per
+    scene), then one bottom-up pass: O(scenes x entities per scene), instead of
+    walking every leaf's whole path.
     """
     g = graph.g
     decay = graph.story.settings.decay
-    out = {sid: 0.0 for sid in g.nodes}
-    leaves = [n for n, d in g.out_degree() if d == 0]
-    for leaf in leaves:
-        path = ancestor_path(graph, leaf)
-        final = {m.key: m.salience for m in story_memory(graph, leaf)}
-        for pos, sid in enumerate(path):
-            keys = scene_entities(graph.scene(sid))
-            # a scene with no entities fades by recency alone
-            value = (
-                max((final.get(k, 0.0) for k in keys), default=0.0)
-                / (decay.max_importance)
-                if keys
-                else decay.rate ** (len(path) - 1 - pos)
-            )
-            out[sid] = max(out[sid], min(1.0, value))
+    base = _Base(graph.story)
+    roots, children = _path_tree(graph)
+    keys_of = {n: scene_entities(graph.scene(n)) for n in g.nodes}
+    last_seen: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    at_leaf: dict[str, dict[str, float]] = {}
+    post_order: list[str] = []
+    undo: dict[str, list[tuple[str, int | None, int | None]]] = {}
+    stack: list[tuple[str, int, bool]] = [(r, 0, False) for r in reversed(roots)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        if leaving:
+            for key, last, count in reversed(undo.pop(node)):
+                if last is None:
+                    del last_seen[key], counts[key]
+                else:
+                    last_seen[key], counts[key] = last, count  # type: ignore[assignment]
+            post_order.append(node)
+            continue
+        undo[node] = []
+        for key in keys_of[node]:
+            undo[node].append((key, last_seen.get(key), counts.get(key)))
+            last_seen[key] = depth
+            counts[key] = counts.get(key, 0) + 1
+        if g.out_degree(node) == 0:
+            at_leaf[node] = {
+                m.key: m.salience for m in _decay(base, last_seen, counts, depth, decay)
+            }
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children[node])
+
+    best: dict[str, dict[str, float]] = {}
+    nearest_leaf: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for node in post_order:  # children before parents
+        merged = dict(at_leaf.get(node, {}))
+        near = 0.0 if node in at_leaf else math.inf
+        for child in children[node]:
+            for key, value in best[child].items():
+                if value > merged.get(key, -1.0):
+                    merged[key] = value
+            near = min(near, nearest_leaf[child] + 1)
+        best[node], nearest_leaf[node] = merged, near
+        keys = keys_of[node]
+        if keys:
+            value = max(merged.get(k, 0.0) for k in keys) / decay.max_importance
+        else:
+            value = 0.0 if near == math.inf else decay.rate**near
+        out[node] = min(1.0, value)
     return out

@@ -186,3 +186,36 @@ def _get(doc: object, path: tuple) -> object:
     for part in path:
         doc = doc[part]  # type: ignore[index]
     return doc
+
+
+def _scene_salience_by_paths(graph) -> dict[str, float]:  # noqa: ANN001
+    """The definition, walked leaf by leaf (slow, obviously right)."""
+    from kg.graph import ancestor_path
+    from kg.memory import scene_entities, story_memory
+
+    decay = graph.story.settings.decay
+    out = dict.fromkeys(graph.g.nodes, 0.0)
+    for leaf in [n for n, d in graph.g.out_degree() if d == 0]:
+        path = ancestor_path(graph, leaf)
+        final = {m.key: m.salience for m in story_memory(graph, leaf)}
+        for pos, sid in enumerate(path):
+            keys = scene_entities(graph.scene(sid))
+            value = (
+                max(final.get(k, 0.0) for k in keys) / decay.max_importance
+                if keys
+                else decay.rate ** (len(path) - 1 - pos)
+            )
+            out[sid] = max(out[sid], min(1.0, value))
+    return out
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stories())
+def test_scene_salience_matches_its_definition(story: Story) -> None:
+    from pytest import approx
+
+    from kg.graph import DynamicSceneGraph
+    from kg.memory import scene_salience
+
+    graph = DynamicSceneGraph(story)
+    assert scene_salience(graph) == approx(_scene_salience_by_paths(graph))
