@@ -42,8 +42,18 @@ __all__ = ["Observation", "Observer", "embeddings_path", "resize_frame"]
 
 log = logging.getLogger(__name__)
 
+LABELS = {"clip": "CLIP", "dino": "DINOv2"}
 CLIP_METRICS = ("clip_score", "background_consistency")
-DINO_METRICS = ("subject_consistency", "seam_dino_cosine", "character_consistency")
+# The DINOv2 metrics of the take's own frames; character consistency also
+# needs the reference images and is scored after them.
+DINO_FRAME_METRICS = ("subject_consistency", "seam_dino_cosine")
+DINO_METRICS = (*DINO_FRAME_METRICS, "character_consistency")
+# The VBench consistency (score field, formula) of each encoder's image features.
+CONSISTENCY = {
+    "clip": ("background_consistency", metrics.background_consistency),
+    "dino": ("subject_consistency", metrics.subject_consistency),
+}
+ONE_FRAME = "the take has one frame; needs two"
 
 EncoderSource = Any  # an encoder, a zero-argument loader returning one, or None
 
@@ -94,6 +104,16 @@ def _write_safetensors(
 
 def _failure(exc: BaseException) -> str:
     return f"scoring failed ({type(exc).__name__}: {exc}); see the log"
+
+
+def _record_failure(
+    s: Scores, name: str, metric_names: tuple[str, ...], exc: BaseException
+) -> None:
+    """Encoder ``name`` failed: each of its metrics not yet computed says why."""
+    log.exception("%s scoring failed", LABELS[name], exc_info=exc)
+    for metric in metric_names:
+        if getattr(s, metric) is None:
+            s.unavailable[metric] = _failure(exc)
 
 
 class Observer:
@@ -152,7 +172,7 @@ class Observer:
         if name in self._encoders:
             return self._encoders[name], None
         source = self._sources[name]
-        label = {"clip": "CLIP", "dino": "DINOv2"}[name]
+        label = LABELS[name]
         if source is None:
             return None, f"no {label} encoder configured; run '{FETCH_COMMAND}'"
         if callable(source) and not hasattr(source, "encode_images"):
@@ -237,7 +257,7 @@ class Observer:
         # 1. pixel metrics, on every frame
         s.temporal_flicker = metrics.temporal_flicker(frames)
         if s.temporal_flicker is None:
-            s.unavailable["temporal_flicker"] = "the take has one frame; needs two"
+            s.unavailable["temporal_flicker"] = ONE_FRAME
         if previous is not None:
             s.seam_pixel_mae = metrics.seam_pixel_mae(previous, frames[0])
         else:
@@ -264,32 +284,15 @@ class Observer:
         tensors: dict[str, torch.Tensor],
         meta: dict[str, str],
     ) -> None:
-        clip, reason = self.encoder("clip")
+        """CLIP: background consistency, and CLIPScore against the prompt."""
+        clip = self._family_encoder(s, "clip", CLIP_METRICS, meta)
         if clip is None:
-            s.unavailable.update(dict.fromkeys(CLIP_METRICS, reason))
             return
-        s.encoders["clip"] = meta["clip"] = clip.label
         try:
-            image = clip.encode_images(sampled, self.batch_size)
-            tensors["clip_image"] = image
-            s.background_consistency = metrics.background_consistency(image.numpy())
-            if s.background_consistency is None:
-                s.unavailable["background_consistency"] = (
-                    "the take has one frame; needs two"
-                )
-            prompt = take.params.prompt.strip()
-            if prompt:
-                text = clip.encode_text([prompt])
-                tensors["clip_text"] = text
-                meta["prompt"] = prompt
-                s.clip_score = metrics.clip_score(image.numpy(), text[0].numpy())
-            else:
-                s.unavailable["clip_score"] = "the take has no prompt to compare with"
+            image = self._consistency_features(s, "clip", clip, sampled, tensors)
+            _score_prompt(s, clip, take.params.prompt, image, tensors, meta)
         except Exception as exc:
-            log.exception("CLIP scoring failed")
-            for name in CLIP_METRICS:
-                if getattr(s, name) is None:
-                    s.unavailable[name] = _failure(exc)
+            _record_failure(s, "clip", CLIP_METRICS, exc)
 
     def _score_dino(
         self,
@@ -302,34 +305,50 @@ class Observer:
         tensors: dict[str, torch.Tensor],
         meta: dict[str, str],
     ) -> None:
-        dino, reason = self.encoder("dino")
+        """DINOv2: subject consistency, the seam cosine, character consistency."""
+        dino = self._family_encoder(s, "dino", DINO_METRICS, meta)
         if dino is None:
-            for name in DINO_METRICS:
-                s.unavailable.setdefault(name, reason)
-            if previous is not None:
-                s.unavailable["seam_dino_cosine"] = reason
             return
-        s.encoders["dino"] = meta["dino"] = dino.label
         try:
-            image = dino.encode_images(sampled, self.batch_size)
-            tensors["dino_image"] = image
-            s.subject_consistency = metrics.subject_consistency(image.numpy())
-            if s.subject_consistency is None:
-                s.unavailable["subject_consistency"] = (
-                    "the take has one frame; needs two"
-                )
+            image = self._consistency_features(s, "dino", dino, sampled, tensors)
             if previous is not None:
-                prev = dino.encode_images(previous[None])
-                s.seam_dino_cosine = metrics.seam_cosine(
-                    prev[0].numpy(), image[0].numpy()
-                )
+                _score_seam(s, dino, previous, image)
         except Exception as exc:
-            log.exception("DINOv2 scoring failed")
-            for name in ("subject_consistency", "seam_dino_cosine"):
-                if getattr(s, name) is None:
-                    s.unavailable[name] = _failure(exc)
+            _record_failure(s, "dino", DINO_FRAME_METRICS, exc)
             return
         self._score_characters(s, story_dir, story, scene_id, dino, image)
+
+    def _family_encoder(
+        self, s: Scores, name: str, metric_names: tuple[str, ...], meta: dict[str, str]
+    ) -> ImageEncoder | None:
+        """Encoder ``name`` with its label recorded, or None with its metrics
+        marked unavailable (reasons already recorded are kept)."""
+        encoder, reason = self.encoder(name)
+        if encoder is None:
+            for metric in metric_names:
+                s.unavailable.setdefault(metric, reason)
+            return None
+        s.encoders[name] = meta[name] = encoder.label
+        return encoder
+
+    def _consistency_features(
+        self,
+        s: Scores,
+        name: str,
+        encoder: ImageEncoder,
+        sampled: np.ndarray,
+        tensors: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Features ``[N, D]`` of the sampled frames, kept as ``<name>_image``,
+        with the VBench consistency `CONSISTENCY` computes on them recorded."""
+        image = encoder.encode_images(sampled, self.batch_size)
+        tensors[f"{name}_image"] = image
+        metric, consistency = CONSISTENCY[name]
+        value = consistency(image.numpy())
+        setattr(s, metric, value)
+        if value is None:
+            s.unavailable[metric] = ONE_FRAME
+        return image
 
     def _score_characters(
         self,
@@ -360,3 +379,30 @@ class Observer:
                 s.unavailable[f"character_consistency.{cid}"] = problems.get(
                     cid, f"no usable reference images for {cid!r}"
                 )
+
+
+def _score_prompt(
+    s: Scores,
+    clip: ClipEncoder,
+    prompt: str,
+    image: torch.Tensor,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, str],
+) -> None:
+    """CLIPScore of the frame features against the prompt (kept as ``clip_text``)."""
+    prompt = prompt.strip()
+    if not prompt:
+        s.unavailable["clip_score"] = "the take has no prompt to compare with"
+        return
+    text = clip.encode_text([prompt])
+    tensors["clip_text"] = text
+    meta["prompt"] = prompt
+    s.clip_score = metrics.clip_score(image.numpy(), text[0].numpy())
+
+
+def _score_seam(
+    s: Scores, dino: ImageEncoder, previous: np.ndarray, image: torch.Tensor
+) -> None:
+    """DINO cosine of the previous take's last frame and this take's first."""
+    prev = dino.encode_images(previous[None])
+    s.seam_dino_cosine = metrics.seam_cosine(prev[0].numpy(), image[0].numpy())
