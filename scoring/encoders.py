@@ -5,9 +5,9 @@ CLIPScore (Hessel et al., 2021) and the background features of VBench
 (Huang et al., 2024); DINOv2 (Oquab et al., 2023) gives VBench's subject
 features. Weights come from a local folder or the Hugging Face cache and are
 never downloaded here (``storygraph fetch-models clip-vit-b-32 dinov2-small``
-fetches them). Each encoder loads once per process, on the best device, runs
-batched in inference mode, and returns L2-normalised float32 features on the
-CPU.
+fetches them). Each encoder loads once per process (until `release_encoders`),
+on the best device, runs batched in inference mode, and returns L2-normalised
+float32 features on the CPU.
 
 Tiny random-weight variants (`tiny_clip`, `tiny_dino`) and the real
 architectures with random weights (`random_clip`, `random_dino`) are built from
@@ -19,9 +19,11 @@ crop, normalise), following each model's own preprocessing configuration.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ __all__ = [
     "load_dino",
     "get_clip",
     "get_dino",
+    "release_encoders",
     "tiny_clip",
     "tiny_dino",
     "random_clip",
@@ -251,6 +254,17 @@ def resolve_model_folder(
     return Path(folder)
 
 
+def _local_model(
+    source: str | os.PathLike[str] | None,
+    env: str,
+    default: str,
+    cache_dir: str | os.PathLike[str] | None,
+) -> tuple[str, Path]:
+    """The model id (``source``, else ``$env``, else ``default``) and its folder."""
+    source = source or os.environ.get(env) or default
+    return str(source), resolve_model_folder(source, cache_dir=cache_dir)
+
+
 def _clip_tokenizer(model_cfg: dict[str, Any]) -> Any:
     import open_clip
 
@@ -273,8 +287,7 @@ def load_clip(
     """
     import open_clip
 
-    source = source or os.environ.get(CLIP_ENV) or DEFAULT_CLIP
-    folder = resolve_model_folder(source, cache_dir=cache_dir)
+    model_id, folder = _local_model(source, CLIP_ENV, DEFAULT_CLIP, cache_dir)
     config_file = folder / "open_clip_config.json"
     if not config_file.is_file():
         raise WeightsUnavailable(
@@ -296,12 +309,12 @@ def load_clip(
         mean=tuple(pp.get("mean", OPENAI_MEAN)),
         std=tuple(pp.get("std", OPENAI_STD)),
     )
-    log.info("loaded CLIP %s from %s", source, folder)
+    log.info("loaded CLIP %s from %s", model_id, folder)
     return ClipEncoder(
         model,
         prep,
         _clip_tokenizer(config["model_cfg"]),
-        model_id=str(source),
+        model_id=model_id,
         random_weights=False,
         device=device,
     )
@@ -330,8 +343,7 @@ def load_dino(
     """
     from transformers import BitImageProcessor, Dinov2Model
 
-    source = source or os.environ.get(DINO_ENV) or DEFAULT_DINO
-    folder = resolve_model_folder(source, cache_dir=cache_dir)
+    model_id, folder = _local_model(source, DINO_ENV, DEFAULT_DINO, cache_dir)
     try:
         model = Dinov2Model.from_pretrained(folder, local_files_only=True)
     except OSError as exc:
@@ -342,11 +354,11 @@ def load_dino(
         processor = BitImageProcessor.from_pretrained(folder, local_files_only=True)
     else:
         processor = _default_dino_processor()
-    log.info("loaded DINOv2 %s from %s", source, folder)
+    log.info("loaded DINOv2 %s from %s", model_id, folder)
     return DinoEncoder(
         model,
         _dino_prep(processor),
-        model_id=str(source),
+        model_id=model_id,
         random_weights=False,
         device=device,
     )
@@ -378,6 +390,20 @@ def get_dino(
 ) -> DinoEncoder:
     """`load_dino` once per process (a failed load is retried next time)."""
     return _get("dino", load_dino, source, device)
+
+
+def release_encoders() -> None:
+    """Drop the encoders `get_clip`/`get_dino` hold and return their device memory.
+
+    The next ``get_*`` call loads again. An `Observer` that already holds an
+    encoder keeps it until the observer itself is dropped.
+    """
+    with _lock:
+        _loaded.clear()
+    gc.collect()
+    torch = sys.modules.get("torch")  # never imported: no device memory to return
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 # Random-weight models for tests and benchmarks ---------------------------------

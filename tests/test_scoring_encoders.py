@@ -190,6 +190,35 @@ def test_get_clip_loads_once_per_process(clip, tmp_path, monkeypatch):
     assert len(encoders._loaded) == 1  # failures are not cached
 
 
+def test_released_encoders_are_loaded_again(clip, dino, frames, tmp_path, monkeypatch):
+    clip_folder = save_clip(clip, tmp_path / "clip")
+    dino.model.save_pretrained(tmp_path / "dino")
+    monkeypatch.setattr(encoders, "_loaded", {})
+    first_clip = encoders.get_clip(clip_folder, "cpu")
+    first_dino = encoders.get_dino(tmp_path / "dino", "cpu")
+    encoders.release_encoders()
+    assert encoders._loaded == {}
+    again_clip = encoders.get_clip(clip_folder, "cpu")
+    again_dino = encoders.get_dino(tmp_path / "dino", "cpu")
+    assert again_clip is not first_clip and again_dino is not first_dino
+    assert encoders.get_clip(clip_folder, "cpu") is again_clip  # cached again
+    torch.testing.assert_close(
+        again_clip.encode_images(frames), first_clip.encode_images(frames)
+    )
+    torch.testing.assert_close(
+        again_dino.encode_images(frames), first_dino.encode_images(frames)
+    )
+
+
+def test_release_encoders_empties_the_cuda_cache(monkeypatch):
+    emptied = []
+    monkeypatch.setattr(encoders, "_loaded", {})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    encoders.release_encoders()
+    assert emptied == [True]
+
+
 def test_best_device_is_a_torch_device():
     device = encoders.best_device()
     assert device.type in ("cuda", "mps", "cpu")
