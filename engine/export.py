@@ -39,7 +39,7 @@ import os
 import zipfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -530,39 +530,38 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_bytes(data)
 
 
-def _previous_clips(out: Path) -> dict[str, dict[str, str]]:
-    """The clip hashes a previous export recorded, or {}."""
-    try:
-        meta = json.loads((out / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    clips = meta.get("clips") if isinstance(meta, dict) else None
-    return clips if isinstance(clips, dict) else {}
+def _previous_export(story_dir: Path, out: Path) -> dict[str, Any]:
+    """The metadata of the previous export in ``out``, {} for a new or empty folder.
 
-
-def _check_out(story_dir: Path, out: Path) -> None:
-    """Refuse folders that hold anything but a previous export."""
+    Refuses folders that hold anything but a previous export.
+    """
     if (out / STATE_FILE).exists() or out.resolve() == story_dir.resolve():
         raise ExportError(
             f"--out {out} is a story folder; choose a folder for the dataset, "
             f"e.g. {story_dir / 'dataset'}"
         )
     if not out.exists() or not any(out.iterdir()):
-        return
+        return {}
     try:
         meta = json.loads((out / METADATA_FILE).read_text(encoding="utf-8"))
-        ours = isinstance(meta, dict) and meta.get("generator") == GENERATOR
     except (OSError, ValueError):
-        ours = False
-    if not ours:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("generator") != GENERATOR:
         raise ExportError(
             f"--out {out} is not empty and holds no previous StoryGraph export "
             f"({METADATA_FILE}); choose an empty or new folder"
         )
+    return meta
 
 
-def _synthetic_note(plan: ExportPlan) -> str | None:
-    kinds = Counter(c.source_kind for c in plan.clips())
+def _previous_clips(previous: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The clip hashes a previous export recorded, or {}."""
+    clips = previous.get("clips")
+    return clips if isinstance(clips, dict) else {}
+
+
+def _synthetic_note(kinds: Counter[str]) -> str | None:
+    """The warning for datasets with clips that are not model footage, or None."""
     total = sum(kinds.values())
     parts = []
     if kinds["animatic"]:
@@ -604,7 +603,7 @@ def _metadata(
         "trigger": opts.trigger,
         "thresholds": opts.thresholds,
         "source_kinds": dict(sorted(kinds.items())),
-        "synthetic": _synthetic_note(plan),
+        "synthetic": _synthetic_note(kinds),
         "rows": [r.metadata for r in plan.rows],
         "skipped": [s.as_dict() for s in skipped],
         "skip_counts": _count(skipped),
@@ -640,13 +639,12 @@ def export_dataset(
     plan = plan or plan_export(story_dir, options)
     if not plan.rows:
         raise EmptyDatasetError(plan)
-    _check_out(story_dir, out)
+    previous = _previous_clips(_previous_export(story_dir, out))
     out.mkdir(parents=True, exist_ok=True)
     remove_partial_files(out)
     progress = progress or (lambda done, total: None)
     summary = ExportSummary(out, plan)
 
-    previous = _previous_clips(out)
     clips: dict[str, dict[str, str]] = {}
     bad: dict[str, str] = {}  # dest -> why it could not be written
     todo = plan.clips()
@@ -676,10 +674,9 @@ def export_dataset(
             except (ValueError, OSError) as exc:
                 log.warning("clip %s could not be exported: %s", clip.source, exc)
                 bad[clip.dest] = f"{clip.source}: {exc}"
-                progress(done, len(todo))
-                continue
-            clips[clip.dest] = {**record, "sha256": _sha256_file(dest)}
-            summary.clips_written += 1
+            else:
+                clips[clip.dest] = {**record, "sha256": _sha256_file(dest)}
+                summary.clips_written += 1
         progress(done, len(todo))
 
     if bad:
@@ -697,20 +694,9 @@ def export_dataset(
                 )
             else:
                 kept.append(row)
-        plan = ExportPlan(
-            plan.story_title, plan.options, plan.bucket, kept, plan.skipped
-        )
-        summary.plan = plan
+        plan = summary.plan = replace(plan, rows=kept)
         if not kept:
-            raise EmptyDatasetError(
-                ExportPlan(
-                    plan.story_title,
-                    plan.options,
-                    plan.bucket,
-                    [],
-                    plan.skipped + summary.late_skips,
-                )
-            )
+            raise EmptyDatasetError(replace(plan, skipped=summary.skipped))
     used = {c.dest for c in plan.clips()}
     clips = {k: v for k, v in sorted(clips.items()) if k in used}
 
