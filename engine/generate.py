@@ -294,7 +294,7 @@ def _generate(
 
     # 1. continuity source and mode
     story = load_story(story_dir)
-    story.scene(scene_id)  # KeyError names the scene
+    scene = story.scene(scene_id)  # KeyError names the scene
     backend_name, impl = resolve_backend(backend, story)
     model = story.settings.model if model is None else model
     plan = plan_continuity(
@@ -330,7 +330,7 @@ def _generate(
 
     # 3. cache lookup
     if not force:
-        cached = find_cached_take(story_dir, story.scene(scene_id), key)
+        cached = find_cached_take(story_dir, scene, key)
         if cached is not None:
             update_story(
                 story_dir, lambda s: apply_selection(s, scene_id, cached.index)
@@ -486,7 +486,7 @@ def _finish(
 
     # 7. observer
     used = result.continuity_used if plan.input is not None else "none"
-    notes = [n for n in (plan.note, result.continuity_note) if n]
+    note = "; ".join(dict.fromkeys(n for n in (plan.note, result.continuity_note) if n))
     scores, embeddings = None, None
     if observer is not None:
         t_obs = time.perf_counter()
@@ -498,7 +498,7 @@ def _finish(
             frames,
             plan,
             used,
-            "; ".join(notes),
+            note,
             written,
         )
         timings["observe"] = time.perf_counter() - t_obs
@@ -508,7 +508,7 @@ def _finish(
     def change(scene: SceneNode, take: Take) -> Take:
         take.status = "done"
         take.params.continuity_used = used
-        take.params.continuity_note = "; ".join(dict.fromkeys(notes))
+        take.params.continuity_note = note
         take.params.random_weights = bool(result.random_weights)
         take.files = written.model_copy(update={"embeddings": embeddings})
         take.timings = dict(timings)

@@ -284,21 +284,19 @@ class JobRunner:
                 return None
             queued = {j.scene_id for j in self._queue}
         graph = DynamicSceneGraph(load_story(self.story_dir))
+
+        def ready(job: _Job) -> bool:
+            if job.scene_id not in graph:
+                return True
+            return continuity_predecessor(graph, job.scene_id) not in queued
+
         with self._cond:
-            for job in list(self._queue):
-                pred = (
-                    continuity_predecessor(graph, job.scene_id)
-                    if job.scene_id in graph
-                    else None
-                )
-                if pred is None or pred not in queued:
-                    self._queue.remove(job)
-                    self._current = job.scene_id
-                    self._step, self._total = 0, 0
-                    self._scene_started = time.perf_counter()
-                    return job
-            job = self._queue.popleft()  # unreachable in a DAG; never stall
+            # the fallback is unreachable in a DAG; it keeps the queue from stalling
+            job = next(filter(ready, self._queue), self._queue[0])
+            self._queue.remove(job)
             self._current = job.scene_id
+            self._step, self._total = 0, 0
+            self._scene_started = time.perf_counter()
             return job
 
     def _work(self) -> None:
