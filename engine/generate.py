@@ -11,7 +11,9 @@
 5. call the backend;
 6. write the first/last frames (lossless PNG), the tail latents and the clip
    (on the `ClipWriter` thread when one is given);
-7. run the observer;
+7. run the observer (with ``settings.release_models`` the backend's models
+   are released first, and the observer's encoders after, so one heavy model
+   is in memory at a time);
 8. mark the take ``done``, select it, mark continuous descendants ``stale``.
 
 Cancellation removes the unfinished take and restores the scene's status. A
@@ -393,7 +395,10 @@ def _generate(
     except BaseException:
         _abandon(story_dir, scene_id, index, prior_status, files)
         raise
-    return _finish(
+    release = story.settings.release_models
+    if release:  # free the video model before the encoders load
+        _release(impl)
+    take = _finish(
         story_dir,
         scene_id,
         index,
@@ -406,6 +411,16 @@ def _generate(
         observer,
         writer,
     )
+    if release and observer is not None:
+        _release(observer)
+    return take
+
+
+def _release(component: object) -> None:
+    """Call a backend's or observer's ``release()`` if it has one."""
+    release = getattr(component, "release", None)
+    if callable(release):
+        release()
 
 
 def _abandon(

@@ -271,6 +271,9 @@ class Settings(StrictModel):
     quality_preset: QualityPreset = "balanced"
     memory_mode: MemoryMode = "none"
     continuity_mode: ContinuityMode = "latent"
+    # Free the video model before scoring and the encoders after each scene so
+    # one heavy model is in memory at a time (slower: models reload per scene).
+    release_models: bool = False
     # T5 tokens LTX-Video reads; the prompt generator stays within it.
     prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
     decay: DecaySettings = Field(default_factory=DecaySettings)

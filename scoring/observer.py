@@ -166,6 +166,17 @@ class Observer:
             dino=lambda: get_dino(dino_source, device),
         )
 
+    def release(self) -> None:
+        """Drop the encoders this observer loaded and free their memory.
+
+        They load again on the next take (the engine calls this between
+        heavy stages when ``settings.release_models`` is set).
+        """
+        from scoring.encoders import release_encoders
+
+        self._encoders.clear()
+        release_encoders()
+
     # Encoders ---------------------------------------------------------------
     def encoder(self, name: str) -> tuple[ImageEncoder | None, str | None]:
         """``(encoder, None)`` or ``(None, why it is unavailable)``."""

@@ -46,3 +46,66 @@ def test_backends_without_rules_get_the_engine_defaults(plan: ContinuityPlan) ->
     assert request.num_frames == 48
     assert request.steps == PRESET_STEPS["balanced"]
     assert request.guidance == DEFAULT_GUIDANCE
+
+
+class _Recorder:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+
+class _ReleasingBackend(_Recorder):
+    name = "releasing"
+    supports_latent_continuity = False
+
+    def generate(self, request, progress, cancel):  # noqa: ANN001, ANN201
+        import numpy as np
+
+        from engine.backend import GenerationResult
+
+        self.events.append("generate")
+        frames = np.zeros(
+            (request.num_frames, request.height, request.width, 3), np.uint8
+        )
+        return GenerationResult(frames=frames)
+
+    def release(self) -> None:
+        self.events.append("release backend")
+
+
+class _ReleasingObserver(_Recorder):
+    def observe(self, story_dir, story, scene_id, take, frames, previous):  # noqa: ANN001, ANN201
+        from engine.observe import Observation
+        from kg.schema import Scores
+
+        self.events.append("observe")
+        return Observation(scores=Scores(), embeddings=None)
+
+    def release(self) -> None:
+        self.events.append("release observer")
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_release_models_frees_each_stage_before_the_next(
+    tmp_path,
+    release: bool,  # noqa: ANN001
+) -> None:
+    from engine.generate import generate_scene
+    from kg.store import save_story
+
+    story = example_story()
+    story.settings.width, story.settings.height = 64, 64
+    story.settings.release_models = release
+    story.scene("arrival").num_frames = 3
+    save_story(story, tmp_path)
+    events: list[str] = []
+    take = generate_scene(
+        tmp_path,
+        "arrival",
+        backend=_ReleasingBackend(events),
+        observer=_ReleasingObserver(events),
+    )
+    assert take.status == "done"
+    if release:
+        assert events == ["generate", "release backend", "observe", "release observer"]
+    else:
+        assert events == ["generate", "observe"]

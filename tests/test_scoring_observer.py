@@ -343,3 +343,25 @@ def test_relevance_feeds_story_memory(clip, story):
     memory = story_memory(DynamicSceneGraph(story), "s1", relevance=rel)
     assert {m.key for m in memory} <= set(rel)
     assert all(m.relevance is not None for m in memory)
+
+
+def test_release_drops_loaded_encoders_until_the_next_take(
+    clip, dino, story_dir, story
+):
+    loads = {"clip": 0, "dino": 0}
+
+    def loader(name, encoder):  # noqa: ANN001, ANN202
+        def load():  # noqa: ANN202
+            loads[name] += 1
+            return encoder
+
+        return load
+
+    observer = Observer(clip=loader("clip", clip), dino=loader("dino", dino))
+    first = _observe(observer, story_dir, story)
+    _observe(observer, story_dir, story)
+    assert loads == {"clip": 1, "dino": 1}  # loaded once, kept
+    observer.release()
+    again = _observe(observer, story_dir, story)
+    assert loads == {"clip": 2, "dino": 2}  # loaded again after the release
+    assert again.scores.clip_score == first.scores.clip_score

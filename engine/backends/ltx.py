@@ -298,6 +298,10 @@ class LTXBackend:
             random_weights=loaded.source.random_weights,
         )
 
+    def release(self) -> None:
+        """Free the loaded pipelines (the engine calls it between stages)."""
+        release_models()
+
     @staticmethod
     def plan_frames(frames: int) -> int:
         """The nearest frame count LTX-Video makes (8k+1, at least 9).
