@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,6 +123,25 @@ def _frames_and_preset(
     return frames, steps, guidance
 
 
+def _prompt_budget(
+    backend: VideoBackend | None, settings: Settings, model: str
+) -> dict[str, Any]:
+    """The backend's real token counter and budget, when it offers them.
+
+    Without one (or when its tokenizer is not available locally; the backend
+    then reports the missing model itself) the prompt generator's estimate
+    and ``settings.prompt_token_budget`` apply.
+    """
+    if not hasattr(backend, "prompt_tokens"):
+        return {}
+    try:
+        counter, limit = backend.prompt_tokens(model)
+    except Exception as exc:  # noqa: BLE001 - the estimate is a safe fallback
+        log.info("token counter unavailable (%s); using the estimate", exc)
+        return {}
+    return {"counter": counter, "budget": min(limit, settings.prompt_token_budget)}
+
+
 def build_request(
     story: Story,
     scene_id: str,
@@ -133,7 +153,7 @@ def build_request(
     settings = story.settings
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
-    prompt = build_prompt(graph, scene_id)
+    prompt = build_prompt(graph, scene_id, **_prompt_budget(backend, settings, model))
     frames, steps, guidance = _frames_and_preset(backend, scene, settings, model)
     return GenerationRequest(
         prompt=prompt.text,

@@ -109,3 +109,23 @@ def test_release_models_frees_each_stage_before_the_next(
         assert events == ["generate", "release backend", "observe", "release observer"]
     else:
         assert events == ["generate", "observe"]
+
+
+def test_prompt_fits_the_backends_own_tokenizer(plan: ContinuityPlan) -> None:
+    from engine.ltx.loading import load_tokenizer
+
+    story = example_story()
+    story.settings.prompt_token_budget = 40
+    request = build_request(story, "climb", "tiny-random", plan, LTXBackend())
+    tokenizer = load_tokenizer("tiny-random")
+    assert len(tokenizer(request.prompt)["input_ids"]) <= 40
+    # the motion leads and survives; the least salient parts were dropped
+    assert request.prompt.startswith("Mara and the old keeper")
+    estimate = build_request(story, "climb", "tiny-random", plan, None)
+    assert request.prompt != estimate.prompt  # the real counter decided
+
+
+def test_missing_tokenizer_falls_back_to_the_estimate(plan: ContinuityPlan) -> None:
+    story = example_story()
+    request = build_request(story, "arrival", "no/such-model", plan, LTXBackend())
+    assert request.prompt == build_request(story, "arrival", "", plan, None).prompt

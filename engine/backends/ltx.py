@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -52,6 +53,7 @@ from engine.ltx.loading import (
     ModelSource,
     device_and_dtype,
     load_pipeline,
+    load_tokenizer,
     resolve_model,
 )
 from engine.ltx.presets import resolve_preset
@@ -297,6 +299,19 @@ class LTXBackend:
             continuity_note=conditioning.note,
             random_weights=loaded.source.random_weights,
         )
+
+    def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
+        """The text encoder's own token counter and its budget.
+
+        With it the prompt generator drops the least salient parts to fit,
+        instead of the pipeline cutting off the end of the prompt.
+        """
+        tokenizer = load_tokenizer(model or self.model)
+
+        def count(text: str) -> int:
+            return len(tokenizer(text)["input_ids"])
+
+        return count, self.max_sequence_length
 
     def release(self) -> None:
         """Free the loaded pipelines (the engine calls it between stages)."""

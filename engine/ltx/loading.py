@@ -17,6 +17,7 @@ the weight file and the config, not a stack trace from deep in a loader.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import struct
@@ -27,9 +28,10 @@ from typing import Any, Literal
 import torch
 
 from engine.backend import BackendError
-from engine.ltx.tiny import TINY_MODEL_ID, build_random_pipeline
+from engine.ltx.tiny import TINY_MODEL_ID, build_random_pipeline, build_tokenizer
 
 __all__ = [
+    "load_tokenizer",
     "CheckpointMismatchError",
     "ModelSource",
     "resolve_model",
@@ -218,6 +220,20 @@ def device_and_dtype(device: str | None = None) -> tuple[torch.device, torch.dty
     """The best device, and its dtype: bf16 on CUDA, fp32 on CPU."""
     chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return chosen, torch.bfloat16 if chosen.type == "cuda" else torch.float32
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(name: str) -> Any:
+    """The model's T5 tokenizer alone (cheap: no weights), cached per model."""
+    source = resolve_model(name)
+    if source.kind == "tiny":
+        return build_tokenizer()
+    from transformers import AutoTokenizer
+
+    assert source.folder is not None, "folder sources carry their folder"
+    return AutoTokenizer.from_pretrained(
+        source.folder / "tokenizer", local_files_only=True
+    )
 
 
 def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
