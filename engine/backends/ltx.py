@@ -69,6 +69,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# LTXConditionPipeline passes its own timesteps to the scheduler, which then
+# warns on every call about a schedule we do not choose; keep errors only.
+logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").setLevel(
+    logging.ERROR
+)
 
 MEMORY_MODES = ("none", "model_offload", "sequential_offload", "vae_tiling")
 
