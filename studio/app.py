@@ -1,33 +1,37 @@
 """StoryGraph Studio entry point: page routing only.
 
 Run with ``streamlit run studio/app.py`` (``run_studio.sh`` does it). Pages
-live one per file in ``studio/pages``; the Export page joins the navigation
-when its module is installed.
+live one per file in ``studio/views``; the Export page joins the navigation
+when its module is installed. (Not ``studio/pages``: Streamlit takes a
+``pages/`` folder beside the entry script for its older multipage mode, and a
+fresh server then shows a blank page for a link straight to ``/storyboard``.)
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # `streamlit run studio/app.py` runs it as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st
 
-__all__ = ["APP_TITLE", "build_pages", "main"]
+__all__ = ["APP_TITLE", "app_icon", "build_pages", "main"]
 
 APP_TITLE = "StoryGraph Studio"
 
 
 def build_pages() -> dict[str, st.Page]:
     """Every page by its url path, in navigation order."""
-    from studio.pages.cast import cast_page
-    from studio.pages.insights import insights_page
-    from studio.pages.settings import settings_page
-    from studio.pages.stories import stories_page
-    from studio.pages.storyboard import storyboard_page
+    from studio.views.cast import cast_page
+    from studio.views.insights import insights_page
+    from studio.views.settings import settings_page
+    from studio.views.stories import stories_page
+    from studio.views.storyboard import storyboard_page
 
     pages = {
         "stories": st.Page(
@@ -49,8 +53,8 @@ def build_pages() -> dict[str, st.Page]:
             url_path="insights",
         ),
     }
-    if importlib.util.find_spec("studio.pages.export") is not None:
-        from studio.pages.export import export_page
+    if importlib.util.find_spec("studio.views.export") is not None:
+        from studio.views.export import export_page
 
         pages["export"] = st.Page(
             export_page,
@@ -64,9 +68,32 @@ def build_pages() -> dict[str, st.Page]:
     return pages
 
 
+ABOUT = (
+    "**StoryGraph Studio**: author a video story scene by scene as a knowledge "
+    "graph, generate and score each scene, export training datasets."
+)
+
+
+@functools.cache
+def app_icon() -> Any:
+    """The tab icon, drawn here: served by the studio, so it shows offline too."""
+    from PIL import Image, ImageDraw
+
+    icon = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.rounded_rectangle((2, 2, 62, 62), radius=14, fill="#102a43")
+    draw.line((16, 40, 32, 22, 48, 40), fill="#9fb3c8", width=4)
+    for x, y, color in ((16, 40, "#3ebd93"), (32, 22, "#2186eb"), (48, 40, "#f0b429")):
+        draw.ellipse((x - 8, y - 8, x + 8, y + 8), fill=color)
+    return icon
+
+
 def main() -> None:
     st.set_page_config(
-        page_title=APP_TITLE, page_icon=":material/movie:", layout="wide"
+        page_title=APP_TITLE,
+        page_icon=app_icon(),
+        layout="wide",
+        menu_items={"About": ABOUT},
     )
     st.navigation(list(build_pages().values())).run()
 

@@ -109,6 +109,7 @@ __all__ = [
     "cancel_generation",
     "wait_for_jobs",
     "recover_interrupted",
+    "generating_elsewhere",
 ]
 
 log = logging.getLogger(__name__)
@@ -955,6 +956,25 @@ def recover_interrupted(folder: Path) -> list[str]:
     except StoryError as exc:  # locked by a long save: try again next time
         log.warning("could not check %s for interrupted scenes: %s", folder, exc)
         return []
+
+
+def generating_elsewhere(folder: Path) -> bool:
+    """Whether another process (e.g. ``storygraph run``) is generating this story.
+
+    It holds the story's run lock (``engine.runlock``) while it generates; the
+    lock goes with the process, so a scene left ``generating`` by a process
+    that died reads False here. The check takes the free lock for an instant.
+    Light: imports no torch.
+    """
+    from engine.runlock import RunLockedError, held_here, hold_run
+
+    if held_here(folder):
+        return False
+    try:
+        with hold_run(folder):
+            return False
+    except RunLockedError:
+        return True
 
 
 def wait_for_jobs(folder: Path, timeout: float | None = None) -> bool:

@@ -1,22 +1,38 @@
-"""Per-browser-session state shared by the pages: the open story and notices.
+"""Per-browser-session state shared by the pages: the open story, notices, drafts.
 
 The open story lives in session state, mirrored in the ``?story=`` query
 parameter and in a marker file under the outputs root, so a reloaded page (a
-new session) opens the same story again.
+new session) opens the same story again. Editors keep what the user typed as
+drafts per story and item, so leaving a page, switching items or a failed
+validation never loses it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from studio import services
 
-__all__ = ["STORY_KEY", "current_story", "open_story", "flash", "show_flashes"]
+__all__ = [
+    "STORY_KEY",
+    "NO_STORY",
+    "current_story",
+    "open_story",
+    "story_page",
+    "flash",
+    "show_flashes",
+    "seed_draft",
+    "remember_draft",
+    "forget_draft",
+]
 
 STORY_KEY = "studio.story"
 FLASH_KEY = "studio.flash"
+NO_STORY = "No story is open: create or open one on the Stories page."
 
 
 def _exists(folder: Path | None) -> bool:
@@ -69,3 +85,82 @@ def flash(message: str, kind: str = "success") -> None:
 def show_flashes() -> None:
     for kind, message in st.session_state.pop(FLASH_KEY, []):
         getattr(st, kind)(message)
+
+
+def story_page(title: str | None) -> Path | None:
+    """Start a page that works on the open story; None when no story is open.
+
+    Draws the page title (``None``: the story's title) with the story's name
+    under it, and the notices of the last action; without an open story, the
+    title and where to open one.
+    """
+    folder = current_story()
+    if folder is None:
+        st.title(title or "Storyboard")
+        st.info(NO_STORY)
+        return None
+    story_title = services.story_view(folder).story.title
+    st.title(title or story_title)
+    if title is not None:
+        st.caption(f"Story: **{story_title}** · `{folder.name}`")
+    show_flashes()
+    return folder
+
+
+# Drafts: unsaved editor values -----------------------------------------------------
+
+WidgetKey = Callable[[str, str], str]  # (item, field) -> session-state key
+
+
+def _draft_slots(namespace: str) -> tuple[dict, dict]:
+    drafts = st.session_state.setdefault(f"{namespace}.drafts", {})
+    bases = st.session_state.setdefault(f"{namespace}.bases", {})
+    return drafts, bases
+
+
+def seed_draft(
+    namespace: str,
+    folder: Path,
+    item: str,
+    saved: dict[str, Any],
+    widget_key: WidgetKey,
+) -> None:
+    """Seed an editor's widgets; what the user typed wins over the saved values.
+
+    A field the user has not touched follows the saved values (for instance
+    after another session or the worker saved them); a field they changed
+    keeps their value. Drafts are kept per story, so two stories with an item
+    of the same id never share one.
+    """
+    drafts, bases = _draft_slots(namespace)
+    slot = (str(folder), item)
+    draft = drafts.setdefault(slot, dict(saved))
+    base = bases.setdefault(slot, dict(saved))
+    owner_key = f"{namespace}.owner.{item}"  # the story the item's widgets show
+    other_story = st.session_state.get(owner_key) != str(folder)
+    st.session_state[owner_key] = str(folder)
+    for field, value in saved.items():
+        if draft.get(field) == base.get(field):
+            draft[field] = value
+        base[field] = value
+        key = widget_key(item, field)
+        if other_story or key not in st.session_state:
+            st.session_state[key] = draft[field]
+
+
+def remember_draft(
+    namespace: str, folder: Path, item: str, values: dict[str, Any]
+) -> None:
+    """Keep the editor's current values (call after drawing its widgets)."""
+    drafts, _ = _draft_slots(namespace)
+    drafts[(str(folder), item)] = dict(values)
+
+
+def forget_draft(
+    namespace: str, folder: Path, item: str, widget_key: WidgetKey
+) -> None:
+    """Drop an item's draft and widget values: the next run shows the saved ones."""
+    drafts, bases = _draft_slots(namespace)
+    for field in drafts.pop((str(folder), item), {}):
+        st.session_state.pop(widget_key(item, field), None)
+    bases.pop((str(folder), item), None)

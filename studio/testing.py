@@ -22,7 +22,7 @@ APP_FILE = Path(__file__).with_name("app.py")
 def _page_script(page: str) -> None:
     import importlib
 
-    module = importlib.import_module(f"studio.pages.{page}")
+    module = importlib.import_module(f"studio.views.{page}")
     getattr(module, f"{page}_page")()
 
 

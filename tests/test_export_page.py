@@ -19,7 +19,7 @@ from studio.session import STORY_KEY
 
 
 def _export_script() -> None:
-    from studio.pages.export import export_page
+    from studio.views.export import export_page
 
     export_page()
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kg.store import load_story
 from studio import services
-from studio.pages.storyboard import SELECTED_KEY
 from studio.testing import page_test
+from studio.views.storyboard import SELECTED_KEY
 
 pytest.importorskip("engine.runner")
 
@@ -87,9 +89,20 @@ def test_progress_panel_shows_step_eta_and_cancels(
     cancelled: list[Path] = []
     monkeypatch.setattr(services, "job_status", lambda folder: busy)
     monkeypatch.setattr(services, "cancel_generation", cancelled.append)
+
+    def generating(story) -> None:  # noqa: ANN001 - Story
+        story.scene("meeting").status = "generating"
+        story.scene("climb").status = "queued"
+
+    services.edit_story(small_story, generating)
     at = page_test("storyboard", small_story).run()
     assert not at.exception
     assert "Queued: climb" in _texts(at)
+    assert "step 3/12 · ETA 1 min 15 s" in str(at.get("progress")[0].proto.text)
+    assert not at.button(key="storyboard.generate").disabled  # arrival: a draft
+    at.selectbox(key=SELECTED_KEY).set_value("meeting").run()
+    assert at.button(key="storyboard.generate").disabled  # already generating
+    assert load_story(small_story).scene("meeting").status == "generating"
     at.button(key="storyboard.cancel").click().run()
     assert cancelled == [small_story]
 
@@ -104,3 +117,52 @@ def test_interrupted_scenes_shown_after_reopen(small_story: Path) -> None:
     assert not at.exception
     assert load_story(small_story).scene("climb").status == "interrupted"
     assert "Interrupted before they finished: climb" in _texts(at)
+
+
+# Holds the story's run lock the way `storygraph run` does, until stdin closes.
+_LOCK_HOLDER = """
+import sys
+from engine.runlock import hold_run
+with hold_run(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_generation_in_another_process_is_followed_not_interrupted(
+    small_story: Path,
+) -> None:
+    def running_elsewhere(story) -> None:  # noqa: ANN001 - Story
+        story.scene("climb").status = "generating"
+        story.scene("lamp-room").status = "queued"
+
+    services.edit_story(small_story, running_elsewhere)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(small_story)],
+        cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        at = page_test("storyboard", small_story).run()
+        assert not at.exception
+        text = _texts(at)
+        assert "Generating in another process" in text and "climb, lamp-room" in text
+        assert "Interrupted" not in text
+        assert at.button(key="storyboard.generate").disabled
+        assert at.button(key="storyboard.generate_all").disabled
+        assert load_story(small_story).scene("climb").status == "generating"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    # the process is gone without finishing: its scenes were interrupted
+    at.run()
+    assert not at.exception
+    story = load_story(small_story)
+    assert story.scene("climb").status == "interrupted"
+    assert story.scene("lamp-room").status == "interrupted"
+    assert "Interrupted before they finished: climb, lamp-room" in _texts(at)
+    assert not at.button(key="storyboard.generate").disabled

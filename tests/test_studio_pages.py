@@ -11,8 +11,9 @@ from PIL import Image
 
 from kg.store import load_story, save_story
 from studio import services
-from studio.pages.storyboard import SELECTED_KEY, editor_key
 from studio.testing import app_test, page_test
+from studio.views.cast import NEW, cast_key
+from studio.views.storyboard import SELECTED_KEY, editor_key
 
 
 @pytest.fixture
@@ -43,6 +44,14 @@ def _texts(at) -> str:  # noqa: ANN001 - AppTest
     ]
     parts += [m.value for m in at.markdown] + [c.value for c in at.caption]
     return "\n".join(str(p) for p in parts)
+
+
+def test_no_pages_folder_beside_the_entry_script() -> None:
+    # Streamlit treats it as an old-style multipage app: links straight to a
+    # page (/storyboard) show a blank page on a freshly started server.
+    from studio.testing import APP_FILE
+
+    assert not (APP_FILE.parent / "pages").exists()
 
 
 # Stories -------------------------------------------------------------------------
@@ -141,6 +150,26 @@ def test_storyboard_edit_preview_and_save(example: Path) -> None:
     assert not at.exception
     assert load_story(example).scene("meeting").motion == "the keeper waves a red flag"
     assert "Saved meeting" in _texts(at)
+    # typing and clicking Save at once (the browser sends both in one rerun)
+    at.text_input(key=editor_key("meeting", "pose")).input("arms raised")
+    at.button(key="storyboard.save").click().run()
+    assert load_story(example).scene("meeting").pose == "arms raised"
+
+
+def test_optional_choices_show_their_label_and_save_as_none(example: Path) -> None:
+    at = page_test("storyboard", example).run()
+    weather = at.selectbox(key=editor_key("arrival", "weather"))
+    assert weather.index == 0 and weather.options[0] == "environment default"
+    env = at.selectbox(key=editor_key("arrival", "environment_id"))
+    assert env.options[env.index] == "the harbour"
+    env.set_value("")
+    weather.set_value("rain")
+    at.button(key="storyboard.save").click().run()
+    assert not at.exception
+    scene = load_story(example).scene("arrival")
+    assert (scene.environment_id, scene.weather) == (None, "rain")
+    env = at.selectbox(key=editor_key("arrival", "environment_id"))
+    assert env.options[env.index] == "— none —"
 
 
 def test_storyboard_shows_remembered_entities(example: Path) -> None:
@@ -171,6 +200,23 @@ def test_validation_error_names_field_and_keeps_input(example: Path) -> None:
     at.button(key="storyboard.save").click().run()
     saved = load_story(example).scene("arrival")
     assert (saved.title, saved.seed, saved.motion) == ("Back home", 3, "a gull lands")
+
+
+def test_drafts_stay_with_their_story(example: Path, outputs: Path) -> None:
+    from studio.session import STORY_KEY
+
+    other = services.create_story("second", "", example=True)
+    saved_motion = load_story(other).scene("arrival").motion
+    at = page_test("storyboard", example).run()
+    motion = editor_key("arrival", "motion")
+    at.text_input(key=motion).input("only in the first story").run()
+    at.session_state[STORY_KEY] = str(other)  # open the other story, same ids
+    at.run()
+    assert at.text_input(key=motion).value == saved_motion
+    assert "Unsaved edits" not in _texts(at)
+    at.session_state[STORY_KEY] = str(example)
+    at.run()
+    assert at.text_input(key=motion).value == "only in the first story"
 
 
 def test_edit_survives_a_concurrent_save(example: Path) -> None:
@@ -299,11 +345,11 @@ def test_cast_add_character_and_reference_image(example: Path) -> None:
     assert not at.exception
     at.text_input(key="cast.character.__new__.id").input("gull")
     at.text_input(key="cast.character.__new__.name").input("")
-    at.button(key="FormSubmitter:cast.character.__new__-Add character").click().run()
+    at.button(key="cast.save.character.__new__").click().run()
     assert "**name**" in _texts(at)
     assert at.text_input(key="cast.character.__new__.id").value == "gull"
     at.text_input(key="cast.character.__new__.name").input("The gull")
-    at.button(key="FormSubmitter:cast.character.__new__-Add character").click().run()
+    at.button(key="cast.save.character.__new__").click().run()
     assert load_story(example).character("gull").name == "The gull"
 
     at.file_uploader(key="cast.ref.upload.gull").upload("gull.png", _png(), "image/png")
@@ -313,6 +359,69 @@ def test_cast_add_character_and_reference_image(example: Path) -> None:
     assert refs == ["references/gull/gull.png"]
     assert (example / refs[0]).exists()
     assert len(at.get("image")) == 1  # the thumbnail
+
+
+def _back_on_page(at, page: str, folder: Path, namespace: str):  # noqa: ANN001, ANN202
+    """A later run of ``page`` after visiting another page: the widgets' state
+    is gone, the session's other state (the drafts under ``namespace``) kept."""
+    back = page_test(page, folder)
+    for key in at.session_state:
+        if str(key).startswith(namespace):
+            back.session_state[key] = at.session_state[key]
+    return back.run()
+
+
+def test_cast_edits_survive_leaving_the_page(example: Path) -> None:
+    at = page_test("cast", example).run()
+    at.text_input(key=cast_key("character", "mara", "attributes")).input(
+        "short grey hair, green coat"
+    ).run()
+    at.text_input(key=cast_key("character", NEW, "id")).input("gull").run()
+    at.text_input(key=cast_key("environment", "harbour", "lighting")).input(
+        "neon"
+    ).run()
+    assert at.button(key="cast.save.character.mara").disabled is False
+    at = _back_on_page(at, "cast", example, "cast.")
+    assert not at.exception
+    assert at.text_input(key=cast_key("character", "mara", "attributes")).value == (
+        "short grey hair, green coat"
+    )
+    assert at.text_input(key=cast_key("character", NEW, "id")).value == "gull"
+    assert at.text_input(key=cast_key("environment", "harbour", "lighting")).value == (
+        "neon"
+    )
+    assert load_story(example).character("mara").visual_attributes != [
+        "short grey hair",
+        "green coat",
+    ]
+    at.button(key="cast.save.character.mara").click().run()
+    assert load_story(example).character("mara").visual_attributes == [
+        "short grey hair",
+        "green coat",
+    ]
+    assert "Saved character Mara" in _texts(at)
+    assert at.button(key="cast.revert.character.mara").disabled is True
+    at.button(key="cast.revert.environment.harbour").click().run()
+    lighting = load_story(example).environment("harbour").lighting
+    assert at.text_input(key=cast_key("environment", "harbour", "lighting")).value == (
+        lighting
+    )
+
+
+def test_cast_environment_save_names_the_field(example: Path) -> None:
+    at = page_test("cast", example).run()
+    at.text_input(key=cast_key("environment", NEW, "id")).input("harbour").run()
+    at.text_input(key=cast_key("environment", NEW, "name")).input("Harbour 2").run()
+    at.button(key="cast.save.environment.__new__").click().run()
+    assert "**id**: 'harbour' is taken by another environment" in _texts(at)
+    at.text_input(key=cast_key("environment", NEW, "id")).input("Bad Id").run()
+    at.button(key="cast.save.environment.__new__").click().run()
+    assert "**id**" in _texts(at) and "Bad Id" in _texts(at)
+    at.text_input(key=cast_key("environment", NEW, "id")).input("quay").run()
+    at.button(key="cast.save.environment.__new__").click().run()
+    assert load_story(example).environment("quay").name == "Harbour 2"
+    # the "new" editor is empty again
+    assert at.text_input(key=cast_key("environment", NEW, "id")).value == ""
 
 
 def test_cast_rejects_mislabelled_image(example: Path) -> None:
@@ -345,10 +454,39 @@ def test_insights_charts_and_problem_scenes(example: Path) -> None:
     at = page_test("insights", example).run()
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 2  # scores, memory decay
+    assert "Story: **The Lighthouse Keeper's Daughter**" in _texts(at)
     text = _texts(at)
     assert "stale" in _cells(at)
     assert "clip_score" in _cells(at)
     assert "Memory decay" in "\n".join(h.value for h in at.subheader) and text
+
+
+def _chart_data(chart) -> tuple[str, set[str]]:  # noqa: ANN001 - AppTest element
+    """(the chart's spec as JSON text, the metrics its data holds)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    metrics: set[str] = set()
+    for dataset in chart.proto.datasets:
+        df = convert_arrow_bytes_to_pandas_df(dataset.data.data)
+        if "metric" in df:
+            metrics |= set(df["metric"])
+    return chart.proto.spec, metrics
+
+
+def test_insights_pixel_mae_has_its_own_axis(example: Path) -> None:
+    _with_takes(example)
+
+    def seam(story) -> None:  # noqa: ANN001 - Story
+        story.scene("meeting").takes[0].scores.seam_pixel_mae = 41.5
+
+    services.edit_story(example, seam)
+    at = page_test("insights", example).run()
+    charts = [_chart_data(c) for c in at.get("vega_lite_chart")]
+    assert len(charts) == 3  # scores, seam pixel difference, memory decay
+    (scores,) = [m for spec, m in charts if m and "0-255" not in spec]
+    (mae,) = [m for spec, m in charts if "0-255" in spec]
+    assert scores == {"temporal_flicker"}
+    assert mae == {"seam_pixel_mae"}
 
 
 # Settings --------------------------------------------------------------------------

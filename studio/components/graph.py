@@ -111,7 +111,12 @@ def _config_json(height: int) -> str:
         nodeSpacing=90,
     )
     config.width = "100%"
-    return json.dumps(config.__dict__)
+    options = config.to_dict()
+    # Config also copies its layout keywords to the top level, where
+    # vis-network rejects them (console errors); they live under "layout".
+    for name in ("groups", "direction", "sortMethod", "levelSeparation", "nodeSpacing"):
+        options.pop(name, None)
+    return json.dumps(options)
 
 
 def story_graph(

@@ -1,11 +1,11 @@
 """The studio in a real browser against the real server.
 
 Playwright drives Debian's Chromium (``/usr/bin/chromium``; nothing is
-downloaded): create the example story, change the settings, edit a scene,
-generate two scenes with the animatic backend, check that a clip plays
-(``readyState >= 2``, ``duration > 0``), reload and find the same state, and
-find a chart on Insights. A screenshot of every page lands in
-``test-results/e2e/``.
+downloaded): open a page by its link on the fresh server, create the example
+story, change the settings, edit a scene, generate two scenes with the
+animatic backend, check that a clip plays (``readyState >= 2``,
+``duration > 0``), reload and find the same state, and find a chart on
+Insights. A screenshot of every page lands in ``test-results/e2e/``.
 """
 
 from __future__ import annotations
@@ -146,8 +146,15 @@ def _pick(page, label: str, option: str) -> None:  # noqa: ANN001
 
 
 def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: ANN001
+    # a link straight to a page works on a freshly started server
+    page.goto(f"{server}/settings")
+    expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+    expect(page.get_by_text("No story is open")).to_be_visible()
     page.goto(server)
     expect(page.get_by_role("heading", name="StoryGraph Studio")).to_be_visible()
+    # users get the studio, not Streamlit's developer toolbar (.streamlit/config.toml)
+    expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
+    expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
     _shot(page, "1-stories")
 
     page.get_by_label("Title").fill("Browser story")

@@ -13,9 +13,12 @@ from pathlib import Path
 import streamlit as st
 
 from studio import services
-from studio.session import current_story
+from studio.session import story_page
 
-__all__ = ["insights_page", "score_rows", "decay_rows"]
+__all__ = ["insights_page", "score_rows", "decay_rows", "PIXEL_MAE"]
+
+# On a 0-255 scale, unlike the [0, 1] scores: it gets a chart of its own.
+PIXEL_MAE = "seam_pixel_mae"
 
 
 @functools.lru_cache(maxsize=16)
@@ -73,27 +76,78 @@ def decay_rows(view: services.StoryView, leaf: str) -> list[dict]:
     return rows
 
 
-def _scores_chart(view: services.StoryView) -> None:
+def _line_chart(  # noqa: ANN202
+    data,  # noqa: ANN001 - pandas.DataFrame
+    y: str,
+    y_title: str,
+    color: str,
+    height: int = 280,
+    y_max: float | None = None,
+):
+    """Values per scene in story order, one line per ``color`` value."""
     import altair as alt
+
+    scale = alt.Scale(domain=[0, y_max]) if y_max is not None else alt.Undefined
+
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(
+                "scene:N",
+                sort=None,
+                title="scene (story order)",
+                axis=alt.Axis(labelAngle=-30, labelLimit=180),
+            ),
+            y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
+            color=alt.Color(f"{color}:N"),
+            tooltip=["scene", color, alt.Tooltip(f"{y}:Q", format=".3f")],
+        )
+        .properties(height=height)
+    )
+
+
+def _scores_chart(view: services.StoryView) -> None:
     import pandas as pd
 
     st.subheader("Scores across the story")
     rows, missing = score_rows(view)
-    if rows:
-        data = pd.DataFrame(rows)
-        chart = (
-            alt.Chart(data)
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("scene:N", sort=None, title="scene (story order)"),
-                y=alt.Y("value:Q", title="score"),
-                color=alt.Color("metric:N"),
-                tooltip=["scene", "metric", alt.Tooltip("value:Q", format=".3f")],
-            )
-            .properties(height=300)
+    scores = [r for r in rows if r["metric"] != PIXEL_MAE]
+    mae = [r for r in rows if r["metric"] == PIXEL_MAE]
+    if scores:
+        st.altair_chart(
+            _line_chart(
+                pd.DataFrame(scores),
+                "value",
+                "score",
+                "metric",
+            ),
+            width="stretch",
         )
-        st.altair_chart(chart, width="stretch")
-    else:
+        st.caption(
+            "Higher is better. clip_score runs from 0 to 2.5 (CLIPScore), the "
+            "others from 0 to 1."
+        )
+    if mae:
+        st.markdown("**Seam pixel difference**")
+        st.altair_chart(
+            _line_chart(
+                pd.DataFrame(mae),
+                "value",
+                "pixel MAE (0-255)",
+                "metric",
+                height=240,
+                # from 0, and never a flat axis when every seam is seamless
+                y_max=max(10.0, *(r["value"] for r in mae)),
+            ),
+            width="stretch",
+        )
+        st.caption(
+            "Mean absolute difference between a scene's first frame and the "
+            "previous scene's last frame, in 8-bit pixel values (0-255): lower is "
+            "a smoother cut. Cuts and first scenes have none."
+        )
+    if not rows:
         st.info("No scored takes yet: generate scenes on the Storyboard.")
     if missing:
         st.markdown("**Unavailable metrics**")
@@ -132,8 +186,13 @@ def _decay_chart(view: services.StoryView) -> None:
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X("scene:N", sort=None, title="scene (story line)"),
-            y=alt.Y("salience:Q"),
+            x=alt.X(
+                "scene:N",
+                sort=None,
+                title="scene (story line)",
+                axis=alt.Axis(labelAngle=-30, labelLimit=180),
+            ),
+            y=alt.Y("salience:Q", title="salience"),
             color=alt.Color("entity:N"),
             tooltip=["scene", "entity", "salience", "remembered"],
         )
@@ -141,7 +200,7 @@ def _decay_chart(view: services.StoryView) -> None:
     rule = (
         alt.Chart(pd.DataFrame({"threshold": [threshold]}))
         .mark_rule(strokeDash=[4, 4], color="gray")
-        .encode(y="threshold:Q")
+        .encode(y=alt.Y("threshold:Q", title="salience"))
     )
     st.altair_chart((line + rule).properties(height=300), width="stretch")
     st.caption(
@@ -191,10 +250,8 @@ def _problems(view: services.StoryView, folder: Path) -> None:
 
 def insights_page() -> None:
     """Charts and lists that show how the open story is doing."""
-    st.title("Insights")
-    folder = current_story()
+    folder = story_page("Insights")
     if folder is None:
-        st.info("No story is open: create or open one on the Stories page.")
         return
     view = services.story_view(folder)
     total = len(view.order)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from kg.schema import Settings
 from studio import services
-from studio.session import current_story, flash, show_flashes
+from studio.session import flash, story_page
 
 __all__ = ["settings_page", "settings_key"]
 
@@ -68,23 +68,56 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
         a, b = st.columns(2)
         options = list(dict.fromkeys([*backends, st.session_state["settings.backend"]]))
         values: dict[str, Any] = {}
-        values["backend"] = a.selectbox("Backend", options, key=settings_key("backend"))
+        values["backend"] = a.selectbox(
+            "Backend",
+            options,
+            key=settings_key("backend"),
+            help="animatic: a CPU storyboard preview, no weights needed. "
+            "ltx: LTX-Video through diffusers (a GPU and its weights).",
+        )
         values["model"] = b.text_input(
             "Model", key=settings_key("model"), help="Empty: the backend's default."
         )
         a, b, c = st.columns(3)
-        values["width"] = a.number_input("Width", step=32, key=settings_key("width"))
-        values["height"] = b.number_input("Height", step=32, key=settings_key("height"))
-        values["fps"] = c.number_input("FPS", step=1, key=settings_key("fps"))
+        values["width"] = a.number_input(
+            "Width",
+            step=32,
+            key=settings_key("width"),
+            help="Pixels; LTX: a multiple of 32.",
+        )
+        values["height"] = b.number_input(
+            "Height",
+            step=32,
+            key=settings_key("height"),
+            help="Pixels; LTX: a multiple of 32.",
+        )
+        values["fps"] = c.number_input(
+            "FPS",
+            step=1,
+            key=settings_key("fps"),
+            help="Frames per second of the clips.",
+        )
         a, b, c = st.columns(3)
         values["quality_preset"] = a.selectbox(
-            "Quality preset", QUALITY_PRESETS, key=settings_key("quality_preset")
+            "Quality preset",
+            QUALITY_PRESETS,
+            key=settings_key("quality_preset"),
+            help="Steps and guidance the backend uses: fast for drafts, high for "
+            "finals.",
         )
         values["memory_mode"] = b.selectbox(
-            "Memory mode", MEMORY_MODES, key=settings_key("memory_mode")
+            "Memory mode",
+            MEMORY_MODES,
+            key=settings_key("memory_mode"),
+            help="What to offload to fit the model in GPU memory: none is fastest; "
+            "model or sequential offload and VAE tiling trade speed for memory.",
         )
         values["continuity_mode"] = c.selectbox(
-            "Continuity", CONTINUITY_MODES, key=settings_key("continuity_mode")
+            "Continuity",
+            CONTINUITY_MODES,
+            key=settings_key("continuity_mode"),
+            help="How a scene continues the one before it on a continuous edge: "
+            "latent (its tail latents), frame (its last frame) or none.",
         )
         st.subheader("Story memory")
         a, b = st.columns(2)
@@ -135,12 +168,9 @@ def _label(field: str) -> str:
 
 def settings_page() -> None:
     """The open story's settings, validated field by field."""
-    st.title("Settings")
-    folder = current_story()
+    folder = story_page("Settings")
     if folder is None:
-        st.info("No story is open: create or open one on the Stories page.")
         return
-    show_flashes()
     current = services.story_view(folder).story.settings
     _sync(folder, current)
     values = _form(services.available_backends())

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from studio import services
-from studio.session import current_story
+from studio.session import story_page
 
 if TYPE_CHECKING:
     from engine.export import ExportOptions, ExportPlan
@@ -175,16 +174,12 @@ def _result_and_download(folder: Path, out: Path) -> None:
 
 def export_page() -> None:
     """Options, preview, export with a progress bar, zip download."""
-    st.title("Export")
-    folder = current_story()
+    folder = story_page("Export")
     if folder is None:
-        st.info("No story is open: create or open one on the Stories page.")
         return
-    view = services.story_view(folder)
     st.caption(
-        f"{view.story.title}: each scene's selected take becomes a training "
-        "sample; failed, stale, unscored (when a threshold is set) and "
-        "below-threshold takes are left out."
+        "Each scene's selected take becomes a training sample; failed, stale, "
+        "unscored (when a threshold is set) and below-threshold takes are left out."
     )
     fields, name = _options()
     if not _NAME_RE.match(name):

@@ -17,14 +17,23 @@ from kg.schema import CAMERA_MOVES, WEATHERS, SceneNode
 from studio import services
 from studio.components.graph import STATUS_COLORS, story_graph
 from studio.components.jobs import job_panel
-from studio.session import current_story, flash, show_flashes
+from studio.session import (
+    flash,
+    forget_draft,
+    remember_draft,
+    seed_draft,
+    story_page,
+)
 
 __all__ = ["storyboard_page", "SELECTED_KEY", "editor_key"]
 
 SELECTED_KEY = "storyboard.selected"
 _NEXT_KEY = "storyboard.next_selected"
-_DRAFTS_KEY = "storyboard.drafts"  # scene id -> {field: typed value}
-_BASES_KEY = "storyboard.bases"  # scene id -> {field: saved value the draft began at}
+_NS = "storyboard"  # session-state namespace of the editor's drafts
+# A select box holding None shows its placeholder ("Choose an option"), not the
+# option's label: the editor holds "" for "no environment"/"environment default".
+_NONE = ""
+_OPTIONAL = ("environment_id", "weather")
 _CONFIRM_DELETE = "storyboard.confirm_delete"
 
 
@@ -35,8 +44,6 @@ def editor_key(scene_id: str, field: str) -> str:
 
 def _init_state(view: services.StoryView) -> str | None:
     """Guarded defaults; returns the selected scene id (None: no scenes)."""
-    st.session_state.setdefault(_DRAFTS_KEY, {})
-    st.session_state.setdefault(_BASES_KEY, {})
     if _NEXT_KEY in st.session_state:
         st.session_state[SELECTED_KEY] = st.session_state.pop(_NEXT_KEY)
     selected = st.session_state.get(SELECTED_KEY)
@@ -53,14 +60,23 @@ def _select_next(scene_id: str) -> None:
 # Scene editor ------------------------------------------------------------------
 
 
+def _scene_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The editor's values as scene fields (the "none" choices become None)."""
+    return {
+        field: None if field in _OPTIONAL and value == _NONE else value
+        for field, value in values.items()
+    }
+
+
 def _field_values(scene: SceneNode) -> dict[str, Any]:
+    """A scene as the editor's widgets hold it."""
     return {
         "title": scene.title,
         "character_ids": list(scene.character_ids),
-        "environment_id": scene.environment_id,
+        "environment_id": scene.environment_id or _NONE,
         "pose": scene.pose,
         "motion": scene.motion,
-        "weather": scene.weather,
+        "weather": scene.weather or _NONE,
         "lighting": scene.lighting,
         "camera": scene.camera,
         "duration_s": float(scene.duration_s),
@@ -70,35 +86,8 @@ def _field_values(scene: SceneNode) -> dict[str, Any]:
     }
 
 
-def _sync_widgets(scene: SceneNode) -> None:
-    """Seed the editor's widgets: the user's draft wins over the saved scene.
-
-    A field the user has not touched follows the saved scene (for instance
-    after another session saved it); a field they changed keeps their value.
-    """
-    saved = _field_values(scene)
-    drafts = st.session_state[_DRAFTS_KEY].setdefault(scene.id, dict(saved))
-    bases = st.session_state[_BASES_KEY].setdefault(scene.id, dict(saved))
-    for field, value in saved.items():
-        if drafts.get(field) == bases.get(field):
-            drafts[field] = value
-        bases[field] = value
-        key = editor_key(scene.id, field)
-        if key not in st.session_state:
-            st.session_state[key] = drafts[field]
-
-
-def _remember_draft(scene_id: str, values: dict[str, Any]) -> None:
-    st.session_state[_DRAFTS_KEY][scene_id] = dict(values)
-
-
-def _revert(scene_id: str) -> None:
-    st.session_state[_DRAFTS_KEY].pop(scene_id, None)
-    st.session_state[_BASES_KEY].pop(scene_id, None)
-    for key in [
-        k for k in st.session_state if str(k).startswith(f"storyboard.edit.{scene_id}.")
-    ]:
-        del st.session_state[key]
+def _revert(folder: Path, scene_id: str) -> None:
+    forget_draft(_NS, folder, scene_id, editor_key)
 
 
 def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any]:
@@ -116,8 +105,8 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     )
     values["environment_id"] = st.selectbox(
         "Environment",
-        [None, *envs],
-        format_func=lambda e: "— none —" if e is None else envs.get(e, e),
+        [_NONE, *envs],
+        format_func=lambda e: "— none —" if e == _NONE else envs.get(e, e),
         key=editor_key(k, "environment_id"),
     )
     values["motion"] = st.text_input(
@@ -127,8 +116,8 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     a, b = st.columns(2)
     values["weather"] = a.selectbox(
         "Weather",
-        [None, *WEATHERS],
-        format_func=lambda w: "environment default" if w is None else w,
+        [_NONE, *WEATHERS],
+        format_func=lambda w: "environment default" if w == _NONE else w,
         key=editor_key(k, "weather"),
     )
     values["camera"] = b.selectbox(
@@ -157,15 +146,14 @@ def _problem_list(problems: list[tuple[str, str]]) -> str:
 
 
 def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
-    _sync_widgets(scene)
     st.subheader(f"Scene · {scene.id}")
     st.markdown(
         f"Status: :{_status_color(scene.status)}[**{scene.status}**]"
         + (f" · selected take {scene.selected_take}" if scene.selected_take else "")
     )
     values = _editor_widgets(view, scene)
-    _remember_draft(scene.id, values)
-    draft, problems = services.validate_scene(scene, values)
+    remember_draft(_NS, folder, scene.id, values)
+    draft, problems = services.validate_scene(scene, _scene_fields(values))
     unsaved = values != _field_values(scene)
     if problems:
         st.error(
@@ -176,17 +164,16 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
     if save_col.button(
         "Save scene",
         key="storyboard.save",
-        type="primary",
-        disabled=not unsaved,
-        width="stretch",
+        type="primary" if unsaved else "secondary",
+        width="stretch",  # never disabled: a click right after typing must count
     ):
-        _save(folder, scene.id, values, problems)
+        _save(folder, scene.id, values, problems, unsaved)
     revert_col.button(
         "Revert",
         key="storyboard.revert",
         disabled=not unsaved,
         on_click=_revert,
-        args=(scene.id,),
+        args=(folder, scene.id),
         width="stretch",
     )
     if unsaved and not problems:
@@ -194,11 +181,20 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
     _prompt_preview(view, scene.id, draft)
 
 
-def _save(folder: Path, scene_id: str, values: dict[str, Any], problems: list) -> None:
+def _save(
+    folder: Path,
+    scene_id: str,
+    values: dict[str, Any],
+    problems: list,
+    unsaved: bool,
+) -> None:
     if problems:
         return  # already shown above the buttons
+    if not unsaved:
+        st.toast(f"{scene_id}: nothing changed since the last save.")
+        return
     try:
-        stale = services.save_scene(folder, scene_id, values)
+        stale = services.save_scene(folder, scene_id, _scene_fields(values))
     except services.StoryValidationError as exc:
         st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
         return
@@ -336,7 +332,7 @@ def _delete(folder: Path, view: services.StoryView, selected: str) -> None:
     if yes.button("Yes, delete", key="storyboard.delete_yes", type="primary"):
         services.delete_scene(folder, selected)
         st.session_state.pop(_CONFIRM_DELETE, None)
-        _revert(selected)
+        _revert(folder, selected)
         flash(f"Deleted {selected}.")
         st.rerun()
     if no.button("Keep it", key="storyboard.delete_no"):
@@ -347,18 +343,36 @@ def _delete(folder: Path, view: services.StoryView, selected: str) -> None:
 # Generation and takes ------------------------------------------------------------
 
 
-def _generate(folder: Path, view: services.StoryView, selected: str) -> None:
+def _generate(
+    folder: Path, view: services.StoryView, selected: str, elsewhere: bool
+) -> None:
+    """Generate buttons; off while another process generates the story."""
     scene = view.scene(selected)
     pending = services.pending_scene_ids(view)
     a, b = st.columns(2)
     again = bool(scene.takes)
     label = "Generate a new take" if again else "Generate scene"
-    if a.button(label, key="storyboard.generate", width="stretch"):
+    in_progress = scene.status in ("queued", "generating")
+    why_off = (
+        "Another process is generating this story."
+        if elsewhere
+        else f"This scene is {scene.status}."
+        if in_progress
+        else None
+    )
+    if a.button(
+        label,
+        key="storyboard.generate",
+        disabled=elsewhere or in_progress,
+        help=why_off,
+        width="stretch",
+    ):
         _submit(folder, [selected], force=again)
     if b.button(
         f"Generate all pending ({len(pending)})",
         key="storyboard.generate_all",
-        disabled=not pending,
+        disabled=elsewhere or not pending,
+        help="Draft, failed, interrupted and stale scenes, in story order.",
         width="stretch",
     ):
         _submit(folder, pending, force=False)
@@ -408,7 +422,7 @@ def _takes(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
         return
     would_stale = services.stale_if_selected(view, scene.id)
     takes = sorted(scene.takes, key=lambda t: -t.index)
-    cols = st.columns(min(3, len(takes)))
+    cols = st.columns(2)  # two a row: room for the clip and its score table
     for i, take in enumerate(takes):
         with cols[i % len(cols)], st.container(border=True):
             _take_card(folder, scene, take, would_stale)
@@ -475,22 +489,18 @@ def _empty_story(folder: Path) -> None:
 
 def storyboard_page() -> None:
     """Graph and editor of the open story; generation and takes of a scene."""
-    folder = current_story()
+    folder = story_page(None)
     if folder is None:
-        st.title("Storyboard")
-        st.info("No story is open: create or open one on the Stories page.")
         return
     view = services.story_view(folder)
     selected = _init_state(view)
-    st.title(view.story.title)
-    show_flashes()
-    job_panel(folder, view)
+    elsewhere = job_panel(folder, view)
     if selected is None:
         _empty_story(folder)
         return
     graph_col, side_col = st.columns([3, 2], gap="medium")
     with graph_col:
-        clicked = story_graph(view, selected, key="storyboard.graph")
+        clicked = story_graph(view, selected, key="storyboard.graph", height=340)
         if clicked is not None and clicked != selected:
             st.session_state[SELECTED_KEY] = selected = clicked
         st.caption(_legend(), unsafe_allow_html=True)
@@ -498,7 +508,11 @@ def storyboard_page() -> None:
         selected = st.selectbox(
             "Scene", view.order, format_func=view.labels.get, key=SELECTED_KEY
         )
-        _generate(folder, view, selected)
+        # the editor's values, before anything reads them (unsaved-edits note)
+        seed_draft(
+            _NS, folder, selected, _field_values(view.scene(selected)), editor_key
+        )
+        _generate(folder, view, selected, elsewhere)
         _structure(folder, view, selected)
     scene = view.scene(selected)
     editor_col, takes_col = st.columns([2, 3], gap="medium")
