@@ -12,6 +12,7 @@ The worker never calls Streamlit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -202,16 +203,30 @@ class JobRunner:
                 scene.status = "queued"
             return prior
 
-        prior = update_story(self.story_dir, mark_queued)
+        # Hold the run lock from before the scenes are marked queued until the
+        # worker holds it itself, so no other process ever sees queued scenes
+        # with a free lock and recovers them as interrupted.
+        handoff = contextlib.ExitStack()
+        handoff.enter_context(hold_run(self.story_dir))
+        try:
+            prior = update_story(self.story_dir, mark_queued)
+        except BaseException:
+            handoff.close()
+            raise
         with self._cond:
             for sid in ids:
                 self._queue.append(_Job(sid, backend, model, force, prior[sid]))
             if self._thread is None or not self._thread.is_alive():
                 self._cancel.clear()
                 self._thread = threading.Thread(
-                    target=self._work, name="storygraph-jobs", daemon=True
+                    target=self._work,
+                    args=(handoff,),
+                    name="storygraph-jobs",
+                    daemon=True,
                 )
                 self._thread.start()
+            else:
+                handoff.close()  # the running worker holds the lock already
             self._cond.notify_all()
         return ids
 
@@ -299,10 +314,11 @@ class JobRunner:
             self._scene_started = time.perf_counter()
             return job
 
-    def _work(self) -> None:
+    def _work(self, handoff: contextlib.ExitStack) -> None:
         writer = ClipWriter() if self.background_encode else None
         try:
             with hold_run(self.story_dir):
+                handoff.close()  # the lock submit took is now held here
                 try:
                     while (job := self._next_job()) is not None:
                         self._run(job, writer)

@@ -270,3 +270,60 @@ def test_sigkill_mid_run_then_run_again_finishes(story_dir):
     assert not list(story_dir.rglob("*.partial-*"))
     assert not list(story_dir.glob(".*.tmp"))
     assert (story_dir / STATE_FILE).read_text().endswith("}\n")
+
+
+class GatedBackend:
+    """The animatic, but each scene waits for the test to open the gate."""
+
+    name = "gated"
+    supports_latent_continuity = False
+
+    def __init__(self):
+        import threading
+
+        self.gate = threading.Event()
+        self.inner = get_backend("animatic")
+
+    def generate(self, request, progress, cancel):
+        assert self.gate.wait(60), "the test never opened the gate"
+        return self.inner.generate(request, progress, cancel)
+
+
+def test_queued_scenes_are_never_left_with_a_free_run_lock(story_dir, monkeypatch):
+    probe = textwrap.dedent(
+        f"""
+        from engine.runlock import RunLockedError, hold_run
+        try:
+            with hold_run({str(story_dir)!r}):
+                print("free")
+        except RunLockedError:
+            print("held")
+        """
+    )
+    import engine.runner as runner_module
+    from engine.runlock import held_here
+
+    backend = GatedBackend()
+    runner = JobRunner(story_dir)
+    lock_held_at_write = []
+    real_update = runner_module.update_story
+
+    def watching_update(path, mutate):
+        lock_held_at_write.append(held_here(story_dir))
+        return real_update(path, mutate)
+
+    monkeypatch.setattr(runner_module, "update_story", watching_update)
+    runner.submit(["arrival", "meeting"], backend=backend)
+    # The scenes were written as queued while this process held the lock.
+    assert lock_held_at_write[0] is True
+    # Another process looking now sees the queued scenes AND a held lock.
+    statuses = {s.id: s.status for s in load_story(story_dir).scenes}
+    assert statuses["meeting"] == "queued"
+    seen = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert seen == "held"
+    assert recover_interrupted(story_dir) == []  # nothing taken for dead
+    backend.gate.set()
+    assert runner.wait(120)
+    assert sorted(runner.status().finished) == ["arrival", "meeting"]
