@@ -284,9 +284,9 @@ def load_clip(
     """CLIP from a folder with ``open_clip_config.json`` and weights, or the HF cache.
 
     ``source`` defaults to ``$STORYGRAPH_CLIP_MODEL`` or `DEFAULT_CLIP`.
+    The weights are looked for before open_clip is imported (seconds), so a
+    machine without them learns it at once.
     """
-    import open_clip
-
     model_id, folder = _local_model(source, CLIP_ENV, DEFAULT_CLIP, cache_dir)
     config_file = folder / "open_clip_config.json"
     if not config_file.is_file():
@@ -298,6 +298,8 @@ def load_clip(
         raise WeightsUnavailable(
             f"{folder} has a CLIP config but no weights; run '{FETCH_COMMAND}'"
         )
+    import open_clip
+
     config = json.loads(config_file.read_text(encoding="utf-8"))
     model = open_clip.create_model(f"local-dir:{folder}", device="cpu")
     pp = {**config.get("preprocess_cfg", {})}
@@ -341,9 +343,9 @@ def load_dino(
 
     ``source`` defaults to ``$STORYGRAPH_DINO_MODEL`` or `DEFAULT_DINO`.
     """
+    model_id, folder = _local_model(source, DINO_ENV, DEFAULT_DINO, cache_dir)
     from transformers import BitImageProcessor, Dinov2Model
 
-    model_id, folder = _local_model(source, DINO_ENV, DEFAULT_DINO, cache_dir)
     try:
         model = Dinov2Model.from_pretrained(folder, local_files_only=True)
     except OSError as exc:
