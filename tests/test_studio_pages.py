@@ -516,6 +516,16 @@ def test_settings_rejected_with_message_and_values_kept(example: Path) -> None:
     )
 
 
+def test_settings_release_models_saved(example: Path) -> None:
+    at = page_test("settings", example).run()
+    assert at.checkbox(key="settings.release_models").value is False
+    at.checkbox(key="settings.release_models").check()
+    at.button(key="FormSubmitter:settings.form-Save settings").click().run()
+    assert not at.exception
+    assert load_story(example).settings.release_models is True
+    assert at.checkbox(key="settings.release_models").value is True
+
+
 def test_settings_ltx_needs_multiple_of_32(example: Path) -> None:
     at = page_test("settings", example).run()
     at.selectbox(key="settings.backend").set_value("ltx")

@@ -39,6 +39,7 @@ def _values(settings: Settings) -> dict[str, Any]:
         "quality_preset": settings.quality_preset,
         "memory_mode": settings.memory_mode,
         "continuity_mode": settings.continuity_mode,
+        "release_models": bool(settings.release_models),
         "decay_rate": float(settings.decay.rate),
         "decay_threshold": float(settings.decay.threshold),
     }
@@ -119,6 +120,13 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             help="How a scene continues the one before it on a continuous edge: "
             "latent (its tail latents), frame (its last frame) or none.",
         )
+        values["release_models"] = st.checkbox(
+            "Release models between stages",
+            key=settings_key("release_models"),
+            help="Free the video model before scoring and the scoring models "
+            "after, so one heavy model is in GPU memory at a time. Slower: the "
+            "models load again for every scene.",
+        )
         st.subheader("Story memory")
         a, b = st.columns(2)
         values["decay_rate"] = a.number_input(
@@ -150,6 +158,7 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "quality_preset",
         "memory_mode",
         "continuity_mode",
+        "release_models",
     ):
         data[field] = values[field]
     data["decay"] = {
