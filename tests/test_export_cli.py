@@ -7,12 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import generate_small_example
 from typer.testing import CliRunner
 
-from engine.generate import generate_scene
-from kg.example import example_story
-from kg.graph import DynamicSceneGraph, generation_order
-from kg.store import save_story
 from studio.cli import app
 
 runner = CliRunner()
@@ -20,13 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    story_dir = tmp_path_factory.mktemp("base") / "story"
-    story = example_story()
-    story.settings.width, story.settings.height, story.settings.fps = 96, 64, 8
-    save_story(story, story_dir)
-    for sid in generation_order(DynamicSceneGraph(story)):
-        generate_scene(story_dir, sid, backend="animatic")
-    return story_dir
+    return generate_small_example(tmp_path_factory.mktemp("base") / "story")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import generate_small_example
 
 from engine.dataset.bucket import Bucket, BucketError, fit_to_bucket, parse_bucket
 from engine.export import (
@@ -23,10 +24,8 @@ from engine.export import (
 )
 from engine.generate import generate_scene
 from engine.video import read_video
-from kg.example import example_story
-from kg.graph import DynamicSceneGraph, generation_order
 from kg.schema import Scores, Take
-from kg.store import load_story, save_story, update_story
+from kg.store import load_story, update_story
 
 BUCKET = Bucket(64, 64, 9)
 TRIGGER = "SGXSTYLE"
@@ -37,15 +36,7 @@ SCENES = ["arrival", "meeting", "climb", "lamp-room", "cliff-edge", "dawn"]
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example story generated with the animatic backend at 96x64, 16 frames."""
-    story_dir = tmp_path_factory.mktemp("base") / "story"
-    story = example_story()
-    story.settings.width, story.settings.height, story.settings.fps = 96, 64, 8
-    save_story(story, story_dir)
-    for sid in generation_order(DynamicSceneGraph(story)):
-        take = generate_scene(story_dir, sid, backend="animatic")
-        assert take.status == "done", take.error
-    return story_dir
+    return generate_small_example(tmp_path_factory.mktemp("base") / "story")
 
 
 @pytest.fixture

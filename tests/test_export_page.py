@@ -7,13 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import generate_small_example
 from streamlit.testing.v1 import AppTest
 
-from engine.generate import generate_scene
-from kg.example import example_story
-from kg.graph import DynamicSceneGraph, generation_order
 from kg.schema import Scores
-from kg.store import save_story, update_story
+from kg.store import update_story
 from studio import services
 from studio.session import STORY_KEY
 
@@ -26,13 +24,7 @@ def _export_script() -> None:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    story_dir = tmp_path_factory.mktemp("base") / "lighthouse"
-    story = example_story()
-    story.settings.width, story.settings.height, story.settings.fps = 96, 64, 8
-    save_story(story, story_dir)
-    for sid in generation_order(DynamicSceneGraph(story)):
-        generate_scene(story_dir, sid, backend="animatic")
-    return story_dir
+    return generate_small_example(tmp_path_factory.mktemp("base") / "lighthouse")
 
 
 @pytest.fixture
