@@ -9,12 +9,15 @@ the story consistent (a second Ctrl-C quits at once; the next run recovers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+from kg.literal import terminal_literal
 
 if TYPE_CHECKING:
     from engine.live_graph import LiveGraph
@@ -40,7 +43,9 @@ def _default_observer() -> TakeObserver | None:
     try:
         return Observer.default()
     except Exception as exc:  # scoring must never stop generation
-        err_console.print(f"[yellow]scoring disabled: {exc}[/]")
+        err_console.print(
+            f"scoring disabled: {terminal_literal(exc)}", style="yellow"
+        )
         return None
 
 
@@ -51,8 +56,9 @@ def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: AN
         unknown = [s for s in ids if s not in known]
         if unknown:
             err_console.print(
-                f"[red]--scenes: unknown scene ids {unknown}[/]; "
-                f"choose from {sorted(known)}"
+                f"[red]--scenes: unknown scene ids "
+                f"{terminal_literal(unknown)}[/]; choose from {sorted(known)}",
+                highlight=False,
             )
             raise typer.Exit(2)
         return ids
@@ -150,7 +156,7 @@ def run(
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     from engine.backend import available_backends
     from engine.runlock import RunLockedError, hold_run
-    from engine.runner import JobRunner, recover_interrupted
+    from engine.runner import recover_interrupted
     from kg.errors import StoryError
     from kg.store import load_story
 
@@ -160,20 +166,53 @@ def run(
             f"choose one of {available_backends()}"
         )
         raise typer.Exit(2)
-    try:
-        recovered = recover_interrupted(directory)
-        story = load_story(directory)
-        with hold_run(directory):
-            pass
-    except (FileNotFoundError, StoryError) as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1 if isinstance(exc, RunLockedError) else 2) from None
-    if recovered:
-        console.print(f"Recovered interrupted scenes: {', '.join(recovered)}")
-    ids = _scene_ids(story, scenes, force)
-    if not ids:
-        console.print(f"Every scene of [bold]{story.title}[/] is done.")
-        return
+    with contextlib.ExitStack() as holding:
+        try:
+            recovered = recover_interrupted(directory)
+            story = load_story(directory)
+            # Held until the run ends: another `run` starting meanwhile gets
+            # the run-lock message, whichever step it is at.
+            holding.enter_context(hold_run(directory))
+        except (FileNotFoundError, StoryError) as exc:
+            err_console.print(terminal_literal(str(exc)), style="red", highlight=False)
+            raise typer.Exit(1 if isinstance(exc, RunLockedError) else 2) from None
+        if recovered:
+            console.print(f"Recovered interrupted scenes: {', '.join(recovered)}")
+        ids = _scene_ids(story, scenes, force)
+        if not ids:
+            console.print(
+                f"Every scene of [bold]{terminal_literal(story.title)}[/] is done.",
+                highlight=False,
+            )
+            return
+        st = _generate(directory, ids, backend, model, force, no_score, live)
+    console.print(
+        f"{len(st.finished)} done, {len(st.failed)} failed, "
+        f"{len(st.cancelled)} cancelled"
+    )
+    if st.failed:
+        err_console.print(
+            f"failed: {', '.join(st.failed)}: {terminal_literal(str(st.last_error))}",
+            style="red",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if st.cancelled:
+        raise typer.Exit(130)
+
+
+def _generate(
+    directory: Path,
+    ids: list[str],
+    backend: str | None,
+    model: str | None,
+    force: bool,
+    no_score: bool,
+    live: bool,
+) -> RunnerStatus:
+    """Run the scenes through a `JobRunner` with progress bars; the final status."""
+    from engine.runner import JobRunner
+
     observer = None if no_score else _default_observer()
     live_graph = None
     if live:
@@ -186,16 +225,7 @@ def run(
         directory, observer, on_scene_end=live_graph.update if live_graph else None
     )
     runner.submit(ids, backend=backend, model=model, force=force)
-    st = _follow(runner, len(ids), live_graph)
-    console.print(
-        f"{len(st.finished)} done, {len(st.failed)} failed, "
-        f"{len(st.cancelled)} cancelled"
-    )
-    if st.failed:
-        err_console.print(f"[red]failed: {', '.join(st.failed)}[/]: {st.last_error}")
-        raise typer.Exit(1)
-    if st.cancelled:
-        raise typer.Exit(130)
+    return _follow(runner, len(ids), live_graph)
 
 
 def register(app: typer.Typer) -> None:

@@ -52,8 +52,9 @@ from engine.dataset.formats import (
     render_readme,
 )
 from kg.graph import DynamicSceneGraph, continuity_predecessor, generation_order
+from kg.paths import inside, refuse_link, resolve_asset, walk_files
 from kg.schema import SceneNode, Story, Take
-from kg.store import STATE_FILE, load_story, resolve_asset
+from kg.store import STATE_FILE, load_story
 
 __all__ = [
     "PAIRINGS",
@@ -635,7 +636,7 @@ def export_dataset(
     """
     from engine.video import read_video, remove_partial_files, write_video
 
-    story_dir, out = Path(story_dir), Path(out)
+    story_dir, out = Path(story_dir), _confined_out(Path(story_dir), Path(out))
     plan = plan or plan_export(story_dir, options)
     if not plan.rows:
         raise EmptyDatasetError(plan)
@@ -651,7 +652,7 @@ def export_dataset(
     progress(0, len(todo))
     for done, clip in enumerate(todo, start=1):
         src = resolve_asset(story_dir, clip.source)
-        dest = out / clip.dest
+        dest = inside(out, clip.dest)
         record = {
             "source": clip.source,
             "source_sha256": _sha256_file(src),
@@ -705,10 +706,13 @@ def export_dataset(
         ManifestRow(r.caption, r.target.dest, r.reference.dest if r.reference else None)
         for r in plan.rows
     ]
-    _write_text(out / fmt.manifest, fmt.render_manifest(manifest, plan.paired))
+    _write_text(
+        inside(out, fmt.manifest), fmt.render_manifest(manifest, plan.paired)
+    )
     meta = _metadata(plan, clips, summary.late_skips)
     _write_text(
-        out / METADATA_FILE, json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+        inside(out, METADATA_FILE),
+        json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
     )
     readme = render_readme(
         fmt,
@@ -720,7 +724,7 @@ def export_dataset(
         skipped=len(summary.skipped),
         synthetic_note=meta["synthetic"],
     )
-    _write_text(out / README_FILE, readme)
+    _write_text(inside(out, README_FILE), readme)
 
     # files of a previous export that no longer belong
     keep = {fmt.manifest, METADATA_FILE, README_FILE} | used
@@ -728,14 +732,28 @@ def export_dataset(
         if (out / name).is_file():
             (out / name).unlink()
             summary.removed.append(name)
-    clip_dir = out / CLIPS_DIR
-    if clip_dir.is_dir():
-        for path in sorted(clip_dir.iterdir()):
-            rel = f"{CLIPS_DIR}/{path.name}"
-            if path.is_file() and rel not in keep:
-                path.unlink()
-                summary.removed.append(rel)
+    for path in sorted(walk_files(out, CLIPS_DIR)):
+        rel = path.relative_to(out).as_posix()
+        if rel not in keep:
+            path.unlink()
+            summary.removed.append(rel)
     return summary
+
+
+def _confined_out(story_dir: Path, out: Path) -> Path:
+    """``out``; inside the story folder it must not go through a link.
+
+    A dataset folder elsewhere is the user's explicit choice; one under the
+    story (the default ``dataset/<format>``) could be a link planted to make
+    the export write outside.
+    """
+    story_abs = Path(os.path.abspath(story_dir))
+    out_abs = Path(os.path.abspath(out))
+    if out_abs != story_abs and out_abs.is_relative_to(story_abs):
+        inside(story_abs, out_abs.relative_to(story_abs).as_posix())
+    else:
+        refuse_link(out_abs)
+    return out
 
 
 def zip_dataset(out: str | os.PathLike[str]) -> bytes:
@@ -747,9 +765,9 @@ def zip_dataset(out: str | os.PathLike[str]) -> bytes:
     root = Path(out)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for path in sorted(root.rglob("*")):
+        for path in sorted(walk_files(root, ".")):
             rel = path.relative_to(root)
-            if not path.is_file() or any(p.startswith(".") for p in rel.parts):
+            if any(p.startswith(".") for p in rel.parts):
                 continue
             info = zipfile.ZipInfo(
                 f"{root.name}/{rel.as_posix()}", (1980, 1, 1, 0, 0, 0)

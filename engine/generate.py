@@ -66,6 +66,7 @@ from kg.schema import (
     Story,
     Take,
     TakeFiles,
+    clip_message,
 )
 from kg.store import load_story, resolve_asset, update_story
 
@@ -418,6 +419,15 @@ def _generate(
     release = story.settings.release_models
     if release:  # free the video model before the encoders load
         _release(impl)
+
+    def edited_since(saved: Story) -> bool:
+        """Whether the scene as saved now asks for something else than was made."""
+        try:
+            now = build_request(saved, scene_id, model, plan, impl)
+        except Exception:  # noqa: BLE001 - e.g. an entity it used was deleted
+            return True
+        return _asked_for(now) != _asked_for(request)
+
     take = _finish(
         story_dir,
         scene_id,
@@ -430,10 +440,27 @@ def _generate(
         t0,
         observer,
         writer,
+        edited_since,
     )
     if release and observer is not None:
         _release(observer)
     return take
+
+
+def _asked_for(request: GenerationRequest) -> tuple:
+    """What a request asks of the backend, continuity input aside."""
+    return (
+        request.prompt,
+        request.negative_prompt,
+        request.width,
+        request.height,
+        request.num_frames,
+        request.fps,
+        request.seed,
+        request.steps,
+        request.guidance,
+        request.scene,
+    )
 
 
 def _release(component: object) -> None:
@@ -459,6 +486,8 @@ def _abandon(
 def _fail(
     story_dir: Path, scene_id: str, index: int, timings: dict[str, float], message: str
 ) -> Take:
+    message = clip_message(message)  # an exception can say anything, at any length
+
     def change(scene: SceneNode, take: Take) -> Take:
         take.status = "failed"
         take.error = message
@@ -483,6 +512,7 @@ def _finish(
     t0: float,
     observer: TakeObserver | None,
     writer: ClipWriter | None,
+    edited_since: Callable[[Story], bool],
 ) -> Take:
     # 6. files: frames and latents now, the clip now or on the writer thread
     t_write = time.perf_counter()
@@ -521,7 +551,9 @@ def _finish(
 
     # 7. observer
     used = result.continuity_used if plan.input is not None else "none"
-    note = "; ".join(dict.fromkeys(n for n in (plan.note, result.continuity_note) if n))
+    note = clip_message(
+        "; ".join(dict.fromkeys(n for n in (plan.note, result.continuity_note) if n))
+    )
     scores, embeddings = None, None
     if observer is not None:
         t_obs = time.perf_counter()
@@ -557,6 +589,10 @@ def _finish(
             stale = apply_selection(story, scene_id, index)
             if stale:
                 log.info("scene %r: marked stale %s", scene_id, stale)
+            if edited_since(story):
+                # saved while it generated: the take shows the old text
+                story.scene(scene_id).status = "stale"
+                log.info("scene %r: edited while generating; marked stale", scene_id)
         return take
 
     take = update_story(story_dir, complete)

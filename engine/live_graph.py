@@ -11,13 +11,15 @@ import logging
 import os
 from pathlib import Path
 
-from kg.draw import draw_story_graph
-from kg.graph import DynamicSceneGraph
+from kg.draw import MAX_DRAWN_SCENES, draw_story_graph
+from kg.graph import DynamicSceneGraph, generation_order, neighbourhood
 from kg.store import load_story
 
 __all__ = ["LiveGraph", "display_available"]
 
 log = logging.getLogger(__name__)
+
+AROUND_SCENES = 60  # scenes drawn around the latest one in a very large story
 
 
 def display_available() -> bool:
@@ -40,13 +42,18 @@ class LiveGraph:
         self._shown = 0
         self._figure = None
 
-    def update(self, *_: object) -> Path:
+    def update(self, scene_id: object = None, *_: object) -> Path:
         """Draw the story as it is on disk now; returns the PNG path.
 
-        Accepts and ignores extra arguments so it can be the runner's
-        ``on_scene_end`` listener.
+        Takes the runner's ``on_scene_end`` arguments: a story too large to
+        draw whole is drawn around the scene that just ended (or the first).
         """
-        draw_story_graph(DynamicSceneGraph(load_story(self.story_dir)), self.png)
+        graph = DynamicSceneGraph(load_story(self.story_dir))
+        scenes = None
+        if len(graph) > MAX_DRAWN_SCENES:
+            center = scene_id if scene_id in graph else generation_order(graph)[0]
+            scenes = neighbourhood(graph, str(center), AROUND_SCENES)
+        draw_story_graph(graph, self.png, scenes)
         self.redraws += 1
         return self.png
 

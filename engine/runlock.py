@@ -19,6 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from kg.errors import StoryLockedError
+from kg.paths import refuse_link
 
 __all__ = ["RUN_LOCK_FILE", "RunLockedError", "hold_run", "held_here"]
 
@@ -52,7 +53,9 @@ def hold_run(story_dir: str | os.PathLike[str]) -> Iterator[None]:
             lock, depth = _held[key]
             _held[key] = (lock, depth + 1)
         else:
-            lock = FileLock(key / RUN_LOCK_FILE, timeout=0, thread_local=False)
+            # FileLock opens (and truncates) the file: never through a link.
+            lock_file = refuse_link(key / RUN_LOCK_FILE)
+            lock = FileLock(lock_file, timeout=0, thread_local=False)
             try:
                 lock.acquire()
             except Timeout:

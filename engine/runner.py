@@ -68,7 +68,7 @@ def recover_interrupted(story_dir: str | os.PathLike[str]) -> list[str]:
         return []
     try:
         with hold_run(story_dir):
-            remove_partial_files(story_dir / SCENES_DIR)
+            remove_partial_files(story_dir, SCENES_DIR)
             return update_story(story_dir, lambda s: _mark_interrupted(story_dir, s))
     except RunLockedError:
         return []

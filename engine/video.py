@@ -57,16 +57,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def remove_partial_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Delete temporary files left by writers killed mid-write; returns them."""
+def remove_partial_files(root: str | os.PathLike[str], rel: str = ".") -> list[Path]:
+    """Delete temporary files writers killed mid-write left under ``root/rel``.
+
+    Confined to ``root``: a linked folder on the way is refused
+    (`kg.errors.UnsafePathError`), links below are neither entered nor removed.
+    Returns the files removed.
+    """
+    from kg.paths import walk_files
+
     removed = []
-    root = Path(folder)
-    if not root.exists():
-        return removed
-    for tmp in root.rglob(f".*{TMP_MARK}-*"):
-        if tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    for path in walk_files(root, rel):
+        if path.name.startswith(".") and f"{TMP_MARK}-" in path.name:
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 

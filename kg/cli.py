@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kg.literal import terminal_literal as lit
+
 __all__ = ["register"]
 
 console = Console()
@@ -36,7 +38,7 @@ def new(
 
     if (directory / STATE_FILE).exists():
         err_console.print(
-            f"[red]{directory / STATE_FILE} exists[/]; choose another folder "
+            f"[red]{lit(directory / STATE_FILE)} exists[/]; choose another folder "
             "or delete that story first"
         )
         raise typer.Exit(1)
@@ -47,8 +49,9 @@ def new(
     )
     save_story(story, directory)
     console.print(
-        f"Created [bold]{story.title}[/] in {directory} "
-        f"({len(story.scenes)} scenes, {len(story.characters)} characters)"
+        f"Created [bold]{lit(story.title)}[/] in {lit(directory)} "
+        f"({len(story.scenes)} scenes, {len(story.characters)} characters)",
+        highlight=False,
     )
 
 
@@ -56,22 +59,28 @@ def validate(
     path: Annotated[Path, typer.Argument(help="A story folder or kg_state.json.")],
 ) -> None:
     """Check a story; exit 2 listing every problem with its JSON path."""
-    from kg.errors import StoryValidationError
+    from kg.errors import StoryError, StoryValidationError
     from kg.store import load_story
 
     try:
         story = load_story(path)
-    except FileNotFoundError as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    except StoryValidationError as exc:
-        err_console.print(f"[red]{exc.source}: {len(exc.problems)} problem(s)[/]")
+    except (FileNotFoundError, StoryError) as exc:
+        if not isinstance(exc, StoryValidationError):
+            err_console.print(f"[red]{lit(exc)}[/]", highlight=False)
+            raise typer.Exit(2) from None
+        err_console.print(
+            f"[red]{lit(exc.source)}: {len(exc.problems)} problem(s)[/]",
+            highlight=False,
+        )
         for json_path, message in exc.problems:
-            err_console.print(f"  [bold]{json_path}[/]: {message}", highlight=False)
+            err_console.print(
+                f"  [bold]{lit(json_path)}[/]: {lit(message)}", highlight=False
+            )
         raise typer.Exit(2) from None
     console.print(
-        f"[green]valid[/]: {story.title!r}, {len(story.scenes)} scenes, "
-        f"{len(story.edges)} edges, revision {story.revision}"
+        f"[green]valid[/]: {lit(repr(story.title))}, {len(story.scenes)} scenes, "
+        f"{len(story.edges)} edges, revision {story.revision}",
+        highlight=False,
     )
 
 
@@ -98,48 +107,87 @@ def show(
     directory: Annotated[Path, typer.Argument(help="Story folder.")],
     width: Annotated[int, typer.Option(help="Prompt preview length.")] = 70,
 ) -> None:
-    """List scenes in generation order: status, prompt, remembered entities."""
-    from kg.graph import DynamicSceneGraph, generation_order
-    from kg.memory import remembered
-    from kg.prompt import build_prompt
-    from kg.store import load_story
+    """List scenes in generation order: status, prompt, remembered entities.
 
-    story = load_story(directory)
+    Linear in the story: the memory of every scene comes from one walk.
+    """
+    from kg.graph import DynamicSceneGraph, generation_order
+    from kg.memory import memory_by_scene, remembered
+    from kg.prompt import build_prompt
+
+    story = _load_or_exit(directory)
     graph = DynamicSceneGraph(story)
-    table = Table(title=f"{story.title} (revision {story.revision})")
+    memories = memory_by_scene(graph)
+    table = Table(title=f"{lit(story.title)} (revision {story.revision})")
     for col in ("#", "scene", "status", "takes", "prompt", "memory", "scores"):
         table.add_column(col, overflow="fold")
     for i, sid in enumerate(generation_order(graph), 1):
         scene = graph.scene(sid)
-        prompt = build_prompt(graph, sid).text
+        memory = memories[sid]
+        prompt = build_prompt(graph, sid, memory=memory).text
         preview = prompt if len(prompt) <= width else prompt[: width - 1] + "…"
-        memory = ", ".join(f"{m.name} {m.salience:.2f}" for m in remembered(graph, sid))
+        kept = remembered(graph, sid, memory=memory)
+        recalled = ", ".join(f"{m.name} {m.salience:.2f}" for m in kept)
         takes = str(len(scene.takes))
         if scene.selected_take:
             takes += f" (#{scene.selected_take})"
         table.add_row(
             str(i),
-            f"{scene.id}\n{scene.title}",
+            f"{scene.id}\n{lit(scene.title)}",
             scene.status,
             takes,
-            preview,
-            memory or "-",
+            lit(preview),
+            lit(recalled) or "-",
             _score_cell(scene),
         )
-    console.print(table)
+    console.print(table, highlight=False)
+
+
+def _load_or_exit(directory: Path):  # noqa: ANN202 - kg.schema.Story
+    """The story, or its problems printed literally and exit 2."""
+    from kg.errors import StoryError
+    from kg.store import load_story
+
+    try:
+        return load_story(directory)
+    except (FileNotFoundError, StoryError) as exc:
+        err_console.print(f"[red]{lit(exc)}[/]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def graph(
     directory: Annotated[Path, typer.Argument(help="Story folder.")],
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("graph.png"),
+    around: Annotated[
+        str | None,
+        typer.Option(help="Draw only the scenes nearest this scene id."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(help="With --around: how many scenes to draw.", min=1)
+    ] = 60,
 ) -> None:
     """Draw the story graph (status colours, salience fade, transitions)."""
-    from kg.draw import draw_story_graph
-    from kg.graph import DynamicSceneGraph
-    from kg.store import load_story
+    from kg.draw import MAX_DRAWN_SCENES, draw_story_graph
+    from kg.errors import StoryError
+    from kg.graph import DynamicSceneGraph, neighbourhood
 
-    path = draw_story_graph(DynamicSceneGraph(load_story(directory)), out)
-    console.print(f"Wrote {path}")
+    story_graph = DynamicSceneGraph(_load_or_exit(directory))
+    scenes = None
+    if around is not None:
+        if around not in story_graph:
+            err_console.print(
+                f"[red]--around: no scene {lit(repr(around))}[/]; give a scene id "
+                "('storygraph show' lists them)",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+        scenes = neighbourhood(story_graph, around, min(limit, MAX_DRAWN_SCENES))
+    try:
+        path = draw_story_graph(story_graph, out, scenes)
+    except StoryError as exc:
+        err_console.print(f"[red]{lit(exc)}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"Wrote {lit(path)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,13 +7,20 @@ under the title when the observer has scored it.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
-from kg.graph import DynamicSceneGraph, generation_order
+from kg.errors import StoryError
+from kg.graph import DynamicSceneGraph, layered_layout
 from kg.memory import scene_salience
+from kg.paths import write_atomic
 
-__all__ = ["STATUS_COLOURS", "layered_layout", "draw_story_graph"]
+__all__ = ["STATUS_COLOURS", "MAX_DRAWN_SCENES", "draw_story_graph"]
+
+# Beyond this a PNG is unreadable and matplotlib takes minutes: draw a
+# neighbourhood instead (``storygraph graph --around SCENE``).
+MAX_DRAWN_SCENES = 300
 
 STATUS_COLOURS = {
     "draft": "#9aa5b1",
@@ -26,42 +33,42 @@ STATUS_COLOURS = {
 }
 
 
-def layered_layout(graph: DynamicSceneGraph) -> dict[str, tuple[float, float]]:
-    """Left-to-right layers by longest path from a root; branches stack."""
-    depth: dict[str, int] = {}
-    for sid in generation_order(graph):
-        preds = list(graph.g.predecessors(sid))
-        depth[sid] = 1 + max((depth[p] for p in preds), default=-1)
-    rows: dict[int, int] = {}
-    pos = {}
-    for sid in generation_order(graph):
-        d = depth[sid]
-        pos[sid] = (float(d), -float(rows.get(d, 0)))
-        rows[d] = rows.get(d, 0) + 1
-    return pos
+def draw_story_graph(
+    graph: DynamicSceneGraph,
+    out: str | os.PathLike[str],
+    scenes: list[str] | None = None,
+) -> Path:
+    """Render the graph (or only ``scenes`` of it) to ``out`` (PNG).
 
-
-def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> Path:
-    """Render the graph to ``out`` (PNG) and return the path."""
+    Raises `StoryError` when more than `MAX_DRAWN_SCENES` would be drawn.
+    """
     import networkx as nx
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     story = graph.story
-    pos = layered_layout(graph)
+    shown = set(scenes) if scenes is not None else set(graph.g.nodes)
+    if len(shown) > MAX_DRAWN_SCENES:
+        raise StoryError(
+            f"the story has {len(shown):,} scenes; a drawing holds at most "
+            f"{MAX_DRAWN_SCENES}: draw the neighbourhood of one scene with "
+            "--around SCENE"
+        )
+    full = layered_layout(graph)
+    pos = {sid: full[sid] for sid in full if sid in shown}
     salience = scene_salience(graph)
+    sub = graph.g.subgraph(shown)
     width = max(len({x for x, _ in pos.values()}), 1)
-    height = max((int(-y) + 1 for _, y in pos.values()), default=1)
+    rows = [y for _, y in pos.values()]
+    height = int(max(rows, default=0) - min(rows, default=0)) + 1
     # A bare Figure (no pyplot): safe off the main thread, leaves the global
     # backend alone for callers that show a window.
     fig = Figure(figsize=(min(3 + 2.2 * width, 60), 2 + 1.6 * height))
     ax = fig.add_subplot()
     for style in ("continuous", "cut"):
-        edges = [
-            (u, v) for u, v, d in graph.g.edges(data=True) if d["transition"] == style
-        ]
+        edges = [(u, v) for u, v, d in sub.edges(data=True) if d["transition"] == style]
         nx.draw_networkx_edges(
-            graph.g,
+            sub,
             pos,
             edgelist=edges,
             ax=ax,
@@ -71,24 +78,41 @@ def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> P
             edge_color="#444" if style == "continuous" else "#999",
             node_size=2200,
         )
+    from matplotlib.colors import to_rgba
+
+    ids = list(pos)
+    ax.scatter(  # one call for every node: fast at hundreds of scenes
+        [pos[sid][0] for sid in ids],
+        [pos[sid][1] for sid in ids],
+        s=2200,
+        c=[
+            to_rgba(
+                STATUS_COLOURS[graph.scene(sid).status],
+                0.25 + 0.75 * salience.get(sid, 0.0),
+            )
+            for sid in ids
+        ],
+        edgecolors="#222",
+        linewidths=1,
+        zorder=3,
+    )
     for sid, (x, y) in pos.items():
         scene = graph.scene(sid)
-        alpha = 0.25 + 0.75 * salience.get(sid, 0.0)
-        ax.scatter(
-            [x],
-            [y],
-            s=2200,
-            c=STATUS_COLOURS[scene.status],
-            alpha=alpha,
-            edgecolors="#222",
-            linewidths=1,
-            zorder=3,
-        )
         label = scene.title if len(scene.title) <= 18 else scene.title[:17] + "…"
         take = scene.selected
         if take is not None and take.scores and take.scores.clip_score is not None:
             label += f"\nCLIP {take.scores.clip_score:.2f}"
-        ax.text(x, y - 0.32, label, ha="center", va="top", fontsize=8, zorder=4)
+        # parse_math=False: a "$" in a title is text, not mathtext to parse
+        ax.text(
+            x,
+            y - 0.32,
+            label,
+            ha="center",
+            va="top",
+            fontsize=8,
+            zorder=4,
+            parse_math=False,
+        )
         ax.text(
             x,
             y,
@@ -110,12 +134,12 @@ def draw_story_graph(graph: DynamicSceneGraph, out: str | os.PathLike[str]) -> P
         frameon=False,
         bbox_to_anchor=(1.0, 1.0),
     )
-    ax.set_title(story.title)
+    ax.set_title(story.title, parse_math=False)
     ax.margins(0.15, 0.35)
     ax.axis("off")
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, bbox_inches="tight", format="png")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
-    tmp.replace(out)  # viewers never see a half-written image
+    write_atomic(out, buf.getvalue())  # viewers never see a half-written image
     return out

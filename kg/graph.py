@@ -21,6 +21,8 @@ Examples
 
 from __future__ import annotations
 
+from collections import deque
+
 import networkx as nx
 
 from kg.errors import CycleError, StoryError
@@ -35,6 +37,8 @@ __all__ = [
     "continuous_descendants",
     "mark_stale_descendants",
     "roots",
+    "layered_layout",
+    "neighbourhood",
 ]
 
 
@@ -261,3 +265,50 @@ def mark_stale_descendants(graph: DynamicSceneGraph, scene_id: str) -> list[str]
             scene.status = "stale"
             changed.append(sid)
     return changed
+
+
+def layered_layout(graph: DynamicSceneGraph) -> dict[str, tuple[float, float]]:
+    """Left-to-right layers by longest path from a root; branches stack.
+
+    ``(layer, -row)`` per scene, for every graph view (the PNG and the
+    studio). One topological pass, no recursion: O(scenes + transitions).
+    """
+    depth: dict[str, int] = {}
+    rows: dict[int, int] = {}
+    pos = {}
+    for sid in generation_order(graph):
+        d = 1 + max((depth[p] for p in graph.g.predecessors(sid)), default=-1)
+        depth[sid] = d
+        pos[sid] = (float(d), -float(rows.get(d, 0)))
+        rows[d] = rows.get(d, 0) + 1
+    return pos
+
+
+def neighbourhood(graph: DynamicSceneGraph, center: str, limit: int) -> list[str]:
+    """Up to ``limit`` scenes nearest ``center`` (either direction), center first.
+
+    Breadth-first over transitions ignoring their direction, so a window on
+    a large story shows what leads into a scene and what follows it.
+
+    >>> from kg.schema import SceneNode, Story
+    >>> g = DynamicSceneGraph(Story(title="Demo"))
+    >>> for i in range(6):
+    ...     after = f"s{i - 1}" if i else None
+    ...     g.add_scene(SceneNode(id=f"s{i}", title="x"), after=after)
+    >>> neighbourhood(g, "s3", 3)
+    ['s3', 's2', 's4']
+    """
+    graph._require(center)
+    seen = {center}
+    order = [center]
+    queue = deque([center])
+    while queue and len(order) < limit:
+        node = queue.popleft()
+        for other in (*graph.g.predecessors(node), *graph.g.successors(node)):
+            if other not in seen:
+                seen.add(other)
+                order.append(other)
+                queue.append(other)
+                if len(order) >= limit:
+                    break
+    return order

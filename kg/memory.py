@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import repeat
 from typing import NamedTuple
 
@@ -44,6 +44,7 @@ __all__ = [
     "entity_key",
     "scene_entities",
     "story_memory",
+    "memory_by_scene",
     "remembered",
     "salience_timeline",
     "scene_salience",
@@ -178,19 +179,47 @@ def story_memory(
     items = _decay(_Base(story), last_seen, counts, len(path) - 1, story.settings.decay)
     if relevance is not None and items:
         items = _with_relevance(items, relevance)
-    return sorted(items, key=lambda m: (-m.score, m.key))
+    return _ranked(items)
 
 
 def remembered(
-    graph: DynamicSceneGraph, scene_id: str, relevance: Relevance | None = None
+    graph: DynamicSceneGraph,
+    scene_id: str,
+    relevance: Relevance | None = None,
+    *,
+    memory: list[EntityMemory] | None = None,
 ) -> list[EntityMemory]:
-    """Entities still in memory at ``scene_id`` that the scene does not show."""
+    """Entities still in memory at ``scene_id`` that the scene does not show.
+
+    ``memory`` is the scene's `story_memory` when the caller has it already
+    (`memory_by_scene`); it is then ranked by ``relevance`` instead of walking
+    the story again.
+    """
     present = set(scene_entities(graph.scene(scene_id)))
-    return [
-        m
-        for m in story_memory(graph, scene_id, relevance)
-        if m.remembered and m.key not in present
-    ]
+    if memory is None:
+        memory = story_memory(graph, scene_id, relevance)
+    elif relevance is not None and memory:
+        memory = _ranked(_with_relevance(memory, relevance))
+    return [m for m in memory if m.remembered and m.key not in present]
+
+
+def memory_by_scene(graph: DynamicSceneGraph) -> dict[str, list[EntityMemory]]:
+    """`story_memory` of every scene, in one walk of the story (O(scenes)).
+
+    For views that list every scene (``storygraph show``), where calling
+    `story_memory` per scene would walk each ancestor path again: quadratic
+    in the length of the story.
+    """
+    decay = graph.story.settings.decay
+    base = _Base(graph.story)
+    return {
+        node: _ranked(_decay(base, last_seen, counts, depth, decay))
+        for node, depth, last_seen, counts in _walk_path_tree(graph)
+    }
+
+
+def _ranked(items: list[EntityMemory]) -> list[EntityMemory]:
+    return sorted(items, key=lambda m: (-m.score, m.key))
 
 
 def salience_timeline(
@@ -223,6 +252,44 @@ def _path_tree(graph: DynamicSceneGraph) -> tuple[list[str], dict[str, list[str]
     return roots, children
 
 
+def _walk_path_tree(
+    graph: DynamicSceneGraph,
+    post_order: list[str] | None = None,
+    tree: tuple[list[str], dict[str, list[str]]] | None = None,
+) -> Iterator[tuple[str, int, dict[str, int], dict[str, int]]]:
+    """Depth-first walk of the path tree: ``(scene, depth, last_seen, counts)``.
+
+    ``last_seen``/``counts`` describe the ancestor path of the scene (itself
+    included) while it is being visited; the state is pushed and undone per
+    scene, so the whole walk is O(scenes x entities per scene). When given,
+    ``post_order`` receives the scenes children-first.
+    """
+    roots, children = tree or _path_tree(graph)
+    last_seen: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    undo: dict[str, list[tuple[str, int | None, int | None]]] = {}
+    stack: list[tuple[str, int, bool]] = [(r, 0, False) for r in reversed(roots)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        if leaving:
+            for key, last, count in reversed(undo.pop(node)):
+                if last is None:
+                    del last_seen[key], counts[key]
+                else:
+                    last_seen[key], counts[key] = last, count  # type: ignore[assignment]
+            if post_order is not None:
+                post_order.append(node)
+            continue
+        undo[node] = []
+        for key in scene_entities(graph.scene(node)):
+            undo[node].append((key, last_seen.get(key), counts.get(key)))
+            last_seen[key] = depth
+            counts[key] = counts.get(key, 0) + 1
+        yield node, depth, last_seen, counts
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in reversed(children[node]))
+
+
 def scene_salience(graph: DynamicSceneGraph) -> dict[str, float]:
     """How present each scene still is at the end of its story line, in [0, 1].
 
@@ -238,35 +305,16 @@ def scene_salience(graph: DynamicSceneGraph) -> dict[str, float]:
     g = graph.g
     decay = graph.story.settings.decay
     base = _Base(graph.story)
-    roots, children = _path_tree(graph)
+    tree = _path_tree(graph)
+    children = tree[1]
     keys_of = {n: scene_entities(graph.scene(n)) for n in g.nodes}
-    last_seen: dict[str, int] = {}
-    counts: dict[str, int] = {}
     at_leaf: dict[str, dict[str, float]] = {}
     post_order: list[str] = []
-    undo: dict[str, list[tuple[str, int | None, int | None]]] = {}
-    stack: list[tuple[str, int, bool]] = [(r, 0, False) for r in reversed(roots)]
-    while stack:
-        node, depth, leaving = stack.pop()
-        if leaving:
-            for key, last, count in reversed(undo.pop(node)):
-                if last is None:
-                    del last_seen[key], counts[key]
-                else:
-                    last_seen[key], counts[key] = last, count  # type: ignore[assignment]
-            post_order.append(node)
-            continue
-        undo[node] = []
-        for key in keys_of[node]:
-            undo[node].append((key, last_seen.get(key), counts.get(key)))
-            last_seen[key] = depth
-            counts[key] = counts.get(key, 0) + 1
+    for node, depth, last_seen, counts in _walk_path_tree(graph, post_order, tree):
         if g.out_degree(node) == 0:
             at_leaf[node] = {
                 m.key: m.salience for m in _decay(base, last_seen, counts, depth, decay)
             }
-        stack.append((node, depth, True))
-        stack.extend((c, depth + 1, False) for c in children[node])
 
     best: dict[str, dict[str, float]] = {}
     nearest_leaf: dict[str, float] = {}

@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kg.graph import DynamicSceneGraph
-from kg.memory import EntityMemory, Relevance, entity_key, remembered, story_memory
+from kg.memory import (
+    EntityMemory,
+    Relevance,
+    entity_key,
+    remembered,
+    story_memory,
+)
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
@@ -97,11 +103,14 @@ def _sentence(text: str) -> str:
 
 
 def _parts(
-    graph: DynamicSceneGraph, scene_id: str, relevance: Relevance | None
+    graph: DynamicSceneGraph,
+    scene_id: str,
+    relevance: Relevance | None,
+    memory: list[EntityMemory],
 ) -> tuple[list[PromptPart], list[EntityMemory]]:
     story = graph.story
     scene = graph.scene(scene_id)
-    salience = {m.key: m.salience for m in story_memory(graph, scene_id)}
+    salience = {m.key: m.salience for m in memory}
     env = story.environment(scene.environment_id) if scene.environment_id else None
     parts: list[PromptPart] = []
 
@@ -136,7 +145,7 @@ def _parts(
     )
     parts.append(PromptPart("style", _sentence(style), 1.0))
 
-    memory = remembered(graph, scene_id, relevance)
+    memory = remembered(graph, scene_id, relevance, memory=memory)
     for m in memory:
         if m.kind == "character":
             c = story.character(m.entity_id)
@@ -151,10 +160,22 @@ def _parts(
 
 
 def _truncate(text: str, budget: int, counter: Callable[[str], int]) -> str:
-    words = text.split()
-    while words and counter(" ".join(words)) > budget:
-        words.pop()
-    return " ".join(words)
+    """The longest word prefix of ``text`` within ``budget`` tokens.
+
+    Linear in the text: no word is shorter than one token, so at most
+    ``budget`` words can fit; among those, a binary search on the prefix
+    length (token counts grow with the prefix) calls ``counter`` O(log budget)
+    times on at most ``budget`` words.
+    """
+    words = text.split(maxsplit=budget)[:budget]
+    lo, hi = 0, len(words)  # words[:lo] fits; words[:hi + 1] does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if counter(" ".join(words[:mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
 
 
 def build_prompt(
@@ -164,6 +185,7 @@ def build_prompt(
     budget: int | None = None,
     relevance: Relevance | None = None,
     counter: Callable[[str], int] = count_tokens,
+    memory: list[EntityMemory] | None = None,
 ) -> ScenePrompt:
     """The prompt of a scene, fitted to ``budget`` tokens.
 
@@ -172,6 +194,11 @@ def build_prompt(
     budget : token budget; the story's ``settings.prompt_token_budget`` if None.
     relevance : optional entity relevance for ranking the remembered entities.
     counter : token counter; a real tokenizer's can be passed.
+    memory : the scene's `story_memory`, when the caller computed it already
+        (`kg.memory.memory_by_scene` for every scene at once).
+
+    Linear in the length of the scene's text and of its ancestor path (or
+    constant in the story with ``memory``).
     """
     story = graph.story
     scene = graph.scene(scene_id)
@@ -182,19 +209,25 @@ def build_prompt(
         part = PromptPart("override", text, math.inf)
         return ScenePrompt(text, negative, (part,), (), counter(text), budget)
 
-    parts, memory = _parts(graph, scene_id, relevance)
+    if memory is None:
+        memory = story_memory(graph, scene_id)
+    parts, kept = _parts(graph, scene_id, relevance, memory)
     dropped: list[PromptPart] = []
-    while counter(" ".join(p.text for p in parts)) > budget and len(parts) > 1:
+    # Parts are counted once each (a long part is not recounted per drop);
+    # the joined text is counted again below, so a counter whose counts do not
+    # add up exactly still ends within the budget.
+    counts = [counter(p.text) for p in parts]
+    while sum(counts) > budget and len(parts) > 1:
         # lowest priority first; among equals, the one furthest back
         victim = min(reversed(range(len(parts))), key=lambda i: parts[i].priority)
         dropped.append(parts.pop(victim))
+        counts.pop(victim)
     text = " ".join(p.text for p in parts)
     if counter(text) > budget:
         text = _truncate(text, budget, counter)
         parts = [PromptPart(parts[0].kind, text, parts[0].priority)]
-    kept_memory = tuple(
-        m for m in memory if any(p.kind == "memory" and m.name in p.text for p in parts)
-    )
+    shown = " ".join(p.text for p in parts if p.kind == "memory")
+    kept_memory = tuple(m for m in kept if m.name in shown)
     return ScenePrompt(
         text, negative, tuple(parts), tuple(dropped), counter(text), budget, kept_memory
     )

@@ -4,6 +4,28 @@ Every model forbids unknown fields, so a typo in a hand-edited file is an error
 that names its JSON path instead of a value that silently disappears. Large
 arrays (tail latents, embeddings) never live here: takes reference
 ``.safetensors`` files by a path relative to the story folder.
+
+Every value is bounded, so no story can make a page, a prompt or a command
+slow or crash (the limits are in characters):
+
+=========================  ======================================================
+names                      80 (characters, environments), 120 (scene titles),
+                           200 (story title)
+short text                 500 (pose, lighting, one visual attribute)
+text                       2,000 (descriptions, motion)
+prompts                    4,000 (prompt override, negative prompt, the
+                           prompt a take was made from)
+messages                   4,000 (take errors, notes, why a score is missing)
+asset paths                1,024, at most 255 per folder or file name
+lists                      64 characters per scene, 32 visual attributes or
+                           reference images per character
+numbers                    finite floats only (no NaN or Infinity); integers
+                           within the ranges below
+=========================  ======================================================
+
+No text may hold control characters other than tab and line breaks (NUL, the
+terminal's escape sequences...) or lone surrogates: they cannot be saved as
+UTF-8, crash file systems and subprocesses, or rewrite a terminal.
 """
 
 from __future__ import annotations
@@ -12,7 +34,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,6 +63,14 @@ __all__ = [
     "Story",
     "check_relative_path",
     "utc_now",
+    "MAX_SHORT_TEXT",
+    "MAX_TEXT",
+    "MAX_PROMPT",
+    "MAX_MESSAGE",
+    "MAX_PATH",
+    "MAX_PATH_PART",
+    "CONTROL_CHARACTERS",
+    "clip_message",
 ]
 
 SCHEMA_VERSION = 1
@@ -55,17 +92,64 @@ MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+MAX_SHORT_TEXT = 500
+MAX_TEXT = 2_000
+MAX_PROMPT = 4_000
+MAX_MESSAGE = 4_000
+MAX_PATH = 1_024
+MAX_PATH_PART = 255  # NAME_MAX of common file systems
+MAX_KEY = 128
+# C0 controls except tab, line feed and carriage return; DEL; C1 controls
+# (0x9b is a one-byte terminal escape). Checked in Rust by pydantic.
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_NO_CONTROLS = f"^[^{CONTROL_CHARACTERS}]*$"
+
+
+def _text(max_length: int, min_length: int = 0) -> object:
+    return StringConstraints(
+        min_length=min_length, max_length=max_length, pattern=_NO_CONTROLS
+    )
+
+
+Name80 = Annotated[str, _text(80, 1)]
+ShortText = Annotated[str, _text(MAX_SHORT_TEXT)]
+Text = Annotated[str, _text(MAX_TEXT)]
+Prompt = Annotated[str, _text(MAX_PROMPT)]
+Message = Annotated[str, _text(MAX_MESSAGE)]
+Key = Annotated[str, _text(MAX_KEY)]
+Word = Annotated[str, _text(MAX_KEY)]  # backend names, timestamps, cache keys
+ModelId = Annotated[str, _text(MAX_PATH)]  # a hub id or a local folder
+
+
+def clip_message(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis), controls removed.
+
+    For messages the program writes into a story (errors, notes), which must
+    stay within the schema's limits whatever an exception said.
+
+    >>> clip_message("boom\\x1b[31m!" + "x" * 10, 12)
+    'boom[31m!xx…'
+    """
+    text = re.sub(f"[{CONTROL_CHARACTERS}]", "", text)
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def utc_now() -> str:
     """Current UTC time as an ISO 8601 string with seconds precision."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+def _shown(value: str, limit: int = 60) -> str:
+    """A short repr of a user value for an error message."""
+    return repr(value) if len(value) <= limit else repr(value[: limit - 3]) + "..."
+
+
 def _check_id(value: str) -> str:
     if not _ID_RE.match(value):
         raise ValueError(
             f"ids use lowercase letters, digits, '-' and '_' (at most 64), "
-            f"starting with a letter or digit; got {value!r}"
+            f"starting with a letter or digit; got {_shown(value)}"
         )
     return value
 
@@ -84,47 +168,65 @@ def check_relative_path(value: str) -> str:
     """
     if not value:
         raise ValueError("path is empty; give a path relative to the story folder")
+    if len(value) > MAX_PATH:
+        raise ValueError(
+            f"path is {len(value)} characters long; use at most {MAX_PATH}"
+        )
+    if "\x00" in value:
+        raise ValueError("path contains a NUL character; remove it")
     # Plain string checks: this runs for every asset path on every load.
     if "\\" in value or value[0] == "/" or value[1:2] == ":":
         raise ValueError(
             f"path {value!r} is absolute or uses backslashes; "
             "use a forward-slash path relative to the story folder"
         )
-    if ".." in value.split("/"):
+    parts = value.split("/")
+    if ".." in parts:
         raise ValueError(
             f"path {value!r} leaves the story folder; use a path inside it"
+        )
+    if any(len(p) > MAX_PATH_PART for p in parts):
+        raise ValueError(
+            f"a folder or file name in the path is longer than {MAX_PATH_PART} "
+            "characters; shorten it"
         )
     return value
 
 
 EntityId = Annotated[str, AfterValidator(_check_id)]
-RelPath = Annotated[str, AfterValidator(check_relative_path)]
+RelPath = Annotated[str, _text(MAX_PATH), AfterValidator(check_relative_path)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class StrictModel(BaseModel):
     """Base for every stored model: unknown fields are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and Infinity are refused: JSON cannot hold them (they would be saved
+    # as null and the story could never be saved again).
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, allow_inf_nan=False
+    )
 
 
 class Character(StrictModel):
     id: EntityId
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    description: str = ""
-    visual_attributes: list[str] = Field(
-        default_factory=list, description="Short visual phrases, e.g. 'red scarf'."
+    name: Name80
+    description: Text = ""
+    visual_attributes: list[ShortText] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Short visual phrases, e.g. 'red scarf'.",
     )
-    reference_images: list[RelPath] = Field(default_factory=list)
+    reference_images: list[RelPath] = Field(default_factory=list, max_length=32)
     # 1.0 is an ordinary character; a protagonist stays in memory longer.
     importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
 
 
 class Environment(StrictModel):
     id: EntityId
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    description: str = ""
-    lighting: str = ""
+    name: Name80
+    description: Text = ""
+    lighting: ShortText = ""
     default_weather: Weather = "clear"
     importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
 
@@ -133,27 +235,27 @@ class TakeRef(StrictModel):
     """Points at one take of one scene (the continuity source of a take)."""
 
     scene_id: EntityId
-    take: Annotated[int, Field(ge=1)]
+    take: Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class GenerationParams(StrictModel):
-    backend: str
-    model: str = ""
-    prompt: str
-    negative_prompt: str = ""
-    seed: int
-    steps: Annotated[int, Field(ge=1)]
-    guidance: float
-    width: Annotated[int, Field(ge=16)]
-    height: Annotated[int, Field(ge=16)]
-    num_frames: Annotated[int, Field(ge=1)]
+    backend: Word
+    model: ModelId = ""
+    prompt: Prompt
+    negative_prompt: Prompt = ""
+    seed: Annotated[int, Field(ge=0, lt=2**64)]
+    steps: Annotated[int, Field(ge=1, le=10_000)]
+    guidance: Annotated[float, Field(ge=0.0, le=1_000.0)]
+    width: Annotated[int, Field(ge=16, le=16_384)]
+    height: Annotated[int, Field(ge=16, le=16_384)]
+    num_frames: Annotated[int, Field(ge=1, le=100_000)]
     fps: Annotated[int, Field(ge=1, le=120)]
     continuity_requested: ContinuityMode = "none"
     continuity_used: ContinuityMode = "none"
     continuity_source: TakeRef | None = None
     # Why the used mode differs from the requested one (empty when it does not).
-    continuity_note: str = ""
-    cache_key: str = ""
+    continuity_note: Message = ""
+    cache_key: Word = ""
     random_weights: bool = False
 
 
@@ -174,45 +276,45 @@ class Scores(StrictModel):
     temporal_flicker: float | None = None
     seam_dino_cosine: float | None = None
     seam_pixel_mae: float | None = None
-    character_consistency: dict[str, float] = Field(default_factory=dict)
+    character_consistency: dict[Key, float] = Field(default_factory=dict)
     # metric name -> why it is missing and how to get it
-    unavailable: dict[str, str] = Field(default_factory=dict)
-    encoders: dict[str, str] = Field(default_factory=dict)
-    scored_at: str | None = None
+    unavailable: dict[Key, Message] = Field(default_factory=dict)
+    encoders: dict[Key, ModelId] = Field(default_factory=dict)
+    scored_at: Word | None = None
 
 
 class Take(StrictModel):
-    index: Annotated[int, Field(ge=1)]
-    created_at: str = Field(default_factory=utc_now)
+    index: Annotated[int, Field(ge=1, le=1_000_000)]
+    created_at: Word = Field(default_factory=utc_now)
     status: Literal["generating", "done", "failed"] = "done"
     params: GenerationParams
     files: TakeFiles = Field(default_factory=TakeFiles)
-    timings: dict[str, float] = Field(default_factory=dict)
+    timings: dict[Key, float] = Field(default_factory=dict)
     scores: Scores | None = None
-    error: str | None = None
+    error: Message | None = None
 
 
 class SceneNode(StrictModel):
     id: EntityId
-    title: Annotated[str, Field(min_length=1, max_length=120)]
-    character_ids: list[EntityId] = Field(default_factory=list)
+    title: Annotated[str, _text(120, 1)]
+    character_ids: list[EntityId] = Field(default_factory=list, max_length=64)
     environment_id: EntityId | None = None
-    pose: str = ""
-    motion: str = ""
+    pose: ShortText = ""
+    motion: Text = ""
     weather: Weather | None = Field(
         default=None, description="None uses the environment's default weather."
     )
-    lighting: str = ""
+    lighting: ShortText = ""
     camera: CameraMove = "static"
     # Either a duration (converted with the story fps) or an explicit frame count.
     duration_s: Annotated[float, Field(gt=0.0, le=60.0)] = 2.0
     num_frames: Annotated[int, Field(ge=1, le=1441)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
-    prompt_override: str | None = None
-    negative_prompt: str = ""
+    prompt_override: Prompt | None = None
+    negative_prompt: Prompt = ""
     status: SceneStatus = "draft"
-    takes: list[Take] = Field(default_factory=list)
-    selected_take: Annotated[int, Field(ge=1)] | None = None
+    takes: list[Take] = Field(default_factory=list, max_length=10_000)
+    selected_take: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
 
     @model_validator(mode="after")
@@ -263,8 +365,8 @@ class DecaySettings(StrictModel):
 
 
 class Settings(StrictModel):
-    backend: str = "animatic"
-    model: str = ""
+    backend: Word = "animatic"
+    model: ModelId = ""
     width: Annotated[int, Field(ge=64, le=4096)] = 768
     height: Annotated[int, Field(ge=64, le=4096)] = 512
     fps: Annotated[int, Field(ge=1, le=120)] = 24
@@ -282,14 +384,16 @@ class Settings(StrictModel):
 class Story(StrictModel):
     # Cross-reference checks run on load and before every save, not on each
     # attribute assignment (they walk the whole graph).
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=False, allow_inf_nan=False
+    )
 
-    schema_version: int = SCHEMA_VERSION
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str = ""
-    created_at: str = Field(default_factory=utc_now)
+    schema_version: Annotated[int, Field(ge=1, le=1_000)] = SCHEMA_VERSION
+    title: Annotated[str, _text(200, 1)]
+    description: Text = ""
+    created_at: Word = Field(default_factory=utc_now)
     # Bumped by every save; a save over a newer revision is refused.
-    revision: Annotated[int, Field(ge=0)] = 0
+    revision: Annotated[int, Field(ge=0, lt=2**53)] = 0
     settings: Settings = Field(default_factory=Settings)
     characters: list[Character] = Field(default_factory=list)
     environments: list[Environment] = Field(default_factory=list)

@@ -33,7 +33,9 @@ from kg.errors import (
     StoryValidationError,
     UnsafePathError,
 )
+from kg.paths import read_regular_file, refuse_link, resolve_asset
 from kg.schema import SCHEMA_VERSION, Story
+from kg.strict_json import StrictJSONError, decode_utf8, loads_strict
 
 __all__ = [
     "STATE_FILE",
@@ -45,9 +47,12 @@ __all__ = [
     "story_lock",
     "dump_story",
     "parse_story",
+    "parse_story_bytes",
+    "MAX_STATE_BYTES",
     "state_path",
     "resolve_asset",
     "format_json_path",
+    "validation_problems",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,8 @@ STATE_FILE = "kg_state.json"
 BACKUP_FILE = "kg_state.json.bak"
 LOCK_FILE = ".kg_state.lock"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
+# 10,000 generated scenes with scores take about 40 MB.
+MAX_STATE_BYTES = 256 * 1024 * 1024
 
 # schema_version n -> function turning a version-n document into version n+1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -70,27 +77,6 @@ def state_path(path: str | os.PathLike[str]) -> Path:
     return p if p.suffix == ".json" or p.name == BACKUP_FILE else p / STATE_FILE
 
 
-def resolve_asset(story_dir: str | os.PathLike[str], rel: str) -> Path:
-    """Absolute path of an asset, refusing anything outside the story folder.
-
-    Symlinks are resolved first, so a link pointing out of the folder is refused
-    as well.
-    """
-    from kg.schema import check_relative_path
-
-    try:
-        check_relative_path(rel)
-    except ValueError as exc:
-        raise UnsafePathError(str(exc)) from None
-    root = Path(story_dir).resolve()
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root):
-        raise UnsafePathError(
-            f"path {rel!r} resolves to {target}, outside the story folder {root}"
-        )
-    return target
-
-
 def format_json_path(loc: tuple[int | str, ...]) -> str:
     """``('scenes', 3, 'motion')`` -> ``'scenes[3].motion'``."""
     out = ""
@@ -102,11 +88,20 @@ def format_json_path(loc: tuple[int | str, ...]) -> str:
     return out or "$"
 
 
-def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+def validation_problems(
+    exc: ValidationError, prefix: str = ""
+) -> list[tuple[str, str]]:
+    """Pydantic errors as short ``(json_path, message)`` pairs a person can act on.
+
+    Messages are bounded (a 50 MB value is shown by its first characters) and
+    say what to change. ``prefix`` is put before every path (``scenes[2]``).
+    """
     problems: list[tuple[str, str]] = []
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
-        msg = err["msg"].removeprefix("Value error, ")
+        if prefix:
+            loc = (prefix, *loc)
+        msg = _clip(err["msg"].removeprefix("Value error, "))
         if err["type"] == "value_error" and not loc:
             # Story-level cross-reference problems arrive as "path: message" lines.
             for line in msg.split("\n"):
@@ -117,6 +112,15 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown field; remove it or check its spelling"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "string_pattern_mismatch":
+            msg = (
+                "holds control characters (NUL, terminal escapes...); only tab "
+                "and line breaks are allowed, remove the others"
+            )
+        elif err["type"] == "string_unicode":
+            msg = "holds a lone surrogate, which UTF-8 cannot store; remove it"
+        elif err["type"] == "finite_number":
+            msg = "NaN and Infinity are not allowed; use a finite number"
         elif "input" in err and err["type"] not in ("model_type",):
             msg = f"{msg} (got {_short(err['input'])})"
         problems.append((format_json_path(loc), msg))
@@ -124,8 +128,16 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, str) and len(value) > 60:
+        value = value[:60]  # never serialise a huge value to show 60 characters
+    elif isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    text = json.dumps(value, ensure_ascii=True, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _clip(message: str, limit: int = 300) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def _migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
@@ -158,31 +170,17 @@ def _migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
     return doc
 
 
-_VERSION_RE = re.compile(r'^  "schema_version": (\d+),?$', re.MULTILINE)
-
-
 def parse_story(text: str, source: str = "kg_state.json") -> Story:
-    """Validate a JSON document into a `Story`; errors name their JSON paths."""
-    m = _VERSION_RE.search(text, 0, 200)
-    if m and int(m.group(1)) == SCHEMA_VERSION:
-        # Fast path: pydantic parses and validates in one pass.
-        try:
-            return Story.model_validate_json(text)
-        except ValidationError:
-            pass  # the slow path below reports the problems by JSON path
+    """Validate a JSON document into a `Story`; errors name their JSON paths.
+
+    Total: any text ends in a `Story` or a `StoryValidationError` with short
+    messages, never another exception (see `kg.strict_json` for what the
+    JSON layer refuses: duplicate keys, NaN, huge numbers, deep nesting...).
+    """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise StoryValidationError(
-            source,
-            [
-                (
-                    "$",
-                    f"not valid JSON: {exc.msg} at line {exc.lineno}, "
-                    f"column {exc.colno}",
-                )
-            ],
-        ) from None
+        doc = loads_strict(text)
+    except StrictJSONError as exc:
+        raise StoryValidationError(source, exc.problems) from None
     if not isinstance(doc, dict):
         raise StoryValidationError(
             source, [("$", f"must be a JSON object, got {type(doc).__name__}")]
@@ -191,7 +189,27 @@ def parse_story(text: str, source: str = "kg_state.json") -> Story:
     try:
         return Story.model_validate(doc)
     except ValidationError as exc:
-        raise StoryValidationError(source, _problems_from(exc)) from None
+        raise StoryValidationError(source, validation_problems(exc)) from None
+
+
+def parse_story_bytes(data: bytes, source: str = "kg_state.json") -> Story:
+    """`parse_story` of raw file bytes (non-UTF-8 bytes are a problem, not a crash)."""
+    if len(data) > MAX_STATE_BYTES:
+        raise StoryValidationError(
+            source,
+            [
+                (
+                    "$",
+                    f"the file has {len(data):,} bytes; a story file holds at most "
+                    f"{MAX_STATE_BYTES:,}",
+                )
+            ],
+        )
+    try:
+        text = decode_utf8(data)
+    except StrictJSONError as exc:
+        raise StoryValidationError(source, exc.problems) from None
+    return parse_story(text, source)
 
 
 def dump_story(story: Story) -> str:
@@ -215,9 +233,16 @@ def load_story(path: str | os.PathLike[str]) -> Story:
             raise FileNotFoundError(
                 f"no story at {file}; create one with 'storygraph new {file.parent}'"
             )
-    text = file.read_text(encoding="utf-8")
     try:
-        return parse_story(text, str(file))
+        data = read_regular_file(file, MAX_STATE_BYTES)
+    except FileNotFoundError:
+        raise
+    except (OSError, UnsafePathError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        problem = ("$", f"cannot read: {reason}")
+        raise StoryValidationError(str(file), [problem]) from None
+    try:
+        return parse_story_bytes(data, str(file))
     except StoryValidationError as exc:
         backup = file.with_name(BACKUP_FILE)
         if file.name != BACKUP_FILE and backup.exists():
@@ -232,7 +257,9 @@ def story_lock(
     """Hold the story's file lock; re-entrant within one thread."""
     file = state_path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(file.with_name(LOCK_FILE), timeout=timeout, is_singleton=True)
+    # FileLock opens (and truncates) its file: a link there would reach outside.
+    lock_file = refuse_link(file.with_name(LOCK_FILE))
+    lock = FileLock(lock_file, timeout=timeout, is_singleton=True)
     try:
         lock.acquire()
     except Timeout:
@@ -258,6 +285,19 @@ def _revision_on_disk(text: str) -> int | None:
     return rev if isinstance(rev, int) else None
 
 
+def _current_text(file: Path) -> str | None:
+    """The state file's text before a save; None when there is none."""
+    try:
+        data = read_regular_file(file, MAX_STATE_BYTES)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise StoryValidationError(
+            str(file), [("$", "is a folder where kg_state.json should be; move it")]
+        ) from None
+    return data.decode("utf-8", "replace")
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -271,7 +311,7 @@ def _atomic_write(file: Path, text: str) -> None:
     directory = file.parent
     tmp = directory / f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with open(tmp, "x", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -306,7 +346,7 @@ def save_story(
     with story_lock(file, lock_timeout):
         for stale in file.parent.glob(f".{file.name}.*.tmp"):
             stale.unlink(missing_ok=True)  # left by a writer killed mid-save
-        current = file.read_text(encoding="utf-8") if file.exists() else None
+        current = _current_text(file)
         if current is not None:
             disk_rev = _revision_on_disk(current)
             if disk_rev is None:

@@ -18,6 +18,7 @@ a failing metric is recorded as unavailable with its error, never a failed take.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kg.schema import Scores, Story, Take, utc_now
+from kg.schema import Scores, Story, Take, clip_message, utc_now
 from kg.store import resolve_asset
 from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
@@ -102,8 +103,20 @@ def _write_safetensors(
         tmp.unlink(missing_ok=True)
 
 
+def _put(s: Scores, metric: str, value: float) -> None:
+    """Set a score; a NaN or infinite one (e.g. a blank clip) is recorded as why."""
+    value = float(value)
+    if math.isfinite(value):
+        setattr(s, metric, value)
+    else:
+        s.unavailable[metric] = (
+            f"the metric came out as {value} for this take (a blank or constant "
+            "clip?); nothing to compare"
+        )
+
+
 def _failure(exc: BaseException) -> str:
-    return f"scoring failed ({type(exc).__name__}: {exc}); see the log"
+    return clip_message(f"scoring failed ({type(exc).__name__}: {exc}); see the log")
 
 
 def _record_failure(
@@ -266,11 +279,11 @@ class Observer:
             previous = resize_frame(np.asarray(previous_last_frame), height, width)
 
         # 1. pixel metrics, on every frame
-        s.temporal_flicker = metrics.temporal_flicker(frames)
+        _put(s, "temporal_flicker", metrics.temporal_flicker(frames))
         if s.temporal_flicker is None:
             s.unavailable["temporal_flicker"] = ONE_FRAME
         if previous is not None:
-            s.seam_pixel_mae = metrics.seam_pixel_mae(previous, frames[0])
+            _put(s, "seam_pixel_mae", metrics.seam_pixel_mae(previous, frames[0]))
         else:
             for name in ("seam_pixel_mae", "seam_dino_cosine"):
                 s.unavailable[name] = "no previous take (first scene, or a cut)"
@@ -356,7 +369,7 @@ class Observer:
         tensors[f"{name}_image"] = image
         metric, consistency = CONSISTENCY[name]
         value = consistency(image.numpy())
-        setattr(s, metric, value)
+        _put(s, metric, value)
         if value is None:
             s.unavailable[metric] = ONE_FRAME
         return image
@@ -384,8 +397,12 @@ class Observer:
         for cid in character_ids:
             if cid in refs:
                 value = metrics.character_consistency(image.numpy(), refs[cid])
-                if value is not None:
-                    s.character_consistency[cid] = value
+                if value is not None and math.isfinite(value):
+                    s.character_consistency[cid] = float(value)
+                elif value is not None:
+                    s.unavailable[f"character_consistency.{cid}"] = (
+                        f"came out as {value} (blank frames or references?)"
+                    )
             else:
                 s.unavailable[f"character_consistency.{cid}"] = problems.get(
                     cid, f"no usable reference images for {cid!r}"
@@ -408,7 +425,7 @@ def _score_prompt(
     text = clip.encode_text([prompt])
     tensors["clip_text"] = text
     meta["prompt"] = prompt
-    s.clip_score = metrics.clip_score(image.numpy(), text[0].numpy())
+    _put(s, "clip_score", metrics.clip_score(image.numpy(), text[0].numpy()))
 
 
 def _score_seam(
@@ -416,4 +433,4 @@ def _score_seam(
 ) -> None:
     """DINO cosine of the previous take's last frame and this take's first."""
     prev = dino.encode_images(previous[None])
-    s.seam_dino_cosine = metrics.seam_cosine(prev[0].numpy(), image[0].numpy())
+    _put(s, "seam_dino_cosine", metrics.seam_cosine(prev[0].numpy(), image[0].numpy()))

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kg.errors import UnsafePathError
+from kg.paths import make_folder, resolve_asset
 from kg.schema import Story
-from kg.store import resolve_asset
 
 if TYPE_CHECKING:
     from scoring.encoders import ImageEncoder
@@ -64,7 +65,11 @@ class ReferenceCache:
         self.computed = 0
 
     def _read(self) -> dict[str, np.ndarray]:
-        if not self.file.is_file():
+        try:
+            if not resolve_asset(self.story_dir, CACHE_FILE).is_file():
+                return {}
+        except UnsafePathError as exc:  # a linked .cache: not read, not written
+            log.warning("ignoring the reference cache: %s", exc)
             return {}
         from safetensors.numpy import load_file
 
@@ -77,7 +82,11 @@ class ReferenceCache:
     def _write(self, entries: dict[str, np.ndarray]) -> None:
         from safetensors.numpy import save_file
 
-        self.file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            make_folder(self.story_dir, CACHE_FILE.rsplit("/", 1)[0])
+        except UnsafePathError as exc:
+            log.warning("not caching reference features: %s", exc)
+            return
         tmp = self.file.with_name(f".{self.file.name}.{secrets.token_hex(4)}.tmp")
         try:
             save_file(entries, str(tmp))

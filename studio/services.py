@@ -34,6 +34,7 @@ from kg.graph import (
     generation_order,
     mark_stale_descendants,
 )
+from kg.paths import inside, make_folder
 from kg.schema import (
     Character,
     Environment,
@@ -44,10 +45,10 @@ from kg.schema import (
 from kg.store import (
     STATE_FILE,
     dump_story,
-    format_json_path,
     load_story,
     parse_story,
     save_story,
+    validation_problems,
 )
 from kg.store import resolve_asset as _resolve_asset
 
@@ -98,6 +99,7 @@ __all__ = [
     "save_environment",
     "delete_environment",
     "add_reference_image",
+    "dataset_folder",
     "remove_reference_image",
     "validate_settings",
     "save_settings",
@@ -124,6 +126,9 @@ PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
 # the story folder portable.
 REFERENCE_TYPES = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+# 50 megapixels (e.g. 8,660 x 5,773): more is a decompression bomb, not a
+# reference photo; Pillow itself only refuses beyond about 179 megapixels.
+MAX_REFERENCE_PIXELS = 50_000_000
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONFLICT_RETRIES = 3
 
@@ -156,12 +161,12 @@ def list_stories(root: Path | None = None) -> list[StoryEntry]:
     """Every story folder under the root, by name; unreadable ones say why."""
     root = root or outputs_root()
     out = []
-    for file in sorted(root.glob(f"*/{STATE_FILE}")):
-        folder = file.parent
+    for folder in _story_folders(root):
         try:
             story = story_view(folder).story
         except (StoryError, OSError) as exc:
-            out.append(StoryEntry(folder.name, folder, folder.name, 0, 0, 0, str(exc)))
+            message = str(exc) if len(str(exc)) <= 2_000 else str(exc)[:2_000] + "…"
+            out.append(StoryEntry(folder.name, folder, folder.name, 0, 0, 0, message))
             continue
         generated = sum(1 for s in story.scenes if s.selected_take is not None)
         out.append(
@@ -175,6 +180,29 @@ def list_stories(root: Path | None = None) -> list[StoryEntry]:
             )
         )
     return out
+
+
+def _story_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` that hold a ``kg_state.json``, by name.
+
+    One unreadable folder (permissions, a dangling link) is skipped with a log
+    line; it never takes the listing down.
+    """
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("cannot list the stories in %s: %s", root, exc)
+        return []
+    folders = []
+    for entry in entries:
+        try:
+            if entry.is_dir() and os.path.lexists(
+                os.path.join(entry.path, STATE_FILE)
+            ):
+                folders.append(Path(entry.path))
+        except OSError as exc:
+            log.warning("skipping %s: %s", entry.path, exc)
+    return folders
 
 
 def slugify(text: str) -> str:
@@ -208,10 +236,13 @@ def create_story(slug: str, title: str, *, example: bool = False) -> Path:
 
     folder = _new_folder(slug)
     title = title.strip()
-    if example:
-        story = example_story(title) if title else example_story()
-    else:
-        story = blank_story(title or slug)
+    try:
+        if example:
+            story = example_story(title) if title else example_story()
+        else:
+            story = blank_story(title or slug)
+    except ValidationError as exc:
+        raise StoryValidationError("new story", problems_of(exc)) from None
     save_story(story, folder)
     return folder
 
@@ -239,17 +270,25 @@ def import_story(slug: str, data: bytes, source: str = "kg_state.json") -> Path:
 def duplicate_story(source: Path, slug: str) -> Path:
     """Copy a story folder with its takes; the copy starts at revision 0."""
     folder = _new_folder(slug)
-    shutil.copytree(
-        source,
-        folder,
-        ignore=shutil.ignore_patterns(".kg_state.lock", ".*.tmp", "*.bak"),
-    )
+    shutil.copytree(source, folder, symlinks=True, ignore=_not_copied)
 
     def reset(story: Story) -> None:
         story.title = f"{story.title} (copy)"[:200]
 
     edit_story(folder, reset)
     return folder
+
+
+def _not_copied(directory: str, names: list[str]) -> set[str]:
+    """What Duplicate leaves behind: locks, temporary files, backups and links.
+
+    A link is not followed (its target may be outside the story) nor copied
+    (the copy would refuse to use it anyway).
+    """
+    patterns = shutil.ignore_patterns(".kg_state.lock", ".run.lock", ".*.tmp", "*.bak")
+    skip = set(patterns(directory, names))
+    skip.update(n for n in names if os.path.islink(os.path.join(directory, n)))
+    return skip
 
 
 def delete_story(folder: Path) -> None:
@@ -382,17 +421,7 @@ def story_view(folder: Path) -> StoryView:
 
 def problems_of(exc: ValidationError, prefix: str = "") -> list[Problem]:
     """Pydantic errors as ``(field, message)`` pairs a person can act on."""
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
-        field = format_json_path(loc) if loc else (prefix or "$")
-        if prefix and loc:
-            field = f"{prefix}.{field}"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            msg = f"{msg} (got {err['input']!r})"
-        out.append((field, msg))
-    return out
+    return validation_problems(exc, prefix)
 
 
 def _revalidate(story: Story, source: str) -> None:
@@ -715,35 +744,86 @@ def delete_environment(folder: Path, environment_id: str) -> None:
 
 
 def _check_reference(filename: str, data: bytes) -> tuple[str, str]:
-    """(extension, PIL format) of an acceptable image, else `StoryError`."""
+    """(extension, PIL format) of an acceptable image, else `StoryError`.
+
+    The image is decoded completely, so a file whose header is fine but whose
+    body is not is refused here, not when the Cast page shows it.
+    """
+    shown = repr(filename if len(filename) <= 60 else filename[:57] + "...")
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if ext not in REFERENCE_TYPES:
         raise StoryError(
-            f"Reference image {filename!r}: type .{ext or '?'} is not accepted; "
+            f"Reference image {shown}: type .{ext[:10] or '?'} is not accepted; "
             "upload a PNG, JPEG or WebP file"
         )
     if len(data) > MAX_REFERENCE_BYTES:
         raise StoryError(
-            f"Reference image {filename!r}: {len(data) / 1e6:.1f} MB is over the "
+            f"Reference image {shown}: {len(data) / 1e6:.1f} MB is over the "
             f"{MAX_REFERENCE_BYTES // (1024 * 1024)} MB limit; upload a smaller image"
         )
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise StoryError(
-            f"Reference image {filename!r}: not a readable image ({exc}); "
-            "upload a PNG, JPEG or WebP file"
-        ) from None
+    fmt = _decode_image(shown, data)
     if fmt != REFERENCE_TYPES[ext]:
         raise StoryError(
-            f"Reference image {filename!r}: the file is {fmt}, not "
+            f"Reference image {shown}: the file is {fmt}, not "
             f"{REFERENCE_TYPES[ext]} as its name says; rename or re-export it"
         )
     return ext, fmt
+
+
+def _decode_image(shown: str, data: bytes) -> str:
+    """Decode every pixel of an uploaded image; its PIL format, else `StoryError`."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format
+                width, height = img.size
+                if width * height > MAX_REFERENCE_PIXELS:
+                    raise StoryError(
+                        f"Reference image {shown}: {width} x {height} pixels is "
+                        f"over the {MAX_REFERENCE_PIXELS // 1_000_000} megapixel "
+                        "limit; upload a smaller image"
+                    )
+                img.verify()  # checksums (PNG chunks) before decoding
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()  # every pixel: a truncated or corrupt body fails here
+    except StoryError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise StoryError(
+            f"Reference image {shown}: too many pixels to decode safely; upload a "
+            "smaller image"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+        raise StoryError(
+            f"Reference image {shown}: not a readable image "
+            f"({type(exc).__name__}: {str(exc)[:120]}); upload a PNG, JPEG or "
+            "WebP file"
+        ) from None
+    return fmt
+
+
+def reference_thumbnail(path: Path, size: int = 240) -> Any | None:
+    """A small RGB copy of a stored reference image; None when it cannot be read."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.size[0] * img.size[1] > MAX_REFERENCE_PIXELS:
+                    return None
+                img.thumbnail((size, size))
+                return img.convert("RGB")
+    except Exception:  # noqa: BLE001 - whatever is wrong with it, it is not shown
+        log.warning("reference image %s cannot be decoded", path)
+        return None
 
 
 def add_reference_image(
@@ -753,13 +833,17 @@ def add_reference_image(
     ext, _ = _check_reference(filename, data)
     stem = slugify(filename.rsplit(".", 1)[0])
     rel_dir = f"references/{character_id}"
-    target_dir = Path(folder) / rel_dir
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = make_folder(folder, rel_dir)
     name, n = f"{stem}.{ext}", 1
-    while (target_dir / name).exists():
-        n += 1
-        name = f"{stem}-{n}.{ext}"
-    (target_dir / name).write_bytes(data)
+    while True:
+        try:
+            # "x": never overwrites, never writes through a planted link
+            with open(target_dir / name, "xb") as fh:
+                fh.write(data)
+            break
+        except FileExistsError:
+            n += 1
+            name = f"{stem}-{n}.{ext}"
     rel = f"{rel_dir}/{name}"
 
     def mutate(story: Story) -> None:
@@ -776,6 +860,11 @@ def remove_reference_image(folder: Path, character_id: str, rel: str) -> None:
         c.reference_images = [r for r in c.reference_images if r != rel]
 
     edit_story(folder, mutate)
+
+
+def dataset_folder(folder: Path, rel: str) -> Path:
+    """Where a dataset of the story goes; `UnsafePathError` through a link."""
+    return inside(folder, rel)
 
 
 def resolve_asset(folder: Path, rel: str | None) -> Path | None:

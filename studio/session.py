@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from kg.literal import markdown_literal as md
 from studio import services
 
 __all__ = [
@@ -78,7 +79,10 @@ def open_story(folder: Path | None) -> None:
 
 
 def flash(message: str, kind: str = "success") -> None:
-    """A notice shown once, on the next run (after ``st.rerun``)."""
+    """A notice shown once, on the next run (after ``st.rerun``).
+
+    ``message`` is Markdown: user text in it goes through ``md()`` first.
+    """
     st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
 
 
@@ -100,9 +104,9 @@ def story_page(title: str | None) -> Path | None:
         st.info(NO_STORY)
         return None
     story_title = services.story_view(folder).story.title
-    st.title(title or story_title)
+    st.title(title or md(story_title))
     if title is not None:
-        st.caption(f"Story: **{story_title}** · `{folder.name}`")
+        st.caption(f"Story: **{md(story_title)}** · `{folder.name}`")
     show_flashes()
     return folder
 

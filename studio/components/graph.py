@@ -10,13 +10,15 @@ every action it offers is also reachable with plain widgets.
 from __future__ import annotations
 
 import functools
+import html
 import json
 
 import streamlit as st
 
+from kg.graph import layered_layout, neighbourhood
 from studio.services import StoryView
 
-__all__ = ["STATUS_COLORS", "graph_data", "story_graph"]
+__all__ = ["STATUS_COLORS", "graph_data", "graph_window", "story_graph"]
 
 STATUS_COLORS = {
     "draft": "#9aa5b1",
@@ -40,29 +42,54 @@ def _agraph():  # noqa: ANN202 - the declared component function
     return component
 
 
+# A larger story is shown as a window around the selected scene: vis-network
+# draws a few hundred nodes smoothly, and 10,000 would stall the browser tab.
+MAX_GRAPH_SCENES = 300
+WINDOW_SCENES = 150
+_LAYER_PX, _ROW_PX = 170, 90
+
+
+def _tooltip(text: str) -> str:
+    """Hover text for vis-network, safe from streamlit-agraph's ``innerHTML``.
+
+    The component copies every node title into a ``div`` through
+    ``innerHTML`` (and a double click opens that text as a URL), so the text
+    is HTML-escaped and starts with "Scene", never with a URL scheme.
+    """
+    return html.escape(text, quote=False)
+
+
 @functools.lru_cache(maxsize=32)
-def _base_data(view: StoryView) -> tuple[list[dict], list[dict]]:
-    """Nodes and edges of one story revision (the expensive, shared part)."""
+def _base_data(view: StoryView) -> tuple[dict[str, dict], list[dict]]:
+    """Nodes (by id) and edges of one story revision, positions included.
+
+    Positions come from `kg.graph.layered_layout` (one linear pass), so the
+    browser does no layout of its own: vis-network's hierarchical layout is
+    recursive and crashes the tab on long stories.
+    """
     salience = view.salience
-    nodes = []
+    pos = layered_layout(view.graph)
+    nodes = {}
     for sid in view.order:
         scene = view.scene(sid)
         present = salience.get(sid, 0.0)
         take = f" · take {scene.selected_take}" if scene.selected_take else ""
-        nodes.append(
-            {
-                "id": sid,
-                "label": scene.title
-                if len(scene.title) <= 28
-                else scene.title[:27] + "…",
-                "title": f"{scene.title} ({sid})\n{scene.status}{take}\n"
-                f"memory {present:.2f}",
-                "shape": "dot",
-                "size": round(_MIN_SIZE + (_MAX_SIZE - _MIN_SIZE) * present, 1),
-                "color": STATUS_COLORS[scene.status],
-                "opacity": round(0.45 + 0.55 * present, 2),
-            }
-        )
+        x, y = pos[sid]
+        nodes[sid] = {
+            "id": sid,
+            # drawn on the canvas as text (never parsed as HTML)
+            "label": scene.title if len(scene.title) <= 28 else scene.title[:27] + "…",
+            "title": _tooltip(
+                f"Scene {sid} · {scene.title}\n{scene.status}{take}\n"
+                f"memory {present:.2f}"
+            ),
+            "shape": "dot",
+            "size": round(_MIN_SIZE + (_MAX_SIZE - _MIN_SIZE) * present, 1),
+            "color": STATUS_COLORS[scene.status],
+            "opacity": round(0.45 + 0.55 * present, 2),
+            "x": x * _LAYER_PX,
+            "y": -y * _ROW_PX,
+        }
     edges = [
         {
             "source": e.source,
@@ -78,9 +105,24 @@ def _base_data(view: StoryView) -> tuple[list[dict], list[dict]]:
     return nodes, edges
 
 
+def graph_window(view: StoryView, selected: str | None) -> list[str] | None:
+    """The scenes drawn around ``selected`` when the story is too large; else None."""
+    if len(view.order) <= MAX_GRAPH_SCENES:
+        return None
+    center = selected if selected in view.graph else view.order[0]
+    return neighbourhood(view.graph, center, WINDOW_SCENES)
+
+
 def graph_data(view: StoryView, selected: str | None = None) -> dict:
     """The component's data: nodes and edges, the selected node outlined."""
-    nodes, edges = _base_data(view)
+    all_nodes, all_edges = _base_data(view)
+    window = graph_window(view, selected)
+    if window is None:
+        nodes, edges = list(all_nodes.values()), all_edges
+    else:
+        shown = set(window)
+        nodes = [all_nodes[sid] for sid in window]
+        edges = [e for e in all_edges if e["from"] in shown and e["to"] in shown]
     if selected is not None:
         nodes = [
             {
@@ -104,11 +146,7 @@ def _config_json(height: int) -> str:
         width=800,
         directed=True,
         physics=False,  # a fixed layout: nodes stay put while scenes generate
-        hierarchical=True,
-        direction="LR",
-        sortMethod="directed",
-        levelSeparation=170,
-        nodeSpacing=90,
+        hierarchical=False,  # positions come with the nodes (layered_layout)
     )
     config.width = "100%"
     options = config.to_dict()

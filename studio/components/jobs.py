@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from kg.literal import markdown_literal as md
 from studio import services
 
 __all__ = ["POLL_S", "job_panel"]
@@ -74,14 +75,14 @@ def _progress(folder: Path, elsewhere: bool) -> None:
         st.rerun()  # a scene changed state: redraw graph, editor and takes
     if status is None or not status.busy:
         if status is not None and status.last_error:
-            st.error(f"Last generation failed: {status.last_error}")
+            st.error(f"Last generation failed: {md(status.last_error)}")
         return
     with st.container(border=True):
         left, right = st.columns([5, 1])
         total = max(status.total_steps, 1)
         left.progress(min(status.step / total, 1.0), text=_step_text(status))
         if status.queued:
-            left.caption("Queued: " + ", ".join(status.queued))
+            left.caption("Queued: " + md(", ".join(status.queued)))
         if right.button("Cancel", key="storyboard.cancel", width="stretch"):
             services.cancel_generation(folder)
             st.toast("Cancelling after the current step…")
@@ -115,7 +116,7 @@ def job_panel(folder: Path, view: services.StoryView) -> bool:
         st.info(
             "Generating in another process (for example `storygraph run` in a "
             "terminal): "
-            + ", ".join(_with_status(view, _UNFINISHED))
+            + md(", ".join(_with_status(view, _UNFINISHED)))
             + ". Generating here is off until it finishes; this page follows it."
         )
     elif not busy:
@@ -123,7 +124,7 @@ def job_panel(folder: Path, view: services.StoryView) -> bool:
         if left_over:
             st.warning(
                 "Interrupted before they finished: "
-                + ", ".join(left_over)
+                + md(", ".join(left_over))
                 + ". Generate them again to continue."
             )
     st.session_state[_SIGNATURE_KEY] = _signature(status, view.revision, elsewhere)

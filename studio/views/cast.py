@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from kg.literal import markdown_literal as md
 from kg.schema import WEATHERS, Character, Environment, Story
 from studio import services
 from studio.session import (
@@ -188,7 +189,7 @@ ENVIRONMENT = _Kind(
 
 def _problem_text(problems: list[tuple[str, str]]) -> str:
     return "Not saved; your values are kept. Fix:\n" + "\n".join(
-        f"- **{field}**: {msg}" for field, msg in problems
+        f"- **{md(field)}**: {md(msg)}" for field, msg in problems
     )
 
 
@@ -231,7 +232,7 @@ def _save(
     data = kind.data(values, entity)
     if entity is None and data["id"] in {x.id for x in kind.entities(story)}:
         st.error(
-            f"Not saved; your values are kept. **id**: {data['id']!r} is "
+            f"Not saved; your values are kept. **id**: {md(repr(data['id']))} is "
             f"taken by another {kind.name}; choose another id"
         )
         return
@@ -242,10 +243,10 @@ def _save(
     try:
         kind.save(folder, model)
     except services.StoryError as exc:
-        st.error(f"Not saved; your values are kept: {exc}")
+        st.error(f"Not saved; your values are kept: {md(exc)}")
         return
     forget_draft(kind.namespace, folder, entity.id if entity else NEW, kind.widget_key)
-    flash(f"Saved {kind.name} {model.name}.")
+    flash(f"Saved {kind.name} {md(model.name)}.")
     st.rerun()
 
 
@@ -267,12 +268,12 @@ def _references(folder: Path, character: Character) -> None:
         for i, (rel, path) in enumerate(images):
             with cols[i % len(cols)]:
                 if path is None:
-                    st.warning(f"Missing on disk: {rel}")
+                    st.warning(f"Missing on disk: {md(rel)}")
                 else:
-                    st.image(str(path), caption=Path(rel).name, width=120)
+                    _thumbnail(path, rel)
                 if st.button("Remove", key=f"cast.ref.remove.{character.id}.{i}"):
                     services.remove_reference_image(folder, character.id, rel)
-                    flash(f"Removed {Path(rel).name} from {character.name}.")
+                    flash(f"Removed {md(Path(rel).name)} from {md(character.name)}.")
                     st.rerun()
     upload = st.file_uploader(
         "Add a reference image",
@@ -288,10 +289,19 @@ def _references(folder: Path, character: Character) -> None:
                 folder, character.id, upload.name, upload.getvalue()
             )
         except services.StoryError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
-        flash(f"Stored {rel}.")
+        flash(f"Stored {md(rel)}.")
         st.rerun()
+
+
+def _thumbnail(path: Path, rel: str) -> None:
+    """The image, or a warning when the stored file cannot be decoded."""
+    image = services.reference_thumbnail(path)
+    if image is None:
+        st.warning(f"Cannot be shown (not a readable image): {md(rel)}; remove it")
+    else:
+        st.image(image, caption=Path(rel).name, width=120)
 
 
 def _delete_button(kind: str, entity_id: str, delete: Callable[[str], None]) -> None:
@@ -300,12 +310,12 @@ def _delete_button(kind: str, entity_id: str, delete: Callable[[str], None]) -> 
         st.session_state[confirm] = entity_id
     if st.session_state.get(confirm) != entity_id:
         return
-    st.warning(f"Delete {entity_id}? Scenes showing it lose it.")
+    st.warning(f"Delete {md(entity_id)}? Scenes showing it lose it.")
     yes, no = st.columns(2)
     if yes.button("Yes, delete", key=f"cast.delete_yes.{kind}.{entity_id}"):
         delete(entity_id)
         st.session_state.pop(confirm, None)
-        flash(f"Deleted {kind} {entity_id}.")
+        flash(f"Deleted {kind} {md(entity_id)}.")
         st.rerun()
     if no.button("Keep it", key=f"cast.delete_no.{kind}.{entity_id}"):
         st.session_state.pop(confirm, None)
@@ -320,7 +330,7 @@ def _characters(folder: Path, story: Story) -> None:
         st.caption("No characters yet: add the first one below.")
     for c in story.characters:
         refs = len(c.reference_images)
-        with st.expander(f"{c.name} · `{c.id}` · {refs} reference image(s)"):
+        with st.expander(f"{md(c.name)} · `{c.id}` · {refs} reference image(s)"):
             _editor(folder, story, CHARACTER, c)
             _references(folder, c)
             _delete_button(
@@ -334,7 +344,7 @@ def _environments(folder: Path, story: Story) -> None:
     if not story.environments:
         st.caption("No environments yet: add the first one below.")
     for e in story.environments:
-        with st.expander(f"{e.name} · `{e.id}`"):
+        with st.expander(f"{md(e.name)} · `{e.id}`"):
             _editor(folder, story, ENVIRONMENT, e)
             _delete_button(
                 "environment", e.id, lambda i: services.delete_environment(folder, i)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from kg.literal import markdown_literal as md
+from studio import services
 from studio.session import story_page
 
 if TYPE_CHECKING:
@@ -120,7 +122,7 @@ def _preview(plan: ExportPlan) -> None:
     if plan.skipped:
         counts = ", ".join(f"{n} {why}" for why, n in plan.skip_counts().items())
         st.subheader("Skipped scenes")
-        st.caption(counts)
+        st.caption(md(counts))
         st.dataframe(
             [s.as_dict() for s in plan.skipped], hide_index=True, width="stretch"
         )
@@ -136,9 +138,9 @@ def _run(folder: Path, out: Path, options: ExportOptions, plan: ExportPlan) -> N
 
     try:
         summary = export_dataset(folder, out, options, progress=progress, plan=plan)
-    except ExportError as exc:
+    except (ExportError, services.StoryError) as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(md(exc))
         return
     bar.progress(1.0, text="Done")
     st.session_state[RESULT_KEY] = {
@@ -156,7 +158,7 @@ def _result_and_download(folder: Path, out: Path) -> None:
     result = st.session_state.get(RESULT_KEY)
     if result and result["out"] == str(out):
         st.success(
-            f"Exported {result['rows']} rows to {out}: {result['written']} clips "
+            f"Exported {result['rows']} rows to {md(out)}: {result['written']} clips "
             f"encoded, {result['reused']} unchanged, {result['removed']} old files "
             "removed."
         )
@@ -169,7 +171,7 @@ def _result_and_download(folder: Path, out: Path) -> None:
             key="export.download",
             icon="📦",
         )
-        st.caption(f"The dataset folder: {out}")
+        st.caption(f"The dataset folder: {md(out)}")
 
 
 def export_page() -> None:
@@ -184,8 +186,8 @@ def export_page() -> None:
     fields, name = _options()
     if not _NAME_RE.match(name):
         st.error(
-            f"Dataset name {name!r}: use lowercase letters, digits, '-' and '_', "
-            "starting with a letter or digit"
+            f"Dataset name {md(repr(name))}: use lowercase letters, digits, '-' "
+            "and '_', starting with a letter or digit"
         )
         return
     from engine.dataset.bucket import BucketError
@@ -195,9 +197,13 @@ def export_page() -> None:
         options = _build(fields)
         plan = plan_export(folder, options)
     except (BucketError, ExportError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
-    out = folder / DATASETS_DIR / name
+    try:
+        out = services.dataset_folder(folder, f"{DATASETS_DIR}/{name}")
+    except services.StoryError as exc:
+        st.error(md(exc))
+        return
     _preview(plan)
     if st.button(
         "Export dataset", type="primary", key="export.run", disabled=not plan.rows

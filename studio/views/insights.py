@@ -234,7 +234,8 @@ def _problems(view: services.StoryView, folder: Path) -> None:
             {
                 "scene": view.labels[scene.id],
                 "status": "stale",
-                "detail": "its continuity source changed; generate it again",
+                "detail": "its continuity source or its own text changed since its "
+                "take was made; generate it again",
             }
         )
     for scene in interrupted:

@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from kg.literal import markdown_code as code
+from kg.literal import markdown_literal as md
 from kg.schema import Settings
 from studio import services
 from studio.session import flash, story_page
@@ -190,13 +192,15 @@ def settings_page() -> None:
         st.session_state[_DRAFT_KEY] = (str(folder), values)
         st.error(
             "Settings not saved; your values are kept. Change:\n"
-            + "\n".join(f"- **{_label(f)}** (`{f}`): {m}" for f, m in problems)
+            + "\n".join(
+                f"- **{_label(f)}** ({code(f)}): {md(m)}" for f, m in problems
+            )
         )
         return
     try:
         services.save_settings(folder, settings)
     except services.StoryError as exc:
-        st.error(f"Settings not saved; your values are kept: {exc}")
+        st.error(f"Settings not saved; your values are kept: {md(exc)}")
         return
     st.session_state.pop(_DRAFT_KEY, None)
     flash("Settings saved.")

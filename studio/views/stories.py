@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from kg.literal import markdown_code as code
+from kg.literal import markdown_literal as md
 from studio import services
 from studio.session import current_story, flash, open_story, show_flashes
 
@@ -22,11 +24,11 @@ def _story_list(open_folder: str | None) -> None:
             left, right = st.columns([4, 3])
             is_open = open_folder is not None and entry.slug == open_folder
             if entry.error:
-                left.markdown(f"**{entry.slug}** · cannot be opened")
-                left.error(entry.error)
+                left.markdown(f"**{md(entry.slug)}** · cannot be opened")
+                left.error(md(entry.error))
             else:
                 mark = " · *open*" if is_open else ""
-                left.markdown(f"**{entry.title}**{mark}")
+                left.markdown(f"**{md(entry.title)}**{mark}")
                 left.caption(
                     f"`{entry.slug}` · {entry.scenes} scenes · "
                     f"{entry.generated} generated · revision {entry.revision}"
@@ -40,7 +42,7 @@ def _story_actions(col: st.delta_generator.DeltaGenerator, entry, is_open) -> No
         "Open", key=f"stories.open.{entry.slug}", disabled=is_open
     ):
         open_story(entry.path)
-        flash(f"Opened {entry.title}.")
+        flash(f"Opened {md(entry.title)}.")
         st.switch_page(_storyboard_page())
     if not entry.error and b.button("Duplicate", key=f"stories.dup.{entry.slug}"):
         st.session_state["stories.duplicate_from"] = entry.slug
@@ -69,7 +71,7 @@ def _duplicate_form(entry) -> None:  # noqa: ANN001 - services.StoryEntry
     if go:
         problem = services.check_slug(slug)
         if problem:
-            st.error(problem)
+            st.error(md(problem))
             return
         folder = services.duplicate_story(entry.path, slug)
         st.session_state.pop("stories.duplicate_from", None)
@@ -79,7 +81,7 @@ def _duplicate_form(entry) -> None:  # noqa: ANN001 - services.StoryEntry
 
 def _confirm_delete(entry) -> None:  # noqa: ANN001 - services.StoryEntry
     st.warning(
-        f"Delete **{entry.title}** (`{entry.slug}`) with all its takes? "
+        f"Delete **{md(entry.title)}** (`{entry.slug}`) with all its takes? "
         "This cannot be undone."
     )
     yes, no = st.columns(2)
@@ -121,9 +123,13 @@ def _create_form() -> None:
     )
     problem = services.check_slug(slug)
     if problem:
-        st.error(problem)
+        st.error(md(problem))
         return
-    folder = services.create_story(slug, title, example=example)
+    try:
+        folder = services.create_story(slug, title, example=example)
+    except services.StoryValidationError as exc:
+        st.error(_problem_lines("The story cannot be created", exc))
+        return
     open_story(folder)
     flash(f"Created {folder.name}.")
     st.switch_page(_storyboard_page())
@@ -145,17 +151,21 @@ def _import_form() -> None:
     slug = slug.strip() or services.slugify(upload.name.removesuffix(".json"))
     problem = services.check_slug(slug)
     if problem:
-        st.error(problem)
+        st.error(md(problem))
         return
     try:
         folder = services.import_story(slug, upload.getvalue(), upload.name)
     except services.StoryValidationError as exc:
-        lines = "\n".join(f"- `{path}`: {msg}" for path, msg in exc.problems)
-        st.error(f"{upload.name} is not a valid story:\n{lines}")
+        st.error(_problem_lines(f"{md(upload.name)} is not a valid story", exc))
         return
     open_story(folder)
-    flash(f"Imported {upload.name} as {folder.name}.")
+    flash(f"Imported {md(upload.name)} as {folder.name}.")
     st.rerun()
+
+
+def _problem_lines(head: str, exc: services.StoryValidationError) -> str:
+    lines = "\n".join(f"- {code(path)}: {md(msg)}" for path, msg in exc.problems)
+    return f"{head}:\n{lines}"
 
 
 def stories_page() -> None:
@@ -163,7 +173,7 @@ def stories_page() -> None:
     st.title("StoryGraph Studio")
     show_flashes()
     folder = current_story()
-    st.caption(f"Stories in `{services.outputs_root()}`")
+    st.caption(f"Stories in {md(services.outputs_root())}")
     _story_list(folder.name if folder else None)
     left, right = st.columns(2)
     with left:

@@ -13,9 +13,10 @@ from typing import Any
 
 import streamlit as st
 
+from kg.literal import markdown_literal as md
 from kg.schema import CAMERA_MOVES, WEATHERS, SceneNode
 from studio import services
-from studio.components.graph import STATUS_COLORS, story_graph
+from studio.components.graph import STATUS_COLORS, graph_window, story_graph
 from studio.components.jobs import job_panel
 from studio.session import (
     flash,
@@ -142,7 +143,7 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
 
 
 def _problem_list(problems: list[tuple[str, str]]) -> str:
-    return "\n".join(f"- **{field}**: {msg}" for field, msg in problems)
+    return "\n".join(f"- **{md(field)}**: {md(msg)}" for field, msg in problems)
 
 
 def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
@@ -199,7 +200,7 @@ def _save(
         st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
         return
     except services.StoryError as exc:
-        st.error(f"Not saved; your values are kept: {exc}")
+        st.error(f"Not saved; your values are kept: {md(exc)}")
         return
     msg = f"Saved {scene_id}."
     if stale:
@@ -222,7 +223,7 @@ def _prompt_preview(
         if memory:
             st.markdown(
                 "**Remembered** (still in story memory, not in this scene): "
-                + ", ".join(f"{m.name} ({m.salience:.2f})" for m in memory)
+                + ", ".join(f"{md(m.name)} ({m.salience:.2f})" for m in memory)
             )
         else:
             st.caption("Nothing else is remembered at this point of the story.")
@@ -266,7 +267,7 @@ def _run_edit(action, verb: str) -> None:  # noqa: ANN001 - () -> scene id
     try:
         new_id = action()
     except (services.StoryError, KeyError) as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     _select_next(new_id)
     flash(f"{verb} {new_id}.")
@@ -294,7 +295,7 @@ def _connect(folder: Path, view: services.StoryView, selected: str) -> None:
         try:
             services.connect_scenes(folder, selected, target, transition)
         except services.StoryError as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         flash(f"Connected {selected} -> {target} ({transition}).")
         st.rerun()
@@ -305,13 +306,13 @@ def _edges(folder: Path, view: services.StoryView, selected: str) -> None:
     for target in g.successors(selected):
         transition = g.edges[selected, target]["transition"]
         a, b, c = st.columns([3, 1, 1])
-        a.markdown(f"→ **{view.labels[target]}** · {transition}")
+        a.markdown(f"→ **{md(view.labels[target])}** · {transition}")
         other = "cut" if transition == "continuous" else "continuous"
         if b.button(f"Make {other}", key=f"storyboard.edge.{target}.toggle"):
             try:
                 services.set_transition(folder, selected, target, other)
             except services.StoryError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
                 return
             st.rerun()
         if c.button("Disconnect", key=f"storyboard.edge.{target}.disconnect"):
@@ -325,8 +326,8 @@ def _delete(folder: Path, view: services.StoryView, selected: str) -> None:
     if st.session_state.get(_CONFIRM_DELETE) != selected:
         return
     st.warning(
-        f"Delete **{view.labels[selected]}**? Its predecessor joins its successors; "
-        "take files stay on disk."
+        f"Delete **{md(view.labels[selected])}**? Its predecessor joins its "
+        "successors; take files stay on disk."
     )
     yes, no = st.columns(2)
     if yes.button("Yes, delete", key="storyboard.delete_yes", type="primary"):
@@ -388,7 +389,7 @@ def _submit(folder: Path, ids: list[str], force: bool) -> None:
     try:
         services.submit_generation(folder, ids, force=force)
     except Exception as exc:  # noqa: BLE001 - the engine's message, shown as is
-        st.error(f"Could not start the generation: {exc}")
+        st.error(f"Could not start the generation: {md(exc)}")
         return
     flash(f"Queued {', '.join(ids)}.", "info")
     st.rerun()
@@ -416,7 +417,7 @@ def _score_rows(take) -> list[dict[str, str]]:  # noqa: ANN001 - kg.schema.Take
 
 
 def _takes(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
-    st.subheader(f"Takes of {scene.title}")
+    st.subheader(f"Takes of {md(scene.title)}")
     if not scene.takes:
         st.caption("No takes yet: generate this scene.")
         return
@@ -439,15 +440,15 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
     if video is not None:
         st.video(str(video))
     elif take.status == "done":
-        st.warning(f"Clip missing on disk: {take.files.video}")
+        st.warning(f"Clip missing on disk: {md(take.files.video)}")
     if take.error:
-        st.error(take.error)
+        st.error(md(take.error))
     p = take.params
     st.caption(
-        f"{p.backend}{' · ' + p.model if p.model else ''} · seed {p.seed} · "
+        f"{md(p.backend)}{' · ' + md(p.model) if p.model else ''} · seed {p.seed} · "
         f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
         f"continuity {p.continuity_used}"
-        + (f" ({p.continuity_note})" if p.continuity_note else "")
+        + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
     )
     st.dataframe(_score_rows(take), hide_index=True, width="stretch")
     if chosen or take.status != "done":
@@ -460,7 +461,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         try:
             stale = services.select_take(folder, scene.id, take.index)
         except (KeyError, ValueError, services.StoryError) as exc:
-            st.error(str(exc))
+            st.error(md(exc))
             return
         msg = f"Selected take {take.index} of {scene.id}."
         if stale:
@@ -503,7 +504,13 @@ def storyboard_page() -> None:
         clicked = story_graph(view, selected, key="storyboard.graph", height=340)
         if clicked is not None and clicked != selected:
             st.session_state[SELECTED_KEY] = selected = clicked
-        st.caption(_legend(), unsafe_allow_html=True)
+        st.caption(_legend(), unsafe_allow_html=True)  # fixed text, no user text
+        window = graph_window(view, selected)
+        if window is not None:
+            st.caption(
+                f"Showing the {len(window)} scenes nearest the selected one, of "
+                f"{len(view.order):,}: choose another scene to move the window."
+            )
     with side_col:
         selected = st.selectbox(
             "Scene", view.order, format_func=view.labels.get, key=SELECTED_KEY
