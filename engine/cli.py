@@ -43,9 +43,7 @@ def _default_observer() -> TakeObserver | None:
     try:
         return Observer.default()
     except Exception as exc:  # scoring must never stop generation
-        err_console.print(
-            f"scoring disabled: {terminal_literal(exc)}", style="yellow"
-        )
+        err_console.print(f"scoring disabled: {terminal_literal(exc)}", style="yellow")
         return None
 
 

@@ -706,9 +706,7 @@ def export_dataset(
         ManifestRow(r.caption, r.target.dest, r.reference.dest if r.reference else None)
         for r in plan.rows
     ]
-    _write_text(
-        inside(out, fmt.manifest), fmt.render_manifest(manifest, plan.paired)
-    )
+    _write_text(inside(out, fmt.manifest), fmt.render_manifest(manifest, plan.paired))
     meta = _metadata(plan, clips, summary.late_skips)
     _write_text(
         inside(out, METADATA_FILE),

@@ -196,9 +196,7 @@ def _story_folders(root: Path) -> list[Path]:
     folders = []
     for entry in entries:
         try:
-            if entry.is_dir() and os.path.lexists(
-                os.path.join(entry.path, STATE_FILE)
-            ):
+            if entry.is_dir() and os.path.lexists(os.path.join(entry.path, STATE_FILE)):
                 folders.append(Path(entry.path))
         except OSError as exc:
             log.warning("skipping %s: %s", entry.path, exc)

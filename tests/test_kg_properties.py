@@ -23,9 +23,7 @@ from kg.store import dump_story, parse_story
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
 # Any text a story may hold: no control characters but tab and line breaks, no
 # lone surrogates (kg.schema refuses both).
-letters = st.characters(
-    exclude_categories=("Cs", "Cc"), include_characters="\t\n\r"
-)
+letters = st.characters(exclude_categories=("Cs", "Cc"), include_characters="\t\n\r")
 text = st.text(letters, max_size=30)
 name = st.text(letters, min_size=1, max_size=20)
 

@@ -192,9 +192,7 @@ def settings_page() -> None:
         st.session_state[_DRAFT_KEY] = (str(folder), values)
         st.error(
             "Settings not saved; your values are kept. Change:\n"
-            + "\n".join(
-                f"- **{_label(f)}** ({code(f)}): {md(m)}" for f, m in problems
-            )
+            + "\n".join(f"- **{_label(f)}** ({code(f)}): {md(m)}" for f, m in problems)
         )
         return
     try:
