@@ -56,33 +56,10 @@ BASELINE_APP = 'import streamlit as st\nst.title("Baseline")\n'
 
 
 def synthetic_story(n_scenes: int):  # noqa: ANN201 - kg.schema.Story
-    """A story of ``n_scenes``: a main line with a cut branch every 10 scenes."""
-    from kg.example import example_story
-    from kg.graph import DynamicSceneGraph
-    from kg.schema import SceneNode
+    """A story of ``n_scenes`` (`kg.example.synthetic_story`)."""
+    from kg.example import synthetic_story as build
 
-    story = example_story(f"Synthetic {n_scenes}")
-    story.scenes, story.edges = [], []
-    graph = DynamicSceneGraph(story)
-    chars = [c.id for c in story.characters]
-    envs = [e.id for e in story.environments]
-    main_prev: str | None = None
-    for i in range(n_scenes):
-        scene = SceneNode(
-            id=f"s{i:04d}",
-            title=f"Scene {i}",
-            character_ids=[chars[i % len(chars)]] if i % 3 else list(chars),
-            environment_id=envs[(i // 4) % len(envs)],
-            motion=f"beat {i} of the story",
-            seed=i,
-        )
-        if i and i % 10 == 0 and main_prev is not None:
-            branch_from = f"s{i - 5:04d}"
-            graph.add_scene(scene, after=branch_from, transition="cut")
-        else:
-            graph.add_scene(scene, after=main_prev)
-            main_prev = scene.id
-    return story
+    return build(n_scenes)
 
 
 # Rerun time (AppTest) ----------------------------------------------------------
@@ -126,9 +103,9 @@ def bench_reruns(sizes: list[int], repeats: int) -> list[dict]:
             at.run()
             first_ms = (time.perf_counter() - start) * 1000
             reruns = _time_runs(at, repeats)
-            services.save_scene(folder, "s0000", {"pose": "looking back"})
+            services.save_scene(folder, "s00000", {"pose": "looking back"})
             after_save = _time_runs(at, 1)[0]
-            services.add_scene(folder, "s0005")
+            services.add_scene(folder, "s00005")
             after_structure = _time_runs(at, 1)[0]
             row = {
                 "case": "storyboard",

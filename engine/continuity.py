@@ -16,6 +16,7 @@ stored with safetensors only (never pickle), with a metadata dict of strings
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,10 @@ import numpy as np
 
 from engine.backend import ContinuityInput
 from engine.video import atomic_path, read_png
+from kg.errors import UnsafePathError
 from kg.graph import DynamicSceneGraph, continuity_predecessor
+from kg.paths import resolve_asset
 from kg.schema import Story, TakeRef
-from kg.store import resolve_asset
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +42,8 @@ __all__ = [
     "load_tail_latents",
     "plan_continuity",
 ]
+
+log = logging.getLogger(__name__)
 
 TAIL_LATENTS_KEY = "tail_latents"
 Mode = Literal["latent", "frame", "none"]
@@ -122,6 +126,21 @@ def _latent_mismatch(meta: dict[str, str], width: int, height: int, model: str) 
     return ""
 
 
+def _asset_file(story_dir: Path, rel: str | None) -> Path | None:
+    """A take's file when it is a regular file inside the story, else None.
+
+    A link (refused by `kg.paths`) counts as missing: its target is not read.
+    """
+    if not rel:
+        return None
+    try:
+        path = resolve_asset(story_dir, rel)
+    except UnsafePathError as exc:
+        log.warning("not reading %s: %s", rel, exc)
+        return None
+    return path if path.is_file() else None
+
+
 def plan_continuity(
     story_dir: str | os.PathLike[str],
     story: Story,
@@ -153,10 +172,9 @@ def plan_continuity(
     strength = graph.g.edges[pred_id, scene_id]["strength"]
     source = TakeRef(scene_id=pred_id, take=take.index)
     last_frame = None
-    if take.files.last_frame:
-        path = resolve_asset(story_dir, take.files.last_frame)
-        if path.is_file():
-            last_frame = read_png(path)
+    path = _asset_file(story_dir, take.files.last_frame)
+    if path is not None:
+        last_frame = read_png(path)
 
     notes: list[str] = []
     mode: Mode = requested
@@ -166,15 +184,10 @@ def plan_continuity(
         why = ""
         if not supports_latent:
             why = f"backend {backend_name!r} has no latent space"
-        elif (
-            not take.files.tail_latents
-            or not resolve_asset(story_dir, take.files.tail_latents).is_file()
-        ):
+        elif (tail := _asset_file(story_dir, take.files.tail_latents)) is None:
             why = f"take {take.index} of {pred_id!r} has no tail latents"
         else:
-            latents, meta = load_tail_latents(
-                resolve_asset(story_dir, take.files.tail_latents)
-            )
+            latents, meta = load_tail_latents(tail)
             why = _latent_mismatch(meta, width, height, model)
             if why:
                 latents, meta = None, {}

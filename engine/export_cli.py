@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kg.literal import terminal_literal
+
 if TYPE_CHECKING:
     from engine.export import ExportSummary, Skip
 
@@ -33,7 +35,12 @@ def skip_table(skips: list[Skip]) -> Table:
         table.add_column(column, overflow="fold")
     for skip in skips:
         take = "-" if skip.take is None else str(skip.take)
-        table.add_row(skip.scene_id, take, skip.reason, skip.detail)
+        table.add_row(
+            skip.scene_id,
+            take,
+            terminal_literal(skip.reason),
+            terminal_literal(skip.detail),
+        )
     return table
 
 
@@ -42,7 +49,7 @@ def _report(summary: ExportSummary) -> None:
     console.print(
         f"[green]{summary.rows} rows[/] ({plan.options.format}, pairing "
         f"{plan.options.resolved_pairing}, bucket {plan.bucket.text}) in "
-        f"{summary.out}: {summary.clips_written} clips encoded, "
+        f"{terminal_literal(summary.out)}: {summary.clips_written} clips encoded, "
         f"{summary.clips_reused} unchanged"
         + (f", {len(summary.removed)} old files removed" if summary.removed else "")
     )
@@ -112,11 +119,8 @@ def export(
             bucket=parse_bucket(bucket) if bucket is not None else None,
         ).check()
         plan = plan_export(directory, options)
-    except (BucketError, ExportError) as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    except (FileNotFoundError, StoryError) as exc:
-        err_console.print(f"[red]{exc}[/]")
+    except (BucketError, ExportError, FileNotFoundError, StoryError) as exc:
+        err_console.print(f"[red]{terminal_literal(exc)}[/]", highlight=False)
         raise typer.Exit(2) from None
     target = out if out is not None else directory / "dataset" / format
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -133,10 +137,10 @@ def export(
     except EmptyDatasetError as exc:
         if exc.plan.skipped:
             console.print(skip_table(exc.plan.skipped))
-        err_console.print(f"[red]{exc}[/]")
+        err_console.print(f"[red]{terminal_literal(exc)}[/]", highlight=False)
         raise typer.Exit(1) from None
-    except ExportError as exc:
-        err_console.print(f"[red]{exc}[/]")
+    except (ExportError, StoryError) as exc:
+        err_console.print(f"[red]{terminal_literal(exc)}[/]", highlight=False)
         raise typer.Exit(2) from None
     _report(summary)
 

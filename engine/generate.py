@@ -23,6 +23,7 @@ message saying what to change; the story and other takes stay intact.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -56,7 +57,9 @@ from engine.takes import (
     take_files,
 )
 from engine.video import ClipWriter, write_png, write_video
+from kg.errors import UnsafePathError
 from kg.graph import DynamicSceneGraph
+from kg.paths import resolve_asset
 from kg.prompt import build_prompt
 from kg.schema import (
     GenerationParams,
@@ -68,7 +71,7 @@ from kg.schema import (
     TakeFiles,
     clip_message,
 )
-from kg.store import load_story, resolve_asset, update_story
+from kg.store import load_story, update_story
 
 __all__ = [
     "PRESET_STEPS",
@@ -230,7 +233,9 @@ def _check_result(result: GenerationResult, request: GenerationRequest) -> None:
 def _remove_files(story_dir: Path, files: TakeFiles) -> None:
     for rel in files.model_dump().values():
         if rel:
-            resolve_asset(story_dir, rel).unlink(missing_ok=True)
+            # behind a link nothing of ours was written: leave it alone
+            with contextlib.suppress(UnsafePathError):
+                resolve_asset(story_dir, rel).unlink(missing_ok=True)
 
 
 def _mutate_take(

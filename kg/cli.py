@@ -42,12 +42,27 @@ def new(
             "or delete that story first"
         )
         raise typer.Exit(1)
-    story = (
-        example_story(title)
-        if example and title
-        else (example_story() if example else blank_story(title or directory.name))
-    )
-    save_story(story, directory)
+    from pydantic import ValidationError
+
+    from kg.errors import StoryError
+    from kg.store import validation_problems
+
+    try:
+        story = (
+            example_story(title)
+            if example and title
+            else (example_story() if example else blank_story(title or directory.name))
+        )
+        save_story(story, directory)
+    except ValidationError as exc:
+        for json_path, message in validation_problems(exc):
+            err_console.print(
+                f"[red]--title[/] ({lit(json_path)}): {lit(message)}", highlight=False
+            )
+        raise typer.Exit(2) from None
+    except StoryError as exc:
+        err_console.print(f"[red]{lit(exc)}[/]", highlight=False)
+        raise typer.Exit(2) from None
     console.print(
         f"Created [bold]{lit(story.title)}[/] in {lit(directory)} "
         f"({len(story.scenes)} scenes, {len(story.characters)} characters)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kg.graph import DynamicSceneGraph
 from kg.schema import Character, Environment, SceneNode, Story
 
-__all__ = ["example_story", "blank_story"]
+__all__ = ["example_story", "blank_story", "synthetic_story"]
 
 _FIXED_TIME = "2026-01-01T00:00:00+00:00"  # so the example is byte-stable
 
@@ -136,4 +136,39 @@ def example_story(title: str = "The Lighthouse Keeper's Daughter") -> Story:
         ),
         after="cliff-edge",
     )
+    return story
+
+
+def synthetic_story(n_scenes: int, motion_chars: int = 0) -> Story:
+    """A story of ``n_scenes`` for scale checks and benchmarks.
+
+    The example's cast on a main line with a cut branch every 10 scenes;
+    ``motion_chars`` pads each scene's motion to that length (at most the
+    schema's limit).
+    """
+    story = example_story(f"Synthetic {n_scenes}")
+    story.scenes, story.edges = [], []
+    graph = DynamicSceneGraph(story)
+    chars = [c.id for c in story.characters]
+    envs = [e.id for e in story.environments]
+    main_prev: str | None = None
+    for i in range(n_scenes):
+        motion = f"beat {i} of the story"
+        if motion_chars > len(motion):
+            motion += (" and the wind rises" * (motion_chars // 19 + 1))[
+                : motion_chars - len(motion)
+            ]
+        scene = SceneNode(
+            id=f"s{i:05d}",
+            title=f"Scene {i}",
+            character_ids=[chars[i % len(chars)]] if i % 3 else list(chars),
+            environment_id=envs[(i // 4) % len(envs)],
+            motion=motion,
+            seed=i,
+        )
+        if i and i % 10 == 0 and main_prev is not None:
+            graph.add_scene(scene, after=f"s{i - 5:05d}", transition="cut")
+        else:
+            graph.add_scene(scene, after=main_prev)
+            main_prev = scene.id
     return story

@@ -12,9 +12,9 @@ Examples
 >>> terminal_literal("[red]boom[/] \\x1b[2J")
 '\\\\[red]boom\\\\[/] \\\\x1b[2J'
 >>> print(markdown_literal("![x](http://e.vil/p.png) <b>*hi*</b>"))
-!\\[x\\](http://e.vil/p.png) \\<b\\>\\*hi\\*\\</b\\>
+!\\[x\\](http\\://e.vil/p.png) \\<b\\>\\*hi\\*\\</b\\>
 >>> print(markdown_literal(":red[x] $x$ Ana's 1. walk"))
-:red\\[x\\] \\$x\\$ Ana's 1. walk
+\\:red\\[x\\] \\$x\\$ Ana's 1. walk
 >>> print(markdown_code("a`b"))
 ``a`b``
 >>> print(markdown_literal("1. Intro\\n- dash"))
@@ -31,10 +31,12 @@ __all__ = ["terminal_literal", "markdown_literal", "markdown_code"]
 # Every control character but tab and line feed, shown as an escape instead.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # CommonMark lets any ASCII punctuation be backslash-escaped. Escaped
-# everywhere: what can embed (``![``), link (``[``), run HTML (``<``), format
-# (``* _ ~ ` |``), start Streamlit's ``:color[...]`` directives (``[``) or its
-# LaTeX (``$``). At a line start also what makes a heading, list or quote.
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>$|~#])")
+# everywhere: what can embed (``![``), link (``[``, and ``:`` so GFM does not
+# turn ``http://`` into a link that swallows the escapes after it), run HTML
+# (``<``), format (``* _ ~ ` |``), start Streamlit's ``:color[...]``,
+# ``:material/...:`` or emoji directives (``:``) or its LaTeX (``$``). At a
+# line start also what makes a heading, list or quote.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$|~#:])")
 _LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)
 
 

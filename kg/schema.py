@@ -63,6 +63,9 @@ __all__ = [
     "Story",
     "check_relative_path",
     "utc_now",
+    "MAX_NAME",
+    "MAX_TITLE",
+    "MAX_STORY_TITLE",
     "MAX_SHORT_TEXT",
     "MAX_TEXT",
     "MAX_PROMPT",
@@ -92,6 +95,9 @@ MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+MAX_NAME = 80
+MAX_TITLE = 120
+MAX_STORY_TITLE = 200
 MAX_SHORT_TEXT = 500
 MAX_TEXT = 2_000
 MAX_PROMPT = 4_000
@@ -111,7 +117,7 @@ def _text(max_length: int, min_length: int = 0) -> object:
     )
 
 
-Name80 = Annotated[str, _text(80, 1)]
+Name80 = Annotated[str, _text(MAX_NAME, 1)]
 ShortText = Annotated[str, _text(MAX_SHORT_TEXT)]
 Text = Annotated[str, _text(MAX_TEXT)]
 Prompt = Annotated[str, _text(MAX_PROMPT)]
@@ -296,7 +302,7 @@ class Take(StrictModel):
 
 class SceneNode(StrictModel):
     id: EntityId
-    title: Annotated[str, _text(120, 1)]
+    title: Annotated[str, _text(MAX_TITLE, 1)]
     character_ids: list[EntityId] = Field(default_factory=list, max_length=64)
     environment_id: EntityId | None = None
     pose: ShortText = ""
@@ -389,7 +395,7 @@ class Story(StrictModel):
     )
 
     schema_version: Annotated[int, Field(ge=1, le=1_000)] = SCHEMA_VERSION
-    title: Annotated[str, _text(200, 1)]
+    title: Annotated[str, _text(MAX_STORY_TITLE, 1)]
     description: Text = ""
     created_at: Word = Field(default_factory=utc_now)
     # Bumped by every save; a save over a newer revision is refused.

@@ -125,10 +125,16 @@ def score(
     """Score takes with CLIP and DINOv2 and write scores and embeddings back."""
     from rich.progress import Progress
 
+    from kg.errors import StoryError
+    from kg.literal import terminal_literal
     from kg.store import load_story, resolve_asset
     from scoring.observer import Observer
 
-    story = load_story(directory)
+    try:
+        story = load_story(directory)
+    except (FileNotFoundError, StoryError) as exc:
+        err_console.print(f"[red]{terminal_literal(exc)}[/]", highlight=False)
+        raise typer.Exit(2) from None
     jobs = _jobs(story, takes, force)
     if not jobs:
         console.print(
@@ -149,7 +155,9 @@ def score(
             except Exception as exc:
                 err_console.print(
                     f"[red]{scene_id} take {take.index}[/]: cannot read "
-                    f"{take.files.video} ({exc}); regenerate the take"
+                    f"{terminal_literal(take.files.video)} ({terminal_literal(exc)}); "
+                    "regenerate the take",
+                    highlight=False,
                 )
                 failed += 1
                 progress.advance(task)
@@ -162,7 +170,9 @@ def score(
     console.print(_summary(rows))
     reasons = sorted({r for _, _, s in rows for r in s.unavailable.values()})
     for reason in reasons:
-        console.print(f"[yellow]unavailable[/]: {reason}", highlight=False)
+        console.print(
+            f"[yellow]unavailable[/]: {terminal_literal(reason)}", highlight=False
+        )
     if failed:
         raise typer.Exit(1)
 

@@ -103,8 +103,11 @@ def _write_safetensors(
         tmp.unlink(missing_ok=True)
 
 
-def _put(s: Scores, metric: str, value: float) -> None:
+def _put(s: Scores, metric: str, value: float | None) -> None:
     """Set a score; a NaN or infinite one (e.g. a blank clip) is recorded as why."""
+    if value is None:
+        setattr(s, metric, None)
+        return
     value = float(value)
     if math.isfinite(value):
         setattr(s, metric, value)

@@ -47,6 +47,7 @@ from kg.store import (
     dump_story,
     load_story,
     parse_story,
+    parse_story_bytes,
     save_story,
     validation_problems,
 )
@@ -252,13 +253,7 @@ def import_story(slug: str, data: bytes, source: str = "kg_state.json") -> Path:
     whose files did not come along keep their records (the files read as
     missing) so nothing the file said is dropped.
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StoryValidationError(
-            source, [("$", f"not UTF-8 text ({exc.reason}); upload a JSON file")]
-        ) from None
-    story = parse_story(text, source)
+    story = parse_story_bytes(data, source)
     folder = _new_folder(slug)
     story.revision = 0
     save_story(story, folder)

@@ -7,13 +7,14 @@ without the router.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from studio.session import STORY_KEY
 
-__all__ = ["PAGES", "page_test", "app_test"]
+__all__ = ["PAGES", "page_test", "app_test", "shown_text"]
 
 PAGES = ("stories", "storyboard", "cast", "insights", "settings")
 APP_FILE = Path(__file__).with_name("app.py")
@@ -40,3 +41,14 @@ def page_test(
 def app_test(*, timeout: float = 60) -> AppTest:
     """An AppTest of the whole app, navigation included (not yet run)."""
     return AppTest.from_file(str(APP_FILE), default_timeout=timeout)
+
+
+def shown_text(at: AppTest) -> str:
+    """The text of every notice, Markdown block and caption, as a reader sees it.
+
+    AppTest reports Markdown source; user text in it is backslash-escaped
+    (`kg.literal.markdown_literal`), so the escapes are removed here.
+    """
+    kinds = ("error", "warning", "success", "info", "markdown", "caption")
+    source = "\n".join(str(e.value) for k in kinds for e in getattr(at, k))
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", source)

@@ -14,6 +14,7 @@ from kg.schema import Scores
 from kg.store import update_story
 from studio import services
 from studio.session import STORY_KEY
+from studio.testing import shown_text
 
 
 def _export_script() -> None:
@@ -41,11 +42,8 @@ def _page(story: Path | None) -> AppTest:
     return at.run()
 
 
-def _texts(at: AppTest) -> str:
-    parts = [
-        e.value for kind in ("error", "success", "info") for e in getattr(at, kind)
-    ]
-    return "\n".join(str(p) for p in parts + [c.value for c in at.caption])
+def _texts(at) -> str:  # noqa: ANN001 - AppTest
+    return shown_text(at)
 
 
 def test_page_previews_exports_and_offers_the_zip(story: Path) -> None:

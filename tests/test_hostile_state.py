@@ -315,3 +315,15 @@ def test_graph_refuses_a_huge_story_and_draws_a_neighbourhood(tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("title", ["t" * 300, "bad\x1b[31m", "nul\x00"])
+def test_new_with_a_bad_title_names_the_option(tmp_path: Path, title: str) -> None:
+    result = runner.invoke(app, ["new", str(tmp_path / "s"), "--title", title])
+    assert result.exit_code == 2, result.output
+    assert (
+        "--title" in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    assert not (tmp_path / "s" / "kg_state.json").exists()

@@ -365,3 +365,14 @@ def test_release_drops_loaded_encoders_until_the_next_take(
     again = _observe(observer, story_dir, story)
     assert loads == {"clip": 2, "dino": 2}  # loaded again after the release
     assert again.scores.clip_score == first.scores.clip_score
+
+
+def test_a_non_finite_score_is_recorded_as_unavailable() -> None:
+    from kg.schema import Scores
+    from scoring.observer import _put
+
+    s = Scores()
+    _put(s, "clip_score", float("nan"))
+    _put(s, "temporal_flicker", 0.5)
+    assert s.clip_score is None and "nan" in s.unavailable["clip_score"]
+    assert s.temporal_flicker == 0.5

@@ -10,7 +10,7 @@ import pytest
 
 from kg.store import load_story
 from studio import services
-from studio.testing import page_test
+from studio.testing import page_test, shown_text
 from studio.views.storyboard import SELECTED_KEY
 
 pytest.importorskip("engine.runner")
@@ -33,8 +33,7 @@ def small_story(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _texts(at) -> str:  # noqa: ANN001 - AppTest
-    kinds = ("error", "warning", "success", "info", "markdown", "caption")
-    return "\n".join(str(e.value) for k in kinds for e in getattr(at, k))
+    return shown_text(at)
 
 
 def test_generate_selected_then_all_pending(small_story: Path) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from kg.store import load_story, save_story
 from studio import services
-from studio.testing import app_test, page_test
+from studio.testing import app_test, page_test, shown_text
 from studio.views.cast import NEW, cast_key
 from studio.views.storyboard import SELECTED_KEY, editor_key
 
@@ -37,13 +37,7 @@ def _cells(at) -> str:  # noqa: ANN001 - AppTest
 
 
 def _texts(at) -> str:  # noqa: ANN001 - AppTest
-    parts = [
-        e.value
-        for kind in ("error", "warning", "success", "info")
-        for e in getattr(at, kind)
-    ]
-    parts += [m.value for m in at.markdown] + [c.value for c in at.caption]
-    return "\n".join(str(p) for p in parts)
+    return shown_text(at)
 
 
 def test_no_pages_folder_beside_the_entry_script() -> None:

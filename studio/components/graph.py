@@ -42,10 +42,11 @@ def _agraph():  # noqa: ANN202 - the declared component function
     return component
 
 
-# A larger story is shown as a window around the selected scene: vis-network
-# draws a few hundred nodes smoothly, and 10,000 would stall the browser tab.
-MAX_GRAPH_SCENES = 300
-WINDOW_SCENES = 150
+# A larger story is shown as a window around the selected scene: more than a
+# few dozen scenes fitted into the view are dots too small to read or click,
+# and 10,000 would stall the browser tab.
+MAX_GRAPH_SCENES = 80
+WINDOW_SCENES = 30
 _LAYER_PX, _ROW_PX = 170, 90
 
 
@@ -113,6 +114,18 @@ def graph_window(view: StoryView, selected: str | None) -> list[str] | None:
     return neighbourhood(view.graph, center, WINDOW_SCENES)
 
 
+def _centred(nodes: list[dict]) -> list[dict]:
+    """Nodes moved so their bounding box is centred on the origin.
+
+    The browser keeps its viewport when only the data changes, so every
+    window of a large story appears in the middle of the view the first one
+    was fitted to.
+    """
+    xs, ys = [n["x"] for n in nodes], [n["y"] for n in nodes]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return [{**n, "x": n["x"] - cx, "y": n["y"] - cy} for n in nodes]
+
+
 def graph_data(view: StoryView, selected: str | None = None) -> dict:
     """The component's data: nodes and edges, the selected node outlined."""
     all_nodes, all_edges = _base_data(view)
@@ -121,7 +134,7 @@ def graph_data(view: StoryView, selected: str | None = None) -> dict:
         nodes, edges = list(all_nodes.values()), all_edges
     else:
         shown = set(window)
-        nodes = [all_nodes[sid] for sid in window]
+        nodes = _centred([all_nodes[sid] for sid in window])
         edges = [e for e in all_edges if e["from"] in shown and e["to"] in shown]
     if selected is not None:
         nodes = [

@@ -17,7 +17,16 @@ from typing import Any
 import streamlit as st
 
 from kg.literal import markdown_literal as md
-from kg.schema import WEATHERS, Character, Environment, Story
+from kg.schema import (
+    MAX_NAME,
+    MAX_PROMPT,
+    MAX_SHORT_TEXT,
+    MAX_TEXT,
+    WEATHERS,
+    Character,
+    Environment,
+    Story,
+)
 from studio import services
 from studio.session import (
     flash,
@@ -81,10 +90,12 @@ def _identity_widgets(key: Callable[[str], str], new: bool) -> dict[str, Any]:
     """Id (fixed once added), name and description: what every entity has."""
     values: dict[str, Any] = {}
     a, b = st.columns(2)
-    values["id"] = a.text_input("Id", key=key("id"), disabled=not new, help=_ID_HELP)
-    values["name"] = b.text_input("Name", key=key("name"))
+    values["id"] = a.text_input(
+        "Id", key=key("id"), disabled=not new, help=_ID_HELP, max_chars=64
+    )
+    values["name"] = b.text_input("Name", key=key("name"), max_chars=MAX_NAME)
     values["description"] = st.text_area(
-        "Description", key=key("description"), height=68
+        "Description", key=key("description"), height=68, max_chars=MAX_TEXT
     )
     return values
 
@@ -96,6 +107,7 @@ def _character_widgets(key: Callable[[str], str], new: bool) -> dict[str, Any]:
         key=key("attributes"),
         help="What the prompt says about their look, e.g. 'long red hair, "
         "yellow oilskin coat'.",
+        max_chars=MAX_PROMPT,
     )
     values["importance"] = st.number_input(
         "Importance",
@@ -138,7 +150,9 @@ def _environment_values(e: Environment | None) -> dict[str, Any]:
 def _environment_widgets(key: Callable[[str], str], new: bool) -> dict[str, Any]:
     values = _identity_widgets(key, new)
     a, b, c = st.columns(3)
-    values["lighting"] = a.text_input("Lighting", key=key("lighting"))
+    values["lighting"] = a.text_input(
+        "Lighting", key=key("lighting"), max_chars=MAX_SHORT_TEXT
+    )
     values["weather"] = b.selectbox(
         "Default weather", list(WEATHERS), key=key("weather")
     )

@@ -6,6 +6,7 @@ import streamlit as st
 
 from kg.literal import markdown_code as code
 from kg.literal import markdown_literal as md
+from kg.schema import MAX_STORY_TITLE
 from studio import services
 from studio.session import current_story, flash, open_story, show_flashes
 
@@ -102,7 +103,9 @@ def _confirm_delete(entry) -> None:  # noqa: ANN001 - services.StoryEntry
 def _create_form() -> None:
     with st.form("stories.create"):
         st.subheader("New story")
-        title = st.text_input("Title", key="stories.create.title")
+        title = st.text_input(
+            "Title", key="stories.create.title", max_chars=MAX_STORY_TITLE
+        )
         slug = st.text_input(
             "Folder name",
             key="stories.create.slug",

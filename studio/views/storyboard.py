@@ -14,7 +14,15 @@ from typing import Any
 import streamlit as st
 
 from kg.literal import markdown_literal as md
-from kg.schema import CAMERA_MOVES, WEATHERS, SceneNode
+from kg.schema import (
+    CAMERA_MOVES,
+    MAX_PROMPT,
+    MAX_SHORT_TEXT,
+    MAX_TEXT,
+    MAX_TITLE,
+    WEATHERS,
+    SceneNode,
+)
 from studio import services
 from studio.components.graph import STATUS_COLORS, graph_window, story_graph
 from studio.components.jobs import job_panel
@@ -97,7 +105,9 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     chars = {c.id: c.name for c in story.characters}
     envs = {e.id: e.name for e in story.environments}
     values: dict[str, Any] = {}
-    values["title"] = st.text_input("Title", key=editor_key(k, "title"))
+    values["title"] = st.text_input(
+        "Title", key=editor_key(k, "title"), max_chars=MAX_TITLE
+    )
     values["character_ids"] = st.multiselect(
         "Characters",
         list(chars),
@@ -111,9 +121,14 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         key=editor_key(k, "environment_id"),
     )
     values["motion"] = st.text_input(
-        "Motion", key=editor_key(k, "motion"), help="What happens; leads the prompt."
+        "Motion",
+        key=editor_key(k, "motion"),
+        help="What happens; leads the prompt.",
+        max_chars=MAX_TEXT,
     )
-    values["pose"] = st.text_input("Pose", key=editor_key(k, "pose"))
+    values["pose"] = st.text_input(
+        "Pose", key=editor_key(k, "pose"), max_chars=MAX_SHORT_TEXT
+    )
     a, b = st.columns(2)
     values["weather"] = a.selectbox(
         "Weather",
@@ -124,7 +139,9 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     values["camera"] = b.selectbox(
         "Camera", list(CAMERA_MOVES), key=editor_key(k, "camera")
     )
-    values["lighting"] = st.text_input("Lighting", key=editor_key(k, "lighting"))
+    values["lighting"] = st.text_input(
+        "Lighting", key=editor_key(k, "lighting"), max_chars=MAX_SHORT_TEXT
+    )
     a, b = st.columns(2)
     values["duration_s"] = a.number_input(
         "Duration (s)", step=0.5, format="%.2f", key=editor_key(k, "duration_s")
@@ -133,11 +150,15 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     values["prompt_override"] = st.text_area(
         "Prompt override",
         key=editor_key(k, "prompt_override"),
+        max_chars=MAX_PROMPT,
         help="Left empty, the prompt is generated from the story graph.",
         height=80,
     )
     values["negative_prompt"] = st.text_area(
-        "Negative prompt", key=editor_key(k, "negative_prompt"), height=68
+        "Negative prompt",
+        key=editor_key(k, "negative_prompt"),
+        height=68,
+        max_chars=MAX_PROMPT,
     )
     return values
 
