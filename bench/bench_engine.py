@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backend import CancelToken, GenerationRequest, SceneContext, get_backend
+from engine.backend import (
+    CancelToken,
+    GenerationRequest,
+    SceneContext,
+    VideoBackend,
+    get_backend,
+)
 from engine.generate import generate_scene
 from engine.runlock import hold_run
 from engine.video import ClipWriter, write_video
@@ -39,13 +45,13 @@ WIDTH, HEIGHT = 768, 512
 RESULTS = Path(__file__).parent / "results" / "engine.json"
 
 
-class TimedBackend:
+class TimedBackend(VideoBackend):
     """Wraps a backend and records the wall time of each ``generate`` call."""
 
     def __init__(self, inner):  # noqa: ANN001
         self.inner = inner
         self.name = inner.name
-        self.version = getattr(inner, "version", "")
+        self.version = inner.version
         self.supports_latent_continuity = inner.supports_latent_continuity
         self.seconds: list[float] = []
 

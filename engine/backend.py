@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,14 +115,48 @@ class GenerationResult:
     random_weights: bool = False
 
 
-@runtime_checkable
-class VideoBackend(Protocol):
-    name: str
-    supports_latent_continuity: bool
+class VideoBackend:
+    """Base of every backend: what the engine calls, each with a documented default.
+
+    A backend sets ``name`` and implements `generate`; everything else is an
+    optional capability whose default here is what a backend without it
+    means. The engine calls these methods and never probes for attributes.
+    """
+
+    #: registry name, recorded in every take
+    name: str = "backend"
+    #: part of the take cache key: bump it when the same request would give
+    #: other frames
+    version: str = ""
+    #: whether the backend takes and returns tail latents (else the engine
+    #: carries a last frame, or nothing)
+    supports_latent_continuity: bool = False
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
-    ) -> GenerationResult: ...
+    ) -> GenerationResult:
+        """Make the clip; report ``progress(step, total)``, stop when ``cancel``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement generate")
+
+    def plan_frames(self, frames: int) -> int:
+        """The frame count to make for a wanted one. Default: exactly ``frames``."""
+        return frames
+
+    def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
+        """Steps and guidance of a quality preset. Default: the dev-checkpoint
+        table of `engine.ltx.presets` (backends without steps ignore them)."""
+        from engine.ltx.presets import resolve_preset
+
+        chosen = resolve_preset(quality_preset, "")
+        return chosen.steps, chosen.guidance
+
+    def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int] | None:
+        """The text encoder's token counter and budget. Default: None (the
+        prompt generator's estimate and ``settings.prompt_token_budget``)."""
+        return None
+
+    def release(self) -> None:
+        """Free loaded models and device memory. Default: nothing to free."""
 
 
 _REGISTRY: dict[str, Callable[..., VideoBackend]] = {}

@@ -74,8 +74,6 @@ from kg.schema import (
 from kg.store import load_story, update_story
 
 __all__ = [
-    "PRESET_STEPS",
-    "DEFAULT_GUIDANCE",
     "scene_context",
     "build_request",
     "resolve_backend",
@@ -83,11 +81,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# Denoising steps per quality preset (LTX-Video distilled models look good from
-# 8; 40 is the full schedule). The animatic ignores steps.
-PRESET_STEPS = {"fast": 8, "balanced": 20, "high": 40}
-DEFAULT_GUIDANCE = 3.0
 
 
 def scene_context(story: Story, scene: SceneNode) -> SceneContext:
@@ -107,7 +100,7 @@ def scene_context(story: Story, scene: SceneNode) -> SceneContext:
 
 
 def _frames_and_preset(
-    backend: VideoBackend | None, scene: SceneNode, settings: Settings, model: str
+    backend: VideoBackend, scene: SceneNode, settings: Settings, model: str
 ) -> tuple[int, int, float]:
     """Frame count, steps and guidance, asking the backend where it has rules.
 
@@ -118,17 +111,14 @@ def _frames_and_preset(
     the backend's ``preset`` (e.g. distilled checkpoints need fewer steps).
     """
     frames = scene.frame_count(settings.fps)
-    if scene.num_frames is None and hasattr(backend, "plan_frames"):
+    if scene.num_frames is None:
         frames = backend.plan_frames(frames)
-    if hasattr(backend, "preset"):
-        steps, guidance = backend.preset(settings.quality_preset, model)
-    else:
-        steps, guidance = PRESET_STEPS[settings.quality_preset], DEFAULT_GUIDANCE
+    steps, guidance = backend.preset(settings.quality_preset, model)
     return frames, steps, guidance
 
 
 def _prompt_budget(
-    backend: VideoBackend | None, settings: Settings, model: str
+    backend: VideoBackend, settings: Settings, model: str
 ) -> dict[str, Any]:
     """The backend's real token counter and budget, when it offers them.
 
@@ -136,13 +126,14 @@ def _prompt_budget(
     then reports the missing model itself) the prompt generator's estimate
     and ``settings.prompt_token_budget`` apply.
     """
-    if not hasattr(backend, "prompt_tokens"):
-        return {}
     try:
-        counter, limit = backend.prompt_tokens(model)
+        tokens = backend.prompt_tokens(model)
     except Exception as exc:  # noqa: BLE001 - the estimate is a safe fallback
         log.info("token counter unavailable (%s); using the estimate", exc)
         return {}
+    if tokens is None:
+        return {}
+    counter, limit = tokens
     return {"counter": counter, "budget": min(limit, settings.prompt_token_budget)}
 
 
@@ -153,7 +144,12 @@ def build_request(
     plan: ContinuityPlan,
     backend: VideoBackend | None = None,
 ) -> GenerationRequest:
-    """The backend request of a scene under the story's settings."""
+    """The backend request of a scene under the story's settings.
+
+    Without ``backend`` the base class's defaults apply (any frame count, the
+    default presets, the estimated token count).
+    """
+    backend = backend or VideoBackend()
     settings = story.settings
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
@@ -177,13 +173,19 @@ def build_request(
 
 
 def resolve_backend(
-    backend: str | VideoBackend | None, story: Story
+    backend: str | VideoBackend | None,
+    story: Story,
+    backends: Callable[[str], VideoBackend] = get_backend,
 ) -> tuple[str, VideoBackend]:
-    """A backend instance and its name, from a name, an instance or the settings."""
+    """A backend instance and its name, from a name, an instance or the settings.
+
+    ``backends`` turns a name into an instance; a front end passes one that
+    keeps instances for reuse (`studio.wiring.shared_backend`).
+    """
     if backend is None or isinstance(backend, str):
         name = backend or story.settings.backend
-        return name, get_backend(name)
-    return getattr(backend, "name", type(backend).__name__), backend
+        return name, backends(name)
+    return backend.name, backend
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -266,6 +268,7 @@ def generate_scene(
     cancel: CancelToken | None = None,
     observer: TakeObserver | None = None,
     writer: ClipWriter | None = None,
+    backends: Callable[[str], VideoBackend] = get_backend,
 ) -> Take:
     """Generate a scene as a new take and select it; returns the take.
 
@@ -283,6 +286,8 @@ def generate_scene(
     writer : encode the mp4 on this writer's thread; None encodes before
         returning. With a writer the take is ``done`` before its clip lands;
         ``take.files.video`` is set once the file exists.
+    backends : turns a backend name into an instance (default: a new one
+        each time; front ends pass a resolver that reuses them).
 
     Returns the finished take (``status`` ``done``, or ``failed`` with
     ``error`` saying what to change). Raises `GenerationCancelled` when
@@ -302,6 +307,7 @@ def generate_scene(
             cancel,
             observer,
             writer,
+            backends,
         )
 
 
@@ -315,6 +321,7 @@ def _generate(
     cancel: CancelToken | None,
     observer: TakeObserver | None,
     writer: ClipWriter | None,
+    backends: Callable[[str], VideoBackend],
 ) -> Take:
     t0 = time.perf_counter()
     progress = progress or (lambda step, total: None)
@@ -323,13 +330,13 @@ def _generate(
     # 1. continuity source and mode
     story = load_story(story_dir)
     scene = story.scene(scene_id)  # KeyError names the scene
-    backend_name, impl = resolve_backend(backend, story)
+    backend_name, impl = resolve_backend(backend, story, backends)
     model = story.settings.model if model is None else model
     plan = plan_continuity(
         story_dir,
         story,
         scene_id,
-        supports_latent=bool(getattr(impl, "supports_latent_continuity", False)),
+        supports_latent=impl.supports_latent_continuity,
         backend_name=backend_name,
         width=story.settings.width,
         height=story.settings.height,
@@ -346,7 +353,7 @@ def _generate(
     )
     key = cache_key(
         backend=backend_name,
-        backend_version=str(getattr(impl, "version", "")),
+        backend_version=impl.version,
         model=model,
         request=request,
         source=plan.source,
@@ -423,7 +430,7 @@ def _generate(
         raise
     release = story.settings.release_models
     if release:  # free the video model before the encoders load
-        _release(impl)
+        impl.release()
 
     def edited_since(saved: Story) -> bool:
         """Whether the scene as saved now asks for something else than was made."""
@@ -448,7 +455,7 @@ def _generate(
         edited_since,
     )
     if release and observer is not None:
-        _release(observer)
+        observer.release()
     return take
 
 
@@ -466,13 +473,6 @@ def _asked_for(request: GenerationRequest) -> tuple:
         request.guidance,
         request.scene,
     )
-
-
-def _release(component: object) -> None:
-    """Call a backend's or observer's ``release()`` if it has one."""
-    release = getattr(component, "release", None)
-    if callable(release):
-        release()
 
 
 def _abandon(

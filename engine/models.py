@@ -10,7 +10,9 @@ cache without touching the network; generation resolves models the same way
 
 from __future__ import annotations
 
+import json
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,9 @@ from typing import Literal
 from engine.backend import BackendError
 
 __all__ = [
+    "TINY_MODEL_ID",
+    "CheckpointMismatchError",
+    "read_safetensors_header",
     "ModelSpec",
     "CATALOG",
     "ModelStatus",
@@ -30,6 +35,34 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# The random-weight LTX-Video built in code for smoke runs (engine.ltx.tiny).
+TINY_MODEL_ID = "tiny-random"
+
+
+class CheckpointMismatchError(BackendError):
+    """The weights in a model folder do not match its config."""
+
+
+def read_safetensors_header(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Tensor shapes and ``__metadata__`` of a ``.safetensors`` file (header only).
+
+    Plain file reading (no torch): `verify_model` checks a snapshot with it,
+    so listing the models stays fast.
+    """
+    with path.open("rb") as handle:
+        raw = handle.read(8)
+        if len(raw) != 8:
+            raise CheckpointMismatchError(
+                f"{path} is not a safetensors file (too short)"
+            )
+        (length,) = struct.unpack("<Q", raw)
+        if length > 100_000_000:
+            raise CheckpointMismatchError(f"{path} has an implausible header size")
+        header = json.loads(handle.read(length))
+    metadata = header.pop("__metadata__", None) or {}
+    return {key: list(info["shape"]) for key, info in header.items()}, metadata
+
 
 _DIFFUSERS_PATTERNS = (
     "model_index.json",
@@ -164,7 +197,6 @@ def resolve_cached(name: str) -> Path:
 
 def verify_model(spec: ModelSpec, folder: Path) -> tuple[str, ...]:
     """Problems with a fetched snapshot (missing files, unreadable weights)."""
-    from engine.ltx.loading import read_safetensors_header
 
     problems = [
         f"missing {rel}" for rel in spec.required if not (folder / rel).is_file()

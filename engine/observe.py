@@ -42,3 +42,6 @@ class TakeObserver(Protocol):
         frames: np.ndarray,  # [F, H, W, 3] uint8
         previous_last_frame: np.ndarray | None,  # [H, W, 3] uint8
     ) -> Observation: ...
+
+    def release(self) -> None:
+        """Free the encoders (called between scenes when settings ask)."""

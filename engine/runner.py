@@ -134,6 +134,9 @@ class JobRunner:
     observer : scores each take (see `engine.observe.TakeObserver`).
     background_encode : encode clips on a writer thread so the next scene
         starts at once (the runner waits for the clips before it goes idle).
+    backends : turns a backend name into an instance; the default keeps one
+        instance per name for this runner (front ends share one across
+        runners, `studio.wiring.shared_backend`).
     on_scene_end : called on the worker thread with ``(scene_id, outcome)``
         (``done``, ``failed`` or ``cancelled``) after each scene's state is
         saved, before the next scene starts (e.g. to redraw a live graph).
@@ -146,6 +149,7 @@ class JobRunner:
         *,
         background_encode: bool = True,
         on_scene_end: Callable[[str, str], None] | None = None,
+        backends: Callable[[str], VideoBackend] | None = None,
     ) -> None:
         self.story_dir = Path(story_dir)
         self.observer = observer
@@ -165,6 +169,7 @@ class JobRunner:
         self._cancel = CancelToken()
         self._thread: threading.Thread | None = None
         self._backends: dict[str, VideoBackend] = {}
+        self._resolve = backends or self._own_backend
         recover_interrupted(self.story_dir)
 
     # API -----------------------------------------------------------------------
@@ -339,12 +344,10 @@ class JobRunner:
                 self._current = None
                 self._cond.notify_all()
 
-    def _backend(self, spec: str | VideoBackend | None) -> str | VideoBackend | None:
-        if not isinstance(spec, str):
-            return spec
-        if spec not in self._backends:
-            self._backends[spec] = get_backend(spec)
-        return self._backends[spec]
+    def _own_backend(self, name: str) -> VideoBackend:
+        if name not in self._backends:
+            self._backends[name] = get_backend(name)
+        return self._backends[name]
 
     def _run(self, job: _Job, writer: ClipWriter | None) -> None:
         error: str | None = None
@@ -353,13 +356,14 @@ class JobRunner:
             take = generate_scene(
                 self.story_dir,
                 job.scene_id,
-                backend=self._backend(job.backend),
+                backend=job.backend,
                 model=job.model,
                 force=job.force,
                 progress=self._progress,
                 cancel=self._cancel,
                 observer=self.observer,
                 writer=writer,
+                backends=self._resolve,
             )
             outcome = "done" if take.status == "done" else "failed"
             error = take.error if take.status != "done" else None

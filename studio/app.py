@@ -10,7 +10,6 @@ fresh server then shows a blank page for a link straight to ``/storyboard``.)
 from __future__ import annotations
 
 import functools
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,52 +19,11 @@ if __package__ in (None, ""):  # `streamlit run studio/app.py` runs it as a scri
 
 import streamlit as st
 
-__all__ = ["APP_TITLE", "app_icon", "build_pages", "main"]
+from studio.navigation import build_pages
+
+__all__ = ["APP_TITLE", "app_icon", "main"]
 
 APP_TITLE = "StoryGraph Studio"
-
-
-def build_pages() -> dict[str, st.Page]:
-    """Every page by its url path, in navigation order."""
-    from studio.views.cast import cast_page
-    from studio.views.insights import insights_page
-    from studio.views.settings import settings_page
-    from studio.views.stories import stories_page
-    from studio.views.storyboard import storyboard_page
-
-    pages = {
-        "stories": st.Page(
-            stories_page, title="Stories", icon=":material/library_books:", default=True
-        ),
-        "storyboard": st.Page(
-            storyboard_page,
-            title="Storyboard",
-            icon=":material/movie:",
-            url_path="storyboard",
-        ),
-        "cast": st.Page(
-            cast_page, title="Cast", icon=":material/groups:", url_path="cast"
-        ),
-        "insights": st.Page(
-            insights_page,
-            title="Insights",
-            icon=":material/insights:",
-            url_path="insights",
-        ),
-    }
-    if importlib.util.find_spec("studio.views.export") is not None:
-        from studio.views.export import export_page
-
-        pages["export"] = st.Page(
-            export_page,
-            title="Export",
-            icon=":material/inventory_2:",
-            url_path="export",
-        )
-    pages["settings"] = st.Page(
-        settings_page, title="Settings", icon=":material/settings:", url_path="settings"
-    )
-    return pages
 
 
 ABOUT = (

@@ -971,26 +971,12 @@ def _snapshot(status: Any) -> JobSnapshot:
     )
 
 
-def _observer() -> Any:
-    """The scoring observer, or None when scoring is not installed or fails."""
-    try:
-        from scoring.observer import Observer
-    except ImportError as exc:
-        log.info("scoring not available (%s); takes are not scored", exc)
-        return None
-    try:
-        return Observer.default()
-    except Exception:  # noqa: BLE001 - scoring must never stop generation
-        log.exception("the observer could not start; takes are not scored")
-        return None
-
-
 @st.cache_resource(show_spinner=False)
 def _make_runner(story_dir: str) -> Any:
     """One runner per story folder and process, shared by every session."""
-    from engine.runner import JobRunner  # imports torch: only when generating
+    from studio.wiring import make_runner  # imports torch: only when generating
 
-    return JobRunner(Path(story_dir), observer=_observer())
+    return make_runner(Path(story_dir))
 
 
 def job_runner(folder: Path) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from engine.backend import VideoBackend
 from engine.backends.ltx import LTXBackend
 from engine.continuity import ContinuityPlan
-from engine.generate import DEFAULT_GUIDANCE, PRESET_STEPS, build_request
+from engine.generate import build_request
+from engine.ltx.presets import resolve_preset
 from kg.example import example_story
 
 
@@ -44,8 +46,8 @@ def test_backends_without_rules_get_the_engine_defaults(plan: ContinuityPlan) ->
     story = example_story()
     request = build_request(story, "arrival", "", plan, None)
     assert request.num_frames == 48
-    assert request.steps == PRESET_STEPS["balanced"]
-    assert request.guidance == DEFAULT_GUIDANCE
+    default = resolve_preset("balanced", "")  # the base class's documented default
+    assert (request.steps, request.guidance) == (default.steps, default.guidance)
 
 
 class _Recorder:
@@ -53,7 +55,7 @@ class _Recorder:
         self.events = events
 
 
-class _ReleasingBackend(_Recorder):
+class _ReleasingBackend(_Recorder, VideoBackend):
     name = "releasing"
     supports_latent_continuity = False
 

@@ -14,6 +14,7 @@ from engine.backend import (
     GenerationCancelled,
     GenerationRequest,
     OutOfMemoryError,
+    VideoBackend,
     get_backend,
 )
 from engine.continuity import ContinuityError, load_tail_latents
@@ -44,7 +45,7 @@ def _frames(story_dir, rel):
     return read_png(resolve_asset(story_dir, rel))
 
 
-class LatentBackend:
+class LatentBackend(VideoBackend):
     """Animatic frames plus fake tail latents; records what it was given."""
 
     name = "fake-latent"
@@ -66,7 +67,7 @@ class LatentBackend:
         return result
 
 
-class FailingBackend:
+class FailingBackend(VideoBackend):
     name = "failing"
     supports_latent_continuity = False
 

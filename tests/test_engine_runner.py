@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.backend import get_backend
+from engine.backend import VideoBackend, get_backend
 from engine.runlock import RunLockedError, hold_run
 from engine.runner import JobRunner, recover_interrupted
 from engine.video import read_png, read_video
@@ -36,7 +36,7 @@ def story_dir(tmp_path):
     return tmp_path / "story"
 
 
-class CancellingBackend:
+class CancellingBackend(VideoBackend):
     """The animatic, whose progress callback cancels the run in scene ``at``."""
 
     name = "cancelling"
@@ -174,10 +174,10 @@ def test_recover_interrupted_only_without_a_live_run(story_dir):
 
 _CHILD = """
 import sys, threading
-from engine.backend import get_backend, register_backend
+from engine.backend import VideoBackend, get_backend, register_backend
 from studio.cli import main
 
-class Blocking:
+class Blocking(VideoBackend):
     name = "blocking"
     supports_latent_continuity = False
 
@@ -272,7 +272,7 @@ def test_sigkill_mid_run_then_run_again_finishes(story_dir):
     assert (story_dir / STATE_FILE).read_text().endswith("}\n")
 
 
-class GatedBackend:
+class GatedBackend(VideoBackend):
     """The animatic, but each scene waits for the test to open the gate."""
 
     name = "gated"

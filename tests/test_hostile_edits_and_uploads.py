@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.backend import get_backend
+from engine.backend import VideoBackend, get_backend
 from engine.generate import generate_scene
 from kg.errors import StoryError
 from kg.example import example_story
@@ -27,7 +27,7 @@ def _small_story(story_dir: Path) -> Path:
     return story_dir
 
 
-class EditingBackend:
+class EditingBackend(VideoBackend):
     """The animatic, with a user saving an edit of the scene mid-generation."""
 
     def __init__(self, story_dir: Path, edit) -> None:  # noqa: ANN001

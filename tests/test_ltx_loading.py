@@ -8,9 +8,11 @@ out the way huggingface_hub lays it out, so nothing touches the network.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -179,3 +181,33 @@ def test_tiny_transformer_config_matches_saved_weights(saved_tiny: Path) -> None
         k: list(v) if isinstance(v, tuple) else v
         for k, v in tiny_transformer_config().items()
     }
+
+
+def test_models_command_imports_no_torch_with_a_model_folder(tmp_path: Path) -> None:
+    """Listing models reads safetensors headers, never torch (7 s to import)."""
+    import subprocess
+    import sys
+
+    from safetensors.numpy import save_file
+
+    cache = tmp_path / "hub"
+    snapshot = _snapshot_dir(cache, "facebook/dinov2-small")
+    (snapshot / "config.json").write_text("{}")
+    save_file({"w": np.zeros((2, 2), np.float32)}, str(snapshot / "model.safetensors"))
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from studio.cli import app\n"
+        "result = CliRunner().invoke(app, ['models'], env={'COLUMNS': '200'})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "assert 'dinov2-small' in result.output\n"
+        "print('torch' in sys.modules, 'yes' in result.output)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["False", "True"], out

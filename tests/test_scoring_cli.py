@@ -12,9 +12,9 @@ import scoring.encoders as enc
 from kg.example import example_story
 from kg.schema import GenerationParams, Take, TakeFiles, TakeRef
 from kg.store import load_story, save_story
-from scoring import cli as scoring_cli
 from scoring.encoders import FETCH_COMMAND, tiny_clip, tiny_dino
 from scoring.observer import Observer
+from studio.cli import score as scoring_cli
 
 runner = CliRunner()
 
@@ -166,15 +166,16 @@ def test_missing_clip_fails_the_command_but_scores_the_rest(
 
 
 def test_score_is_a_storygraph_command():
-    from studio import cli
+    from studio.cli import app as storygraph
 
-    assert "scoring.cli" in cli._COMMAND_MODULES
+    names = {c.name or c.callback.__name__ for c in storygraph.registered_commands}
+    assert "score" in names
 
 
 def test_show_lists_the_scores(app, story_dir, tiny_default):
-    from kg import cli as kg_cli
+    from studio.cli import story as story_cli
 
-    kg_cli.register(app)
+    story_cli.register(app)
     assert runner.invoke(app, ["score", str(story_dir)]).exit_code == 0
     shown = runner.invoke(app, ["show", str(story_dir), "--width", "20"])
     assert shown.exit_code == 0, shown.output

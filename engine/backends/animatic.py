@@ -31,6 +31,7 @@ from engine.backend import (
     GenerationResult,
     ProgressFn,
     SceneContext,
+    VideoBackend,
     register_backend,
 )
 
@@ -334,7 +335,7 @@ class _ZoomBuffers:
         np.take(self.rows_buf, cols3, axis=1, out=out.reshape(self.h, -1))
 
 
-class AnimaticBackend:
+class AnimaticBackend(VideoBackend):
     """Storyboard clips on the CPU; see the module docstring."""
 
     name = "animatic"

@@ -37,6 +37,7 @@ from engine.backend import (
     GenerationResult,
     OutOfMemoryError,
     ProgressFn,
+    VideoBackend,
     register_backend,
 )
 from engine.ltx.latents import (
@@ -201,7 +202,7 @@ class _Conditioning:
     note: str = ""
 
 
-class LTXBackend:
+class LTXBackend(VideoBackend):
     """LTX-Video through `LatentConditionPipeline`.
 
     Parameters

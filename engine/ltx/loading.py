@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +27,12 @@ from typing import Any, Literal
 import torch
 
 from engine.backend import BackendError
-from engine.ltx.tiny import TINY_MODEL_ID, build_random_pipeline, build_tokenizer
+from engine.models import (
+    TINY_MODEL_ID,
+    CheckpointMismatchError,
+    read_safetensors_header,
+    resolve_cached,
+)
 
 __all__ = [
     "load_tokenizer",
@@ -48,10 +52,6 @@ SUPPORTED_PIPELINES = ("LTXConditionPipeline", "LTXPipeline", "LTXImageToVideoPi
 _CHECKED_COMPONENTS = ("transformer", "vae", "text_encoder")
 # T5 ties its input embedding to ``shared.weight``; checkpoints keep only one.
 _TIED_SUFFIXES = ("embed_tokens.weight",)
-
-
-class CheckpointMismatchError(BackendError):
-    """The weights in a model folder do not match its config."""
 
 
 @dataclass(frozen=True)
@@ -91,25 +91,7 @@ def resolve_model(name: str) -> ModelSource:
                 "at a diffusers-format LTX-Video folder"
             )
         return ModelSource(name, "folder", path)
-    from engine.models import resolve_cached
-
     return ModelSource(name, "folder", resolve_cached(name))
-
-
-def read_safetensors_header(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
-    """Tensor shapes and ``__metadata__`` of a ``.safetensors`` file (header only)."""
-    with path.open("rb") as handle:
-        raw = handle.read(8)
-        if len(raw) != 8:
-            raise CheckpointMismatchError(
-                f"{path} is not a safetensors file (too short)"
-            )
-        (length,) = struct.unpack("<Q", raw)
-        if length > 100_000_000:
-            raise CheckpointMismatchError(f"{path} has an implausible header size")
-        header = json.loads(handle.read(length))
-    metadata = header.pop("__metadata__", None) or {}
-    return {key: list(info["shape"]) for key, info in header.items()}, metadata
 
 
 def _weight_files(component_dir: Path) -> list[Path]:
@@ -227,6 +209,8 @@ def load_tokenizer(name: str) -> Any:
     """The model's T5 tokenizer alone (cheap: no weights), cached per model."""
     source = resolve_model(name)
     if source.kind == "tiny":
+        from engine.ltx.tiny import build_tokenizer  # test builder, only when asked
+
         return build_tokenizer()
     from transformers import AutoTokenizer
 
@@ -239,6 +223,8 @@ def load_tokenizer(name: str) -> Any:
 def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
     """Build (tiny) or load (folder, after `check_checkpoint`) the pipeline on CPU."""
     if source.kind == "tiny":
+        from engine.ltx.tiny import build_random_pipeline
+
         return build_random_pipeline(dtype=dtype)
     from engine.ltx.pipeline import LatentConditionPipeline
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.backend import BackendError
+from engine.models import TINY_MODEL_ID
 
 __all__ = ["Preset", "PRESETS", "CheckpointKind", "checkpoint_kind", "resolve_preset"]
 
@@ -57,7 +58,7 @@ def checkpoint_kind(model: str) -> CheckpointKind:
     'dev'
     """
     name = model.lower()
-    if name == "tiny-random":
+    if name == TINY_MODEL_ID:
         return "tiny"
     if "distill" in name:
         return "distilled"

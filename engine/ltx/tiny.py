@@ -17,6 +17,7 @@ from typing import Any, Literal
 import torch
 
 from engine.ltx.pipeline import LatentConditionPipeline
+from engine.models import TINY_MODEL_ID
 
 __all__ = [
     "TINY_MODEL_ID",
@@ -29,7 +30,6 @@ __all__ = [
     "build_random_pipeline",
 ]
 
-TINY_MODEL_ID = "tiny-random"
 
 _NO_SCALING_LAST = (True, True, True, False)  # 3 x 2 in time and space, as LTX
 

@@ -56,9 +56,10 @@ def _story_actions(col: st.delta_generator.DeltaGenerator, entry, is_open) -> No
 
 
 def _storyboard_page() -> st.Page:
-    from studio.app import build_pages
+    """The navigation's Storyboard page (same function and url path match it)."""
+    from studio.views.storyboard import URL_PATH, storyboard_page
 
-    return build_pages()["storyboard"]
+    return st.Page(storyboard_page, url_path=URL_PATH)
 
 
 def _duplicate_form(entry) -> None:  # noqa: ANN001 - services.StoryEntry

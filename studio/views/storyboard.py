@@ -34,8 +34,9 @@ from studio.session import (
     story_page,
 )
 
-__all__ = ["storyboard_page", "SELECTED_KEY", "editor_key"]
+__all__ = ["storyboard_page", "SELECTED_KEY", "URL_PATH", "editor_key"]
 
+URL_PATH = "storyboard"
 SELECTED_KEY = "storyboard.selected"
 _NEXT_KEY = "storyboard.next_selected"
 _NS = "storyboard"  # session-state namespace of the editor's drafts

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-__all__ = ["register"]
+from studio.cli.output import console, err_console
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["register"]
 
 
 def fetch_models_command(

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from studio.cli.output import console, err_console
+from studio.cli.output import lit as terminal_literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,8 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["register", "score"]
 
 log = logging.getLogger(__name__)
-console = Console()
-err_console = Console(stderr=True)
 
 
 class TakeChoice(StrEnum):
@@ -126,7 +126,6 @@ def score(
     from rich.progress import Progress
 
     from kg.errors import StoryError
-    from kg.literal import terminal_literal
     from kg.store import load_story, resolve_asset
     from scoring.observer import Observer
 

@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from kg.literal import terminal_literal as lit
+from studio.cli.output import console, err_console, lit
 
 __all__ = ["register"]
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 def schema() -> None:

@@ -15,36 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from kg.literal import terminal_literal
+from studio.cli.output import console, err_console
 
 if TYPE_CHECKING:
     from engine.live_graph import LiveGraph
-    from engine.observe import TakeObserver
     from engine.runner import JobRunner, RunnerStatus
 
 __all__ = ["register", "run"]
 
-console = Console()
-err_console = Console(stderr=True)
 
 # Statuses `run` generates without --scenes or --force.
 _PENDING = ("draft", "queued", "generating", "failed", "interrupted", "stale")
-
-
-def _default_observer() -> TakeObserver | None:
-    """``scoring.observer.Observer.default()`` when the scoring package is there."""
-    try:
-        from scoring.observer import Observer
-    except ImportError:
-        err_console.print("[yellow]scoring is not installed; takes are not scored[/]")
-        return None
-    try:
-        return Observer.default()
-    except Exception as exc:  # scoring must never stop generation
-        err_console.print(f"scoring disabled: {terminal_literal(exc)}", style="yellow")
-        return None
 
 
 def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: ANN001
@@ -209,9 +192,8 @@ def _generate(
     live: bool,
 ) -> RunnerStatus:
     """Run the scenes through a `JobRunner` with progress bars; the final status."""
-    from engine.runner import JobRunner
+    from studio.wiring import make_runner
 
-    observer = None if no_score else _default_observer()
     live_graph = None
     if live:
         from engine.live_graph import LiveGraph, display_available
@@ -219,8 +201,10 @@ def _generate(
         live_graph = LiveGraph(directory, window=display_available())
         console.print(f"Live graph: {live_graph.png}")
         live_graph.update()
-    runner = JobRunner(
-        directory, observer, on_scene_end=live_graph.update if live_graph else None
+    runner = make_runner(
+        directory,
+        score=not no_score,
+        on_scene_end=live_graph.update if live_graph else None,
     )
     runner.submit(ids, backend=backend, model=model, force=force)
     return _follow(runner, len(ids), live_graph)

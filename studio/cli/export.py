@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-
-from kg.literal import terminal_literal
 
 if TYPE_CHECKING:
     from engine.export import ExportSummary, Skip
 
-__all__ = ["register", "export"]
+from studio.cli.output import console, err_console
+from studio.cli.output import lit as terminal_literal
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["register", "export"]
 
 
 def skip_table(skips: list[Skip]) -> Table:

@@ -1,0 +1,85 @@
+"""How the front ends put the libraries together, in one place for both.
+
+The engine and scoring never import each other; the studio and the
+``storygraph`` command connect them here:
+
+- `default_observer`: the scoring observer that scores every take (or None
+  when scoring cannot start: generation never depends on it);
+- `shared_backend`: one backend instance per name for the whole process,
+  reused across scenes, runs and stories (a backend holds its loaded model),
+  and `release_backends` to free them;
+- `make_runner`: a `JobRunner` with both.
+
+Nothing here imports torch at module import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.backend import VideoBackend
+    from engine.observe import TakeObserver
+    from engine.runner import JobRunner
+
+__all__ = ["default_observer", "shared_backend", "release_backends", "make_runner"]
+
+log = logging.getLogger(__name__)
+
+_LOCK = threading.Lock()
+_BACKENDS: dict[str, VideoBackend] = {}
+
+
+def default_observer() -> TakeObserver | None:
+    """The scoring observer, or None (with a log line) when it cannot start."""
+    try:
+        from scoring.observer import Observer
+    except ImportError as exc:
+        log.warning("scoring is not installed (%s); takes are not scored", exc)
+        return None
+    try:
+        return Observer.default()
+    except Exception as exc:  # noqa: BLE001 - scoring must never stop generation
+        log.warning("scoring disabled: %s", exc)
+        return None
+
+
+def shared_backend(name: str) -> VideoBackend:
+    """The process's backend called ``name``, built on first use."""
+    from engine.backend import get_backend
+
+    with _LOCK:
+        backend = _BACKENDS.get(name)
+        if backend is None:
+            backend = _BACKENDS[name] = get_backend(name)
+        return backend
+
+
+def release_backends() -> None:
+    """Free every shared backend's models (they load again on next use)."""
+    with _LOCK:
+        backends = list(_BACKENDS.values())
+        _BACKENDS.clear()
+    for backend in backends:
+        backend.release()
+
+
+def make_runner(
+    story_dir: str | os.PathLike[str],
+    *,
+    score: bool = True,
+    on_scene_end: Callable[[str, str], None] | None = None,
+) -> JobRunner:
+    """A `JobRunner` for a story, scoring with the default observer."""
+    from engine.runner import JobRunner
+
+    return JobRunner(
+        story_dir,
+        default_observer() if score else None,
+        on_scene_end=on_scene_end,
+        backends=shared_backend,
+    )
