@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.backend import ContinuityInput
-from engine.video import atomic_path, read_png
+from engine.video import read_png
 from kg.errors import UnsafePathError
 from kg.graph import DynamicSceneGraph, continuity_predecessor
-from kg.paths import resolve_asset
+from kg.paths import atomic_path, resolve_asset
 from kg.schema import Story, TakeRef
 
 if TYPE_CHECKING:

@@ -52,7 +52,7 @@ from engine.dataset.formats import (
     render_readme,
 )
 from kg.graph import DynamicSceneGraph, continuity_predecessor, generation_order
-from kg.paths import inside, refuse_link, resolve_asset, walk_files
+from kg.paths import atomic_path, inside, refuse_link, resolve_asset, walk_files
 from kg.schema import SceneNode, Story, Take
 from kg.store import STATE_FILE, load_story
 
@@ -522,8 +522,6 @@ def _sha256_file(path: Path) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from engine.video import atomic_path
-
     data = text.encode("utf-8")
     if path.is_file() and path.read_bytes() == data:
         return  # unchanged: keep the file (and its mtime) as it is

@@ -54,11 +54,11 @@ from engine.takes import (
     apply_selection,
     find_cached_take,
     next_take_index,
-    take_files,
 )
 from engine.video import ClipWriter, write_png, write_video
 from kg.errors import UnsafePathError
 from kg.graph import DynamicSceneGraph
+from kg.layout import take_files
 from kg.paths import resolve_asset
 from kg.prompt import build_prompt
 from kg.schema import (

@@ -32,7 +32,6 @@ from engine.continuity import ContinuityError
 from engine.generate import generate_scene
 from engine.observe import TakeObserver
 from engine.runlock import RunLockedError, held_here, hold_run
-from engine.takes import SCENES_DIR
 from engine.video import ClipWriter, remove_partial_files
 from kg.graph import (
     DynamicSceneGraph,
@@ -40,6 +39,7 @@ from kg.graph import (
     generation_order,
     mark_stale_descendants,
 )
+from kg.layout import SCENES_DIR
 from kg.schema import Story
 from kg.store import load_story, resolve_asset, update_story
 

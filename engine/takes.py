@@ -1,13 +1,6 @@
 """Takes: every generation of a scene, where its files live, and which is selected.
 
-A take's files sit beside each other in the story folder::
-
-    scenes/<scene_id>/take-<n>.mp4                  the clip (H.264, yuv420p)
-    scenes/<scene_id>/take-<n>.first.png            first frame, lossless
-    scenes/<scene_id>/take-<n>.last.png             last frame, lossless
-    scenes/<scene_id>/take-<n>.latents.safetensors  tail latents + metadata
-    scenes/<scene_id>/take-<n>.embeddings.safetensors  written by the observer
-
+A take's files sit beside each other in the story folder (`kg.layout`).
 Paths stored in a `Take` are relative to the story folder. Selecting another
 take of a scene changes what its continuous successors start from, so they are
 marked ``stale``. All state changes go through `kg.store.update_story`.
@@ -19,46 +12,16 @@ import os
 from pathlib import Path
 
 from kg.graph import DynamicSceneGraph, mark_stale_descendants
-from kg.schema import SceneNode, Story, Take, TakeFiles
+from kg.schema import SceneNode, Story, Take
 from kg.store import resolve_asset, update_story
 
 __all__ = [
-    "SCENES_DIR",
-    "take_stem",
-    "take_files",
     "next_take_index",
     "find_cached_take",
     "take_is_complete",
     "select_take",
     "apply_selection",
 ]
-
-SCENES_DIR = "scenes"
-
-
-def take_stem(scene_id: str, index: int) -> str:
-    """``scenes/<scene_id>/take-<n>``, relative to the story folder."""
-    return f"{SCENES_DIR}/{scene_id}/take-{index}"
-
-
-def take_files(scene_id: str, index: int) -> TakeFiles:
-    """Every file path a take may have (relative); not all of them get written.
-
-    Examples
-    --------
-    >>> take_files("arrival", 2).video
-    'scenes/arrival/take-2.mp4'
-    >>> take_files("arrival", 2).last_frame
-    'scenes/arrival/take-2.last.png'
-    """
-    stem = take_stem(scene_id, index)
-    return TakeFiles(
-        video=f"{stem}.mp4",
-        first_frame=f"{stem}.first.png",
-        last_frame=f"{stem}.last.png",
-        tail_latents=f"{stem}.latents.safetensors",
-        embeddings=f"{stem}.embeddings.safetensors",
-    )
 
 
 def next_take_index(scene: SceneNode) -> int:

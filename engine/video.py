@@ -10,51 +10,28 @@ own thread so the next scene does not wait on the encoder.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from kg.paths import TMP_MARK, atomic_path, walk_files
+
 __all__ = [
-    "TMP_MARK",
     "write_video",
     "read_video",
     "video_info",
     "write_png",
     "read_png",
-    "atomic_path",
     "remove_partial_files",
     "ClipWriter",
 ]
 
 log = logging.getLogger(__name__)
-
-TMP_MARK = ".partial"  # in every temporary file name, so cleanup finds them
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
-
-    The temporary name keeps the suffix (``.take-1.partial-ab12.mp4``) so tools
-    that pick the format from the extension still work.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(
-        f".{final.stem}{TMP_MARK}-{secrets.token_hex(4)}{final.suffix}"
-    )
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def remove_partial_files(root: str | os.PathLike[str], rel: str = ".") -> list[Path]:
@@ -64,8 +41,6 @@ def remove_partial_files(root: str | os.PathLike[str], rel: str = ".") -> list[P
     (`kg.errors.UnsafePathError`), links below are neither entered nor removed.
     Returns the files removed.
     """
-    from kg.paths import walk_files
-
     removed = []
     for path in walk_files(root, rel):
         if path.name.startswith(".") and f"{TMP_MARK}-" in path.name:

@@ -14,6 +14,7 @@ from pathlib import Path
 from kg.errors import StoryError
 from kg.graph import DynamicSceneGraph, layered_layout
 from kg.memory import scene_salience
+from kg.palette import STATUS_COLOURS
 from kg.paths import write_atomic
 
 __all__ = ["STATUS_COLOURS", "MAX_DRAWN_SCENES", "draw_story_graph"]
@@ -21,16 +22,6 @@ __all__ = ["STATUS_COLOURS", "MAX_DRAWN_SCENES", "draw_story_graph"]
 # Beyond this a PNG is unreadable and matplotlib takes minutes: draw a
 # neighbourhood instead (``storygraph graph --around SCENE``).
 MAX_DRAWN_SCENES = 300
-
-STATUS_COLOURS = {
-    "draft": "#9aa5b1",
-    "queued": "#5b8def",
-    "generating": "#f5a623",
-    "done": "#2eb67d",
-    "failed": "#e01e5a",
-    "interrupted": "#b05cc6",
-    "stale": "#c8b400",
-}
 
 
 def draw_story_graph(

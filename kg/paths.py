@@ -18,6 +18,7 @@ choice of where stories live); only what is inside it is checked.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -36,7 +37,11 @@ __all__ = [
     "resolve_asset",
     "walk_files",
     "write_atomic",
+    "atomic_path",
+    "TMP_MARK",
 ]
+
+TMP_MARK = ".partial"  # in every temporary file name, so cleanup finds them
 
 
 def _link_message(shown: str) -> str:
@@ -148,20 +153,32 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a new hidden file, fsync, rename.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
-    The temporary file is created exclusively under a random name, so a link
-    planted beside ``path`` is never written through; the rename replaces a
-    link at ``path`` itself, never its target.
+    The one way StoryGraph writes a file: a reader never sees a half-written
+    one, and a process killed mid-write leaves only a hidden temporary file
+    (``.take-1.partial-ab12cd.mp4``: the suffix stays for tools that pick the
+    format by it) that `engine.video.remove_partial_files` cleans up. The name
+    is random, so a link planted beside ``path`` is never written through, and
+    the rename replaces a link at ``path`` itself, never its target.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(
+        f".{final.stem}{TMP_MARK}-{secrets.token_hex(6)}{final.suffix}"
+    )
     try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        yield tmp
+        os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (`atomic_path`), synced to disk."""
+    with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -48,6 +48,9 @@ __all__ = [
     "CAMERA_MOVES",
     "WEATHERS",
     "SCENE_STATUSES",
+    "PENDING_STATUSES",
+    "GENERATED_STATUSES",
+    "MEMORY_MODES",
     "StrictModel",
     "Character",
     "Environment",
@@ -92,6 +95,11 @@ CAMERA_MOVES: tuple[str, ...] = CameraMove.__args__  # type: ignore[attr-defined
 ContinuityMode = Literal["latent", "frame", "none"]
 QualityPreset = Literal["fast", "balanced", "high"]
 MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"]
+MEMORY_MODES: tuple[str, ...] = MemoryMode.__args__  # type: ignore[attr-defined]
+# What "generate all pending" and `storygraph run` pick by default.
+PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
+# Scenes that went through a generation (an edit of one makes it stale).
+GENERATED_STATUSES = ("done", "failed", "interrupted")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +32,13 @@ from kg.errors import (
     StoryValidationError,
     UnsafePathError,
 )
-from kg.paths import read_regular_file, refuse_link, resolve_asset
+from kg.paths import (
+    TMP_MARK,
+    atomic_path,
+    read_regular_file,
+    refuse_link,
+    resolve_asset,
+)
 from kg.schema import SCHEMA_VERSION, Story
 from kg.strict_json import StrictJSONError, decode_utf8, loads_strict
 
@@ -308,25 +313,20 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _atomic_write(file: Path, text: str) -> None:
-    directory = file.parent
-    tmp = directory / f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
+    """`kg.paths.atomic_path`, keeping the version it replaces as the backup."""
+    with atomic_path(file) as tmp:
         with open(tmp, "x", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         if file.exists():
-            backup = file.with_name(BACKUP_FILE)
-            bak_tmp = directory / f".{BACKUP_FILE}.{secrets.token_hex(4)}.tmp"
-            try:
-                os.link(file, bak_tmp)
-            except OSError:
-                bak_tmp.write_bytes(file.read_bytes())
-            os.replace(bak_tmp, backup)
-        os.replace(tmp, file)
-        _fsync_dir(directory)
-    finally:
-        tmp.unlink(missing_ok=True)
+            # hard link (no copy) the current version as the backup, atomically
+            with atomic_path(file.with_name(BACKUP_FILE)) as bak_tmp:
+                try:
+                    os.link(file, bak_tmp)
+                except OSError:
+                    bak_tmp.write_bytes(file.read_bytes())
+    _fsync_dir(file.parent)
 
 
 def save_story(
@@ -344,8 +344,13 @@ def save_story(
     """
     file = state_path(path)
     with story_lock(file, lock_timeout):
-        for stale in file.parent.glob(f".{file.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a writer killed mid-save
+        backup = file.with_name(BACKUP_FILE)
+        for pattern in (
+            f".{file.stem}{TMP_MARK}-*{file.suffix}",
+            f".{backup.stem}{TMP_MARK}-*{backup.suffix}",
+        ):
+            for stale in file.parent.glob(pattern):
+                stale.unlink(missing_ok=True)  # left by a writer killed mid-save
         current = _current_text(file)
         if current is not None:
             disk_rev = _revision_on_disk(current)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kg.layout import take_files
+from kg.paths import atomic_path
 from kg.schema import Scores, Story, Take, clip_message, utc_now
 from kg.store import resolve_asset
 from scoring import metrics
@@ -71,12 +72,10 @@ class Observation:
 
 
 def embeddings_path(scene_id: str, take: Take) -> str:
-    """``scenes/<scene>/take-<n>.embeddings.safetensors``, beside the take's clip."""
-    if take.files.video:
-        video = PurePosixPath(take.files.video)
-        stem = video.name.split(".", 1)[0]
-        return str(video.with_name(f"{stem}.embeddings.safetensors"))
-    return f"scenes/{scene_id}/take-{take.index}.embeddings.safetensors"
+    """Where a take's features go (`kg.layout.take_files`)."""
+    path = take_files(scene_id, take.index).embeddings
+    assert path is not None, "every take has an embeddings path"
+    return path
 
 
 def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -94,13 +93,8 @@ def _write_safetensors(
 ) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _put(s: Scores, metric: str, value: float | None) -> None:

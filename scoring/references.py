@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kg.errors import UnsafePathError
-from kg.paths import make_folder, resolve_asset
+from kg.layout import REFERENCE_CACHE
+from kg.paths import atomic_path, make_folder, resolve_asset
 from kg.schema import Story
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ __all__ = ["CACHE_FILE", "ReferenceCache", "load_image", "file_digest"]
 
 log = logging.getLogger(__name__)
 
-CACHE_FILE = ".cache/references.safetensors"
+CACHE_FILE = REFERENCE_CACHE
 
 
 def file_digest(path: Path) -> str:
@@ -87,12 +87,8 @@ class ReferenceCache:
         except UnsafePathError as exc:
             log.warning("not caching reference features: %s", exc)
             return
-        tmp = self.file.with_name(f".{self.file.name}.{secrets.token_hex(4)}.tmp")
-        try:
+        with atomic_path(self.file) as tmp:
             save_file(entries, str(tmp))
-            os.replace(tmp, self.file)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def features(
         self, story: Story, character_ids: list[str], encoder: ImageEncoder

@@ -34,8 +34,11 @@ from kg.graph import (
     generation_order,
     mark_stale_descendants,
 )
-from kg.paths import inside, make_folder
+from kg.layout import references_dir
+from kg.paths import TMP_MARK, inside, make_folder
 from kg.schema import (
+    GENERATED_STATUSES,
+    PENDING_STATUSES,
     Character,
     Environment,
     SceneNode,
@@ -120,9 +123,7 @@ log = logging.getLogger(__name__)
 OUTPUTS_ENV = "STORYGRAPH_OUTPUTS"
 LAST_STORY_FILE = ".studio-last-story"
 # A take that exists on disk: regenerating or reselecting upstream makes it stale.
-GENERATED_STATUSES = ("done", "failed", "interrupted")
 # What "generate all pending" picks up.
-PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
 # Reference images: what browsers and the encoders read, and a size that keeps
 # the story folder portable.
 REFERENCE_TYPES = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -278,7 +279,9 @@ def _not_copied(directory: str, names: list[str]) -> set[str]:
     A link is not followed (its target may be outside the story) nor copied
     (the copy would refuse to use it anyway).
     """
-    patterns = shutil.ignore_patterns(".kg_state.lock", ".run.lock", ".*.tmp", "*.bak")
+    patterns = shutil.ignore_patterns(
+        ".kg_state.lock", ".run.lock", f".*{TMP_MARK}-*", "*.bak"
+    )
     skip = set(patterns(directory, names))
     skip.update(n for n in names if os.path.islink(os.path.join(directory, n)))
     return skip
@@ -825,7 +828,7 @@ def add_reference_image(
     """Store an uploaded reference image; returns its path in the story folder."""
     ext, _ = _check_reference(filename, data)
     stem = slugify(filename.rsplit(".", 1)[0])
-    rel_dir = f"references/{character_id}"
+    rel_dir = references_dir(character_id)
     target_dir = make_folder(folder, rel_dir)
     name, n = f"{stem}.{ext}", 1
     while True:

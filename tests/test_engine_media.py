@@ -17,7 +17,6 @@ from engine.backend import (
 from engine.continuity import load_tail_latents, save_tail_latents
 from engine.video import (
     ClipWriter,
-    atomic_path,
     read_png,
     read_video,
     remove_partial_files,
@@ -25,6 +24,7 @@ from engine.video import (
     write_png,
     write_video,
 )
+from kg.paths import atomic_path
 
 W, H, F = 128, 96, 13
 

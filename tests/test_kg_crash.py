@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from kg.example import example_story
+from kg.paths import TMP_MARK
 from kg.schema import SceneNode
 from kg.store import BACKUP_FILE, STATE_FILE, load_story, save_story, update_story
 
@@ -59,7 +60,7 @@ def test_sigkill_during_saves_never_corrupts(tmp_path: Path) -> None:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
 
-        mid_write_kills += any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+        mid_write_kills += any(TMP_MARK in p.name for p in tmp_path.iterdir())
         story = load_story(tmp_path)  # never raises: the state is whole
         counter = int(story.description)
         assert counter >= last_seen, "a save went backwards"
@@ -73,5 +74,5 @@ def test_sigkill_during_saves_never_corrupts(tmp_path: Path) -> None:
     assert mid_write_kills > 0
     # Whatever temp files a kill left behind, the next save cleans them up.
     update_story(tmp_path, lambda s: None)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if TMP_MARK in p.name) == []
     assert (tmp_path / STATE_FILE).exists()

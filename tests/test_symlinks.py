@@ -175,7 +175,7 @@ def test_reference_upload_and_cache_stay_inside(tmp_path: Path, outside: Path) -
 def test_graph_png_link_is_replaced_not_followed(tmp_path: Path, outside: Path) -> None:
     story_dir = _story(tmp_path)
     os.symlink(outside / "notes.txt", story_dir / "graph.png")
-    os.symlink(outside / "notes.txt", story_dir / ".graph.png.tmp")
+    os.symlink(outside / "notes.txt", story_dir / ".graph.partial-000000.png")
     out = story_dir / "graph.png"
     result = runner.invoke(app, ["graph", str(story_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -58,9 +58,9 @@ from engine.ltx.loading import (
     resolve_model,
 )
 from engine.ltx.presets import resolve_preset
+from kg.schema import MEMORY_MODES
 
 __all__ = [
-    "MEMORY_MODES",
     "LTXBackend",
     "LoadedModel",
     "loaded_model",
@@ -75,8 +75,6 @@ log = logging.getLogger(__name__)
 logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").setLevel(
     logging.ERROR
 )
-
-MEMORY_MODES = ("none", "model_offload", "sequential_offload", "vae_tiling")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from engine.export import ExportSummary, Skip
 
+from kg.layout import dataset_dir
 from studio.cli.output import console, err_console
 from studio.cli.output import lit as terminal_literal
 
@@ -119,7 +120,7 @@ def export(
     except (BucketError, ExportError, FileNotFoundError, StoryError) as exc:
         err_console.print(f"[red]{terminal_literal(exc)}[/]", highlight=False)
         raise typer.Exit(2) from None
-    target = out if out is not None else directory / "dataset" / format
+    target = out if out is not None else directory / dataset_dir(format)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
         with Progress(*columns, console=console, transient=True) as bars:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kg.literal import terminal_literal
+from kg.schema import PENDING_STATUSES
 from studio.cli.output import console, err_console
 
 if TYPE_CHECKING:
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
     from engine.runner import JobRunner, RunnerStatus
 
 __all__ = ["register", "run"]
-
-
-# Statuses `run` generates without --scenes or --force.
-_PENDING = ("draft", "queued", "generating", "failed", "interrupted", "stale")
 
 
 def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: ANN001
@@ -43,7 +40,7 @@ def _scene_ids(story, scenes: str | None, force: bool) -> list[str]:  # noqa: AN
             )
             raise typer.Exit(2)
         return ids
-    return [s.id for s in story.scenes if force or s.status in _PENDING]
+    return [s.id for s in story.scenes if force or s.status in PENDING_STATUSES]
 
 
 def _follow(

@@ -16,19 +16,11 @@ import json
 import streamlit as st
 
 from kg.graph import layered_layout, neighbourhood
+from kg.palette import STATUS_COLOURS
 from studio.services import StoryView
 
-__all__ = ["STATUS_COLORS", "graph_data", "graph_window", "story_graph"]
+__all__ = ["graph_data", "graph_window", "story_graph"]
 
-STATUS_COLORS = {
-    "draft": "#9aa5b1",
-    "queued": "#f0b429",
-    "generating": "#2186eb",
-    "done": "#3ebd93",
-    "failed": "#e12d39",
-    "interrupted": "#cb6e17",
-    "stale": "#a368fc",
-}
 SELECTED_BORDER = "#102a43"
 _MIN_SIZE, _MAX_SIZE = 12, 36
 
@@ -86,7 +78,7 @@ def _base_data(view: StoryView) -> tuple[dict[str, dict], list[dict]]:
             ),
             "shape": "dot",
             "size": round(_MIN_SIZE + (_MAX_SIZE - _MIN_SIZE) * present, 1),
-            "color": STATUS_COLORS[scene.status],
+            "color": STATUS_COLOURS[scene.status],
             "opacity": round(0.45 + 0.55 * present, 2),
             "x": x * _LAYER_PX,
             "y": -y * _ROW_PX,

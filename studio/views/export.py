@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from kg.layout import DATASETS_DIR, dataset_dir
 from kg.literal import markdown_literal as md
 from studio import services
 from studio.session import story_page
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["export_page", "RESULT_KEY", "DATASETS_DIR"]
 
 RESULT_KEY = "export.result"
-DATASETS_DIR = "dataset"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _FORMAT_LABELS = {
     "ltx2": "ltx2: LTX-2 trainer (dataset.jsonl)",
@@ -200,7 +200,7 @@ def export_page() -> None:
         st.error(md(exc))
         return
     try:
-        out = services.dataset_folder(folder, f"{DATASETS_DIR}/{name}")
+        out = services.dataset_folder(folder, dataset_dir(name))
     except services.StoryError as exc:
         st.error(md(exc))
         return

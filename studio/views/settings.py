@@ -14,14 +14,13 @@ import streamlit as st
 
 from kg.literal import markdown_code as code
 from kg.literal import markdown_literal as md
-from kg.schema import Settings
+from kg.schema import MEMORY_MODES, Settings
 from studio import services
 from studio.session import flash, story_page
 
 __all__ = ["settings_page", "settings_key"]
 
 QUALITY_PRESETS = ("fast", "balanced", "high")
-MEMORY_MODES = ("none", "model_offload", "sequential_offload", "vae_tiling")
 CONTINUITY_MODES = ("latent", "frame", "none")
 _BASE_KEY = "settings.base"  # (story folder, saved values) the widgets began at
 _DRAFT_KEY = "settings.draft"  # (story folder, rejected values) kept across pages

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from kg.literal import markdown_literal as md
+from kg.palette import STATUS_COLOURS, STATUS_TONES
 from kg.schema import (
     CAMERA_MOVES,
     MAX_PROMPT,
@@ -24,7 +25,7 @@ from kg.schema import (
     SceneNode,
 )
 from studio import services
-from studio.components.graph import STATUS_COLORS, graph_window, story_graph
+from studio.components.graph import graph_window, story_graph
 from studio.components.jobs import job_panel
 from studio.session import (
     flash,
@@ -171,7 +172,7 @@ def _problem_list(problems: list[tuple[str, str]]) -> str:
 def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
     st.subheader(f"Scene · {scene.id}")
     st.markdown(
-        f"Status: :{_status_color(scene.status)}[**{scene.status}**]"
+        f"Status: :{STATUS_TONES[scene.status]}[**{scene.status}**]"
         + (f" · selected take {scene.selected_take}" if scene.selected_take else "")
     )
     values = _editor_widgets(view, scene)
@@ -249,17 +250,6 @@ def _prompt_preview(
             )
         else:
             st.caption("Nothing else is remembered at this point of the story.")
-
-
-def _status_color(status: str) -> str:
-    return {
-        "done": "green",
-        "failed": "red",
-        "generating": "blue",
-        "queued": "orange",
-        "interrupted": "orange",
-        "stale": "violet",
-    }.get(status, "gray")
 
 
 # Structure ---------------------------------------------------------------------
@@ -498,7 +488,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
 def _legend() -> str:
     return (
         " ".join(
-            f"<span style='color:{c}'>●</span> {s}" for s, c in STATUS_COLORS.items()
+            f"<span style='color:{c}'>●</span> {s}" for s, c in STATUS_COLOURS.items()
         )
         + " · size: memory salience · dashed: cut"
     )
