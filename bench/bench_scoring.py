@@ -30,14 +30,9 @@ import numpy as np
 import torch
 
 from kg.schema import GenerationParams, SceneNode, Story, Take, TakeFiles
-from scoring.encoders import (
-    ImageEncoder,
-    random_clip,
-    random_dino,
-    tiny_clip,
-    tiny_dino,
-)
+from scoring.encoders import ImageEncoder
 from scoring.observer import Observer
+from scoring.testing import random_clip, random_dino, tiny_clip, tiny_dino
 
 WIDTH, HEIGHT, FRAMES, FPS = 768, 512, 49, 24
 BATCHES = (1, 8, 32)

@@ -9,11 +9,6 @@ where ``importance`` is the entity's own weight, reinforced by
 Entities at or above ``threshold`` stay in the story memory that the prompt
 generator may carry into later scenes; the others have decayed out.
 
-An optional relevance term follows the retrieval score of Generative Agents
-(Park et al., 2023): recency, importance and relevance, each min-max normalised
-over the candidates, summed. It only ranks what is remembered; the decay
-threshold still decides what is remembered at all.
-
 Examples
 --------
 >>> from kg.schema import Character, SceneNode, Story
@@ -30,8 +25,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
-from itertools import repeat
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -50,8 +44,6 @@ __all__ = [
     "scene_salience",
 ]
 
-Relevance = Callable[[str], float] | Mapping[str, float]
-
 
 class EntityMemory(NamedTuple):
     key: str  # "character:<id>" or "environment:<id>"
@@ -63,8 +55,6 @@ class EntityMemory(NamedTuple):
     appearances: int
     salience: float
     remembered: bool
-    relevance: float | None = None
-    score: float = 0.0  # ranking score: salience, or the retrieval score
 
 
 def entity_key(kind: str, entity_id: str) -> str:
@@ -127,46 +117,19 @@ def _decay(
                 n.tolist(),
                 salience.tolist(),
                 kept.tolist(),
-                repeat(None),
-                salience.tolist(),
                 strict=False,
             ),
         )
     )
 
 
-def _with_relevance(
-    items: list[EntityMemory], relevance: Relevance
-) -> list[EntityMemory]:
-    get = relevance.get if isinstance(relevance, Mapping) else relevance
-    rel = [float(get(m.key) or 0.0) for m in items]
-
-    def norm(values: list[float]) -> list[float]:
-        lo, hi = min(values), max(values)
-        return [0.0 if hi == lo else (v - lo) / (hi - lo) for v in values]
-
-    rec = norm([m.salience / m.importance for m in items])
-    imp = norm([m.importance for m in items])
-    relv = norm(rel)
-    return [
-        m._replace(relevance=r, score=a + b + c)
-        for m, r, a, b, c in zip(items, rel, rec, imp, relv, strict=True)
-    ]
-
-
-def story_memory(
-    graph: DynamicSceneGraph,
-    scene_id: str,
-    relevance: Relevance | None = None,
-) -> list[EntityMemory]:
+def story_memory(graph: DynamicSceneGraph, scene_id: str) -> list[EntityMemory]:
     """Every entity seen on the path to ``scene_id``, most salient first.
 
     Parameters
     ----------
     graph : the story graph.
     scene_id : the scene the memory is seen from (distance 0).
-    relevance : optional entity key -> similarity to this scene (e.g. CLIP
-        text cosine); when given, ``score`` is the retrieval score.
     """
     story = graph.story
     path = ancestor_path(graph, scene_id)
@@ -176,30 +139,25 @@ def story_memory(
         for key in scene_entities(graph.scene(sid)):
             last_seen[key] = pos
             counts[key] = counts.get(key, 0) + 1
-    items = _decay(_Base(story), last_seen, counts, len(path) - 1, story.settings.decay)
-    if relevance is not None and items:
-        items = _with_relevance(items, relevance)
-    return _ranked(items)
+    return _ranked(
+        _decay(_Base(story), last_seen, counts, len(path) - 1, story.settings.decay)
+    )
 
 
 def remembered(
     graph: DynamicSceneGraph,
     scene_id: str,
-    relevance: Relevance | None = None,
     *,
     memory: list[EntityMemory] | None = None,
 ) -> list[EntityMemory]:
     """Entities still in memory at ``scene_id`` that the scene does not show.
 
     ``memory`` is the scene's `story_memory` when the caller has it already
-    (`memory_by_scene`); it is then ranked by ``relevance`` instead of walking
-    the story again.
+    (`memory_by_scene`), so the story is not walked again.
     """
     present = set(scene_entities(graph.scene(scene_id)))
     if memory is None:
-        memory = story_memory(graph, scene_id, relevance)
-    elif relevance is not None and memory:
-        memory = _ranked(_with_relevance(memory, relevance))
+        memory = story_memory(graph, scene_id)
     return [m for m in memory if m.remembered and m.key not in present]
 
 
@@ -219,7 +177,7 @@ def memory_by_scene(graph: DynamicSceneGraph) -> dict[str, list[EntityMemory]]:
 
 
 def _ranked(items: list[EntityMemory]) -> list[EntityMemory]:
-    return sorted(items, key=lambda m: (-m.score, m.key))
+    return sorted(items, key=lambda m: (-m.salience, m.key))
 
 
 def salience_timeline(

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from kg.graph import DynamicSceneGraph
 from kg.memory import (
     EntityMemory,
-    Relevance,
     entity_key,
     remembered,
     story_memory,
@@ -105,7 +104,6 @@ def _sentence(text: str) -> str:
 def _parts(
     graph: DynamicSceneGraph,
     scene_id: str,
-    relevance: Relevance | None,
     memory: list[EntityMemory],
 ) -> tuple[list[PromptPart], list[EntityMemory]]:
     story = graph.story
@@ -145,7 +143,7 @@ def _parts(
     )
     parts.append(PromptPart("style", _sentence(style), 1.0))
 
-    memory = remembered(graph, scene_id, relevance, memory=memory)
+    memory = remembered(graph, scene_id, memory=memory)
     for m in memory:
         if m.kind == "character":
             c = story.character(m.entity_id)
@@ -155,7 +153,7 @@ def _parts(
             text = f"{c.name}{extra} is still nearby"
         else:
             text = f"{story.environment(m.entity_id).name} is still close"
-        parts.append(PromptPart("memory", _sentence(text), m.score))
+        parts.append(PromptPart("memory", _sentence(text), m.salience))
     return parts, memory
 
 
@@ -183,7 +181,6 @@ def build_prompt(
     scene_id: str,
     *,
     budget: int | None = None,
-    relevance: Relevance | None = None,
     counter: Callable[[str], int] = count_tokens,
     memory: list[EntityMemory] | None = None,
 ) -> ScenePrompt:
@@ -192,7 +189,6 @@ def build_prompt(
     Parameters
     ----------
     budget : token budget; the story's ``settings.prompt_token_budget`` if None.
-    relevance : optional entity relevance for ranking the remembered entities.
     counter : token counter; a real tokenizer's can be passed.
     memory : the scene's `story_memory`, when the caller computed it already
         (`kg.memory.memory_by_scene` for every scene at once).
@@ -211,7 +207,7 @@ def build_prompt(
 
     if memory is None:
         memory = story_memory(graph, scene_id)
-    parts, kept = _parts(graph, scene_id, relevance, memory)
+    parts, kept = _parts(graph, scene_id, memory)
     dropped: list[PromptPart] = []
     # Parts are counted once each (a long part is not recounted per drop);
     # the joined text is counted again below, so a counter whose counts do not

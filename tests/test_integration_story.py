@@ -17,8 +17,8 @@ from engine.export import ExportOptions, export_dataset
 from engine.runner import JobRunner
 from kg.example import example_story
 from kg.store import load_story, resolve_asset, save_story
-from scoring.encoders import tiny_clip, tiny_dino
 from scoring.observer import Observer
+from scoring.testing import tiny_clip, tiny_dino
 
 
 def test_generate_score_reload_export(tmp_path: Path) -> None:

@@ -143,19 +143,6 @@ def test_memory_follows_the_branch() -> None:
     assert set(values) == set(g.g.nodes) and all(0 <= v <= 1 for v in values.values())
 
 
-def test_relevance_reranks_but_does_not_resurrect() -> None:
-    g = chain(3, rate=0.5, threshold=0.0)
-    g.scene("s0").character_ids = ["bo"]
-    g.scene("s1").character_ids = ["ana"]
-    plain = [m.key for m in story_memory(g, "s2")]
-    assert plain == ["character:ana", "character:bo"]  # 0.5 vs 0.5... ana first by key
-    ranked = story_memory(
-        g, "s2", relevance={"character:bo": 1.0, "character:ana": 0.0}
-    )
-    assert [m.key for m in ranked] == ["character:bo", "character:ana"]
-    assert ranked[0].relevance == 1.0
-
-
 def test_prompt_order_motion_first_and_deterministic() -> None:
     g = DynamicSceneGraph(example_story())
     p = build_prompt(g, "meeting")

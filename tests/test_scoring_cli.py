@@ -12,8 +12,9 @@ import scoring.encoders as enc
 from kg.example import example_story
 from kg.schema import GenerationParams, Take, TakeFiles, TakeRef
 from kg.store import load_story, save_story
-from scoring.encoders import FETCH_COMMAND, tiny_clip, tiny_dino
+from scoring.encoders import FETCH_COMMAND
 from scoring.observer import Observer
+from scoring.testing import tiny_clip, tiny_dino
 from studio.cli import score as scoring_cli
 
 runner = CliRunner()

@@ -15,10 +15,8 @@ from scoring.encoders import (
     WeightsUnavailable,
     load_clip,
     load_dino,
-    save_clip,
-    tiny_clip,
-    tiny_dino,
 )
+from scoring.testing import save_clip, tiny_clip, tiny_dino
 
 
 @pytest.fixture(scope="module")

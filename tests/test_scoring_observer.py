@@ -10,8 +10,6 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from kg.graph import DynamicSceneGraph
-from kg.memory import story_memory
 from kg.schema import (
     Character,
     Environment,
@@ -22,10 +20,10 @@ from kg.schema import (
     TakeFiles,
 )
 from scoring import metrics
-from scoring.encoders import FETCH_COMMAND, WeightsUnavailable, tiny_clip, tiny_dino
+from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
 from scoring.observer import Observation, Observer, embeddings_path
 from scoring.references import CACHE_FILE, ReferenceCache
-from scoring.relevance import scene_relevance, scene_text
+from scoring.testing import tiny_clip, tiny_dino
 
 SEMANTIC = ("clip_score", "subject_consistency", "background_consistency")
 
@@ -310,39 +308,6 @@ def test_embeddings_path_sits_beside_the_clip():
     assert embeddings_path("s1", _take(3)) == "scenes/s1/take-3.embeddings.safetensors"
     no_video = Take(index=2, params=_take().params)
     assert embeddings_path("s9", no_video) == "scenes/s9/take-2.embeddings.safetensors"
-
-
-# Memory relevance ----------------------------------------------------------------
-
-
-class _TextStub:
-    """Known text features: one axis per keyword."""
-
-    words = ("cliff", "woman", "old", "dusk")
-
-    def encode_text(self, texts):
-        rows = [[float(w in t) for w in self.words] + [0.1] for t in texts]
-        return torch.nn.functional.normalize(torch.tensor(rows), dim=-1)
-
-
-def test_scene_relevance_is_text_cosine_to_the_scene(story):
-    stub = _TextStub()
-    rel = scene_relevance(story, "s1", stub)
-    assert set(rel) == {"character:mara", "character:keeper", "environment:coast"}
-    feats = stub.encode_text([scene_text(story.scene("s1"))]).numpy()
-    expected = metrics.cosine_matrix(
-        stub.encode_text(["Mara, a young woman, red hair"]).numpy(), feats
-    )[0, 0]
-    assert rel["character:mara"] == pytest.approx(expected)
-    assert rel["character:mara"] > rel["character:keeper"]
-
-
-def test_relevance_feeds_story_memory(clip, story):
-    rel = scene_relevance(story, "s1", clip)
-    assert all(-1.0 <= v <= 1.0 for v in rel.values())
-    memory = story_memory(DynamicSceneGraph(story), "s1", relevance=rel)
-    assert {m.key for m in memory} <= set(rel)
-    assert all(m.relevance is not None for m in memory)
 
 
 def test_release_drops_loaded_encoders_until_the_next_take(
