@@ -123,6 +123,9 @@ class _Job:
     model: str | None
     force: bool
     prior_status: str  # restored when the job is cancelled or cannot start
+    # the scene it continues from, as the story was when it was queued (only
+    # orders the queue; generation checks continuity on the newest state)
+    after: str | None = None
 
 
 class JobRunner:
@@ -189,7 +192,8 @@ class JobRunner:
         with self._cond:
             busy = {j.scene_id for j in self._queue} | {self._current}
         story = load_story(self.story_dir)
-        order = generation_order(DynamicSceneGraph(story))
+        graph = DynamicSceneGraph(story)
+        order = generation_order(graph)
         unknown = wanted - set(order)
         if unknown:
             raise KeyError(
@@ -220,7 +224,8 @@ class JobRunner:
             raise
         with self._cond:
             for sid in ids:
-                self._queue.append(_Job(sid, backend, model, force, prior[sid]))
+                after = continuity_predecessor(graph, sid)
+                self._queue.append(_Job(sid, backend, model, force, prior[sid], after))
             if self._thread is None or not self._thread.is_alive():
                 self._cancel.clear()
                 self._thread = threading.Thread(
@@ -303,12 +308,9 @@ class JobRunner:
             if self._cancel.is_set():
                 return None
             queued = {j.scene_id for j in self._queue}
-        graph = DynamicSceneGraph(load_story(self.story_dir))
 
         def ready(job: _Job) -> bool:
-            if job.scene_id not in graph:
-                return True
-            return continuity_predecessor(graph, job.scene_id) not in queued
+            return job.after not in queued
 
         with self._cond:
             # the fallback is unreachable in a DAG; it keeps the queue from stalling

@@ -7,8 +7,8 @@ import pytest
 from engine.backend import VideoBackend
 from engine.backends.ltx import LTXBackend
 from engine.continuity import ContinuityPlan
-from engine.generate import build_request
 from engine.ltx.presets import resolve_preset
+from engine.request import build_request
 from kg.example import example_story
 
 

@@ -273,3 +273,33 @@ def test_observer_scores_are_stored_with_the_take(story_dir):
     assert take.files.embeddings.endswith(".embeddings.safetensors")
     c = generate_scene(story_dir, "climb", observer=BrokenObserver())
     assert c.status == "done" and "no weights" in c.scores.unavailable["observer"]
+
+
+def test_one_generation_loads_the_story_twice_and_writes_it_twice(
+    tmp_path, monkeypatch
+):
+    """The state is read once before the take starts and once to finish it
+    (the merge path); written for 'generating' and for 'done'."""
+    import engine.generate
+    import kg.store as store
+
+    story = example_story()
+    story.settings.width, story.settings.height, story.settings.fps = 96, 64, 8
+    save_story(story, tmp_path)
+    counts = {"load": 0, "write": 0}
+    real_load, real_write = store.load_story, store._atomic_write
+
+    def load(*args, **kwargs):
+        counts["load"] += 1
+        return real_load(*args, **kwargs)
+
+    def write(*args, **kwargs):
+        counts["write"] += 1
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "load_story", load)
+    monkeypatch.setattr(engine.generate, "load_story", load)
+    monkeypatch.setattr(store, "_atomic_write", write)
+    take = generate_scene(tmp_path, "arrival", backend="animatic")
+    assert take.status == "done"
+    assert counts == {"load": 2, "write": 2}

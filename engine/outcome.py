@@ -1,0 +1,276 @@
+"""How a take in progress ends: done (files, scores, selection), failed or abandoned.
+
+`TakeInProgress` is the one value that flows from the start of a generation
+to its end: which take of which scene, what was asked, where its files go, the
+story as this generation loaded it, and the stage timings so far. The three
+endings each change the state once, through `kg.store.update_story` (the
+merge path: edits saved meanwhile are kept):
+
+- `finish`: write the frames, tail latents and clip, run the observer, then
+  mark the take ``done`` and select it (continuous descendants become
+  ``stale``; the scene itself too when it was edited while it generated);
+- `fail`: a ``failed`` take with a message saying what to change;
+- `abandon`: a cancelled take disappears and the scene's status comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.backend import GenerationRequest, GenerationResult
+from engine.continuity import ContinuityPlan, save_tail_latents
+from engine.observe import TakeObserver
+from engine.takes import apply_selection
+from engine.video import ClipWriter, write_png, write_video
+from kg.errors import UnsafePathError
+from kg.paths import resolve_asset
+from kg.schema import (
+    GenerationParams,
+    SceneNode,
+    Scores,
+    Story,
+    Take,
+    TakeFiles,
+    clip_message,
+)
+from kg.store import update_story
+
+__all__ = ["TakeInProgress", "finish", "fail", "abandon"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TakeInProgress:
+    """One generation between its ``generating`` record and its end."""
+
+    story_dir: Path
+    story: Story  # as loaded for this generation (scores read characters from it)
+    scene_id: str
+    index: int
+    prior_status: str  # the scene's status before, restored when cancelled
+    params: GenerationParams
+    request: GenerationRequest
+    plan: ContinuityPlan
+    files: TakeFiles  # every path the take may have (kg.layout.take_files)
+    started: float  # time.perf_counter() at the start
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def change(self, edit: Callable[[SceneNode, Take], object]) -> object:
+        """Apply ``edit`` to this take in the newest state and save it.
+
+        A no-op (None) when the scene or take was deleted meanwhile.
+        """
+        return update_story(self.story_dir, lambda story: self.edit_in(story, edit))
+
+    def edit_in(
+        self, story: Story, edit: Callable[[SceneNode, Take], object]
+    ) -> object:
+        """``edit(scene, take)`` of this take in ``story``; None when deleted."""
+        try:
+            scene = story.scene(self.scene_id)
+            take = scene.take(self.index)
+        except KeyError:
+            log.warning(
+                "take %s of scene %r was deleted meanwhile", self.index, self.scene_id
+            )
+            return None
+        return edit(scene, take)
+
+    def remove_files(self) -> None:
+        """Delete whatever files of this take were written."""
+        for rel in self.files.model_dump().values():
+            if rel:
+                # behind a link nothing of ours was written: leave it alone
+                with contextlib.suppress(UnsafePathError):
+                    resolve_asset(self.story_dir, rel).unlink(missing_ok=True)
+
+
+def abandon(tip: TakeInProgress) -> None:
+    """Remove an unfinished take (cancelled) and restore the scene's status."""
+
+    def edit(scene: SceneNode, take: Take) -> None:
+        scene.takes = [t for t in scene.takes if t.index != tip.index]
+        scene.status = tip.prior_status
+
+    tip.change(edit)
+    tip.remove_files()
+
+
+def fail(tip: TakeInProgress, message: str) -> Take:
+    """Record the take as ``failed`` with ``message`` (bounded, plain text)."""
+    message = clip_message(message)  # an exception can say anything, at any length
+
+    def edit(scene: SceneNode, take: Take) -> Take:
+        take.status = "failed"
+        take.error = message
+        take.timings = tip.timings
+        scene.status = "failed"
+        return take.model_copy(deep=True)
+
+    log.warning("scene %r take %d failed: %s", tip.scene_id, tip.index, message)
+    tip.remove_files()
+    return tip.change(edit)  # type: ignore[return-value]
+
+
+def _write_files(
+    tip: TakeInProgress, result: GenerationResult, writer: ClipWriter | None
+) -> TakeFiles:
+    """Frames and latents now, the clip now or on the writer thread."""
+    story_dir, files, request = tip.story_dir, tip.files, tip.request
+    frames = result.frames
+    written = TakeFiles(first_frame=files.first_frame, last_frame=files.last_frame)
+    write_png(resolve_asset(story_dir, files.first_frame), frames[0])
+    write_png(resolve_asset(story_dir, files.last_frame), frames[-1])
+    if result.tail_latents is not None:
+        meta = {
+            "width": str(request.width),
+            "height": str(request.height),
+            "model": request.model,
+        }
+        meta.update(result.latent_meta)
+        save_tail_latents(
+            resolve_asset(story_dir, files.tail_latents), result.tail_latents, meta
+        )
+        written.tail_latents = files.tail_latents
+    if writer is None:
+        t_enc = time.perf_counter()
+        write_video(resolve_asset(story_dir, files.video), frames, request.fps)
+        tip.timings["encode"] = time.perf_counter() - t_enc
+        written.video = files.video
+    return written
+
+
+def _observe(
+    tip: TakeInProgress,
+    observer: TakeObserver,
+    frames: np.ndarray,
+    take: Take,
+) -> tuple[Scores | None, str | None]:
+    """Score the take (from the story in memory); a failure is recorded."""
+    previous = tip.plan.previous_last_frame if tip.plan.source is not None else None
+    try:
+        observation = observer.observe(
+            tip.story_dir, tip.story, tip.scene_id, take, frames, previous
+        )
+    except Exception as exc:
+        log.exception(
+            "the observer failed on scene %r take %d", tip.scene_id, tip.index
+        )
+        return Scores(unavailable={"observer": f"scoring failed: {exc}"}), None
+    return observation.scores, observation.embeddings
+
+
+def finish(
+    tip: TakeInProgress,
+    result: GenerationResult,
+    observer: TakeObserver | None,
+    writer: ClipWriter | None,
+    edited_since: Callable[[Story], bool],
+) -> Take:
+    """Steps 6 to 8: files, scores, then ``done`` and selected in one save."""
+    # 6. files
+    t_write = time.perf_counter()
+    try:
+        written = _write_files(tip, result, writer)
+    except Exception as exc:
+        log.exception("writing take %d of scene %r failed", tip.index, tip.scene_id)
+        return fail(
+            tip,
+            f"could not write the take's files: {exc}; check free disk space "
+            f"and permissions in {tip.story_dir}",
+        )
+    tip.timings["write"] = (
+        time.perf_counter() - t_write - tip.timings.get("encode", 0.0)
+    )
+
+    # 7. observer
+    used = result.continuity_used if tip.plan.input is not None else "none"
+    note = clip_message(
+        "; ".join(
+            dict.fromkeys(n for n in (tip.plan.note, result.continuity_note) if n)
+        )
+    )
+    scores, embeddings = None, None
+    if observer is not None:
+        t_obs = time.perf_counter()
+        params = tip.params.model_copy(
+            update={"continuity_used": used, "continuity_note": note}
+        )
+        take = Take(index=tip.index, status="generating", params=params, files=written)
+        scores, embeddings = _observe(tip, observer, result.frames, take)
+        tip.timings["observe"] = time.perf_counter() - t_obs
+    tip.timings["total"] = time.perf_counter() - tip.started
+
+    # 8. done, selected, descendants stale
+    def edit(scene: SceneNode, take: Take) -> Take:
+        take.status = "done"
+        take.params.continuity_used = used
+        take.params.continuity_note = note
+        take.params.random_weights = bool(result.random_weights)
+        take.files = written.model_copy(update={"embeddings": embeddings})
+        take.timings = dict(tip.timings)
+        take.scores = scores
+        take.error = None
+        return take.model_copy(deep=True)
+
+    def complete(story: Story) -> Take | None:
+        try:
+            take = edit(
+                story.scene(tip.scene_id), story.scene(tip.scene_id).take(tip.index)
+            )
+        except KeyError:
+            log.warning(
+                "take %s of scene %r was deleted meanwhile", tip.index, tip.scene_id
+            )
+            return None
+        stale = apply_selection(story, tip.scene_id, tip.index)
+        if stale:
+            log.info("scene %r: marked stale %s", tip.scene_id, stale)
+        if edited_since(story):
+            # saved while it generated: the take shows the old text
+            story.scene(tip.scene_id).status = "stale"
+            log.info("scene %r: edited while generating; marked stale", tip.scene_id)
+        return take  # type: ignore[return-value]
+
+    take = update_story(tip.story_dir, complete)
+    if writer is not None and take is not None:
+        writer.submit(
+            resolve_asset(tip.story_dir, tip.files.video),
+            result.frames,
+            tip.request.fps,
+            on_done=_clip_recorder(tip, time.perf_counter()),
+        )
+    return take
+
+
+def _clip_recorder(
+    tip: TakeInProgress, submitted: float
+) -> Callable[[Path, BaseException | None], None]:
+    """Record a clip the writer thread finished (or could not write)."""
+
+    def on_done(path: Path, error: BaseException | None) -> None:
+        elapsed = time.perf_counter() - submitted
+
+        def edit(scene: SceneNode, take: Take) -> None:
+            if error is None:
+                take.files.video = tip.files.video
+                take.timings["encode"] = elapsed
+            else:
+                take.error = clip_message(
+                    f"the clip could not be encoded: {error}; generate the scene "
+                    "again (use --force)"
+                )
+
+        tip.change(edit)
+        if error is not None:
+            path.unlink(missing_ok=True)
+
+    return on_done
