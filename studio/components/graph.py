@@ -15,7 +15,6 @@ import json
 
 import streamlit as st
 
-from kg.graph import layered_layout, neighbourhood
 from kg.palette import STATUS_COLOURS
 from studio.services import StoryView
 
@@ -56,12 +55,12 @@ def _tooltip(text: str) -> str:
 def _base_data(view: StoryView) -> tuple[dict[str, dict], list[dict]]:
     """Nodes (by id) and edges of one story revision, positions included.
 
-    Positions come from `kg.graph.layered_layout` (one linear pass), so the
-    browser does no layout of its own: vis-network's hierarchical layout is
-    recursive and crashes the tab on long stories.
+    Positions come from the view's layout (`kg.graph.layered_layout`, one
+    linear pass), so the browser does no layout of its own: vis-network's
+    hierarchical layout is recursive and crashes the tab on long stories.
     """
     salience = view.salience
-    pos = layered_layout(view.graph)
+    pos = view.layout
     nodes = {}
     for sid in view.order:
         scene = view.scene(sid)
@@ -103,7 +102,7 @@ def graph_window(view: StoryView, selected: str | None) -> list[str] | None:
     if len(view.order) <= MAX_GRAPH_SCENES:
         return None
     center = selected if selected in view.graph else view.order[0]
-    return neighbourhood(view.graph, center, WINDOW_SCENES)
+    return view.nearest(center, WINDOW_SCENES)
 
 
 def _centred(nodes: list[dict]) -> list[dict]:

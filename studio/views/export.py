@@ -24,7 +24,7 @@ from studio import services
 from studio.session import story_page
 
 if TYPE_CHECKING:
-    from engine.export import ExportOptions, ExportPlan
+    from studio.datasets import ExportOptions, ExportPlan
 
 __all__ = ["export_page", "RESULT_KEY", "DATASETS_DIR"]
 
@@ -101,14 +101,6 @@ def _options() -> tuple[dict[str, Any], str]:
     return fields, name.strip()
 
 
-def _build(fields: dict[str, Any]) -> ExportOptions:
-    from engine.dataset.bucket import parse_bucket
-    from engine.export import ExportOptions
-
-    bucket = parse_bucket(fields["bucket"]) if fields["bucket"] else None
-    return ExportOptions(**{**fields, "bucket": bucket}).check()
-
-
 def _preview(plan: ExportPlan) -> None:
     a, b, c = st.columns(3)
     a.metric("Rows", len(plan.rows))
@@ -129,7 +121,7 @@ def _preview(plan: ExportPlan) -> None:
 
 
 def _run(folder: Path, out: Path, options: ExportOptions, plan: ExportPlan) -> None:
-    from engine.export import ExportError, export_dataset
+    from studio import datasets  # the engine's export, imported on use
 
     bar = st.progress(0.0, text="Encoding clips...")
 
@@ -137,8 +129,8 @@ def _run(folder: Path, out: Path, options: ExportOptions, plan: ExportPlan) -> N
         bar.progress(done / total if total else 1.0, text=f"Clips {done}/{total}")
 
     try:
-        summary = export_dataset(folder, out, options, progress=progress, plan=plan)
-    except (ExportError, services.StoryError) as exc:
+        summary = datasets.export(folder, out, options, progress, plan)
+    except datasets.EXPORT_ERRORS as exc:
         bar.empty()
         st.error(md(exc))
         return
@@ -153,7 +145,7 @@ def _run(folder: Path, out: Path, options: ExportOptions, plan: ExportPlan) -> N
 
 
 def _result_and_download(folder: Path, out: Path) -> None:
-    from engine.export import METADATA_FILE, zip_dataset
+    from studio import datasets
 
     result = st.session_state.get(RESULT_KEY)
     if result and result["out"] == str(out):
@@ -162,10 +154,10 @@ def _result_and_download(folder: Path, out: Path) -> None:
             f"encoded, {result['reused']} unchanged, {result['removed']} old files "
             "removed."
         )
-    if (out / METADATA_FILE).is_file():
+    if datasets.has_export(out):
         st.download_button(
             "Download dataset (zip)",
-            data=lambda: zip_dataset(out),
+            data=lambda: datasets.zip_folder(out),
             file_name=f"{folder.name}-{out.name}.zip",
             mime="application/zip",
             key="export.download",
@@ -176,6 +168,8 @@ def _result_and_download(folder: Path, out: Path) -> None:
 
 def export_page() -> None:
     """Options, preview, export with a progress bar, zip download."""
+    from studio import datasets  # the engine's export, imported on use
+
     folder = story_page("Export")
     if folder is None:
         return
@@ -190,13 +184,10 @@ def export_page() -> None:
             "and '_', starting with a letter or digit"
         )
         return
-    from engine.dataset.bucket import BucketError
-    from engine.export import ExportError, plan_export
-
     try:
-        options = _build(fields)
-        plan = plan_export(folder, options)
-    except (BucketError, ExportError) as exc:
+        options = datasets.build_options(fields)
+        plan = datasets.plan(folder, options)
+    except datasets.EXPORT_ERRORS as exc:
         st.error(md(exc))
         return
     try:

@@ -56,12 +56,8 @@ def score_rows(
 @functools.lru_cache(maxsize=64)
 def decay_rows(view: services.StoryView, leaf: str) -> list[dict]:
     """Salience of each entity at each scene on the story line ending at ``leaf``."""
-    from kg.memory import salience_timeline
-
     rows = []
-    for position, (sid, memories) in enumerate(
-        salience_timeline(view.graph, leaf), start=1
-    ):
+    for position, (sid, memories) in enumerate(view.salience_timeline(leaf), start=1):
         title = view.scene(sid).title
         for m in memories:
             rows.append(
