@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.dataset import ExportOptions, export_dataset
 from engine.dataset.bucket import Bucket, fit_to_bucket
-from engine.export import ExportOptions, export_dataset
 from engine.generate import generate_scene
 from engine.video import read_video, write_video
 from kg.graph import DynamicSceneGraph, generation_order

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.dataset.bucket import BucketError, parse_bucket
-from engine.export import (
+from engine.dataset import (
     METADATA_FILE,
     ExportError,
     ExportOptions,
@@ -21,6 +20,7 @@ from engine.export import (
     plan_export,
     zip_dataset,
 )
+from engine.dataset.bucket import BucketError, parse_bucket
 from kg.errors import StoryError
 
 __all__ = [
@@ -56,7 +56,7 @@ def export(
     progress: Callable[[int, int], None],
     planned: ExportPlan,
 ) -> ExportSummary:
-    """Write the dataset to ``out`` (see `engine.export.export_dataset`)."""
+    """Write the dataset to ``out`` (see `engine.dataset.export_dataset`)."""
     return export_dataset(folder, out, options, progress=progress, plan=planned)
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from conftest import generate_small_example
 
-from engine.dataset.bucket import Bucket, BucketError, fit_to_bucket, parse_bucket
-from engine.export import (
+from engine.dataset import (
     EmptyDatasetError,
     ExportError,
     ExportOptions,
@@ -22,6 +21,7 @@ from engine.export import (
     plan_export,
     zip_dataset,
 )
+from engine.dataset.bucket import Bucket, BucketError, fit_to_bucket, parse_bucket
 from engine.generate import generate_scene
 from engine.video import read_video
 from kg.schema import Scores, Take

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from safetensors.numpy import load_file
 
+from engine.dataset import ExportOptions, export_dataset
 from engine.dataset.bucket import parse_bucket
-from engine.export import ExportOptions, export_dataset
 from engine.runner import JobRunner
 from kg.example import example_story
 from kg.store import load_story, resolve_asset, save_story

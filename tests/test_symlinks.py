@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.export import ExportOptions, export_dataset
+from engine.dataset import ExportOptions, export_dataset
 from engine.generate import generate_scene
 from engine.runlock import hold_run
 from engine.runner import recover_interrupted

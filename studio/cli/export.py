@@ -4,7 +4,7 @@ Writes ``dataset.jsonl`` (LTX-2 trainer: ``caption``, ``video``,
 ``reference_video``), ``dataset.csv`` (LTX-Video-Trainer: ``caption``,
 ``media_path``, ``reference_path``) or a plain caption + video manifest, the
 clips normalised to one ``WxHxF`` bucket, ``metadata.json`` and a README with
-the preprocessing commands (see `engine.export`). Prints a progress bar while
+the preprocessing commands (see `engine.dataset`). Prints a progress bar while
 clips are encoded and a table of the scenes left out and why.
 """
 
@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from engine.export import ExportSummary, Skip
+    from engine.dataset import ExportSummary, Skip
 
 from kg.layout import dataset_dir
 from studio.cli.output import console, err_console
@@ -97,14 +97,14 @@ def export(
     """Export the selected takes as an IC-LoRA / text-to-video dataset."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from engine.dataset.bucket import BucketError, parse_bucket
-    from engine.export import (
+    from engine.dataset import (
         EmptyDatasetError,
         ExportError,
         ExportOptions,
         export_dataset,
         plan_export,
     )
+    from engine.dataset.bucket import BucketError, parse_bucket
     from kg.errors import StoryError
 
     try:

@@ -7,7 +7,7 @@ dataset as a zip download. Datasets live in the story folder under
 ``dataset/<name>``. Formats: ``dataset.jsonl`` for the LTX-2 trainer
 (``caption``, ``video``, ``reference_video``), ``dataset.csv`` for the
 LTX-Video-Trainer (``caption``, ``media_path``, ``reference_path``), or plain
-caption + video (see `engine.export`).
+caption + video (see `engine.dataset`).
 """
 
 from __future__ import annotations
