@@ -27,6 +27,8 @@ from kg.schema import (
 from studio import services
 from studio.components.graph import graph_window, story_graph
 from studio.components.jobs import job_panel
+from studio.components.structure import run_edit, structure_panel
+from studio.components.takes import takes_panel
 from studio.session import (
     flash,
     forget_draft,
@@ -45,7 +47,6 @@ _NS = "storyboard"  # session-state namespace of the editor's drafts
 # option's label: the editor holds "" for "no environment"/"environment default".
 _NONE = ""
 _OPTIONAL = ("environment_id", "weather")
-_CONFIRM_DELETE = "storyboard.confirm_delete"
 
 
 def editor_key(scene_id: str, field: str) -> str:
@@ -252,107 +253,6 @@ def _prompt_preview(
             st.caption("Nothing else is remembered at this point of the story.")
 
 
-# Structure ---------------------------------------------------------------------
-
-
-def _structure(folder: Path, view: services.StoryView, selected: str) -> None:
-    with st.expander("Structure: add, branch, connect, delete", expanded=False):
-        a, b = st.columns(2)
-        if a.button("Add scene after", key="storyboard.add_after"):
-            _run_edit(lambda: services.add_scene(folder, selected), "Added")
-        transition = b.radio(
-            "Branch transition",
-            ["cut", "continuous"],
-            horizontal=True,
-            key="storyboard.branch_transition",
-        )
-        if b.button("Branch from here", key="storyboard.branch"):
-            _run_edit(
-                lambda: services.branch_scene(folder, selected, transition), "Branched"
-            )
-        _connect(folder, view, selected)
-        _edges(folder, view, selected)
-        _delete(folder, view, selected)
-
-
-def _run_edit(action, verb: str) -> None:  # noqa: ANN001 - () -> scene id
-    try:
-        new_id = action()
-    except (services.StoryError, KeyError) as exc:
-        st.error(md(exc))
-        return
-    _select_next(new_id)
-    flash(f"{verb} {new_id}.")
-    st.rerun()
-
-
-def _connect(folder: Path, view: services.StoryView, selected: str) -> None:
-    others = [sid for sid in view.order if sid != selected]
-    if not others:
-        return
-    a, b = st.columns([3, 2])
-    target = a.selectbox(
-        "Connect to",
-        others,
-        format_func=view.labels.get,
-        key="storyboard.connect_target",
-    )
-    transition = b.radio(
-        "Transition",
-        ["continuous", "cut"],
-        horizontal=True,
-        key="storyboard.connect_transition",
-    )
-    if st.button("Connect", key="storyboard.connect"):
-        try:
-            services.connect_scenes(folder, selected, target, transition)
-        except services.StoryError as exc:
-            st.error(md(exc))
-            return
-        flash(f"Connected {selected} -> {target} ({transition}).")
-        st.rerun()
-
-
-def _edges(folder: Path, view: services.StoryView, selected: str) -> None:
-    g = view.graph.g
-    for target in g.successors(selected):
-        transition = g.edges[selected, target]["transition"]
-        a, b, c = st.columns([3, 1, 1])
-        a.markdown(f"→ **{md(view.labels[target])}** · {transition}")
-        other = "cut" if transition == "continuous" else "continuous"
-        if b.button(f"Make {other}", key=f"storyboard.edge.{target}.toggle"):
-            try:
-                services.set_transition(folder, selected, target, other)
-            except services.StoryError as exc:
-                st.error(md(exc))
-                return
-            st.rerun()
-        if c.button("Disconnect", key=f"storyboard.edge.{target}.disconnect"):
-            services.disconnect_scenes(folder, selected, target)
-            st.rerun()
-
-
-def _delete(folder: Path, view: services.StoryView, selected: str) -> None:
-    if st.button("Delete scene", key="storyboard.delete"):
-        st.session_state[_CONFIRM_DELETE] = selected
-    if st.session_state.get(_CONFIRM_DELETE) != selected:
-        return
-    st.warning(
-        f"Delete **{md(view.labels[selected])}**? Its predecessor joins its "
-        "successors; take files stay on disk."
-    )
-    yes, no = st.columns(2)
-    if yes.button("Yes, delete", key="storyboard.delete_yes", type="primary"):
-        services.delete_scene(folder, selected)
-        st.session_state.pop(_CONFIRM_DELETE, None)
-        _revert(folder, selected)
-        flash(f"Deleted {selected}.")
-        st.rerun()
-    if no.button("Keep it", key="storyboard.delete_no"):
-        st.session_state.pop(_CONFIRM_DELETE, None)
-        st.rerun()
-
-
 # Generation and takes ------------------------------------------------------------
 
 
@@ -407,81 +307,6 @@ def _submit(folder: Path, ids: list[str], force: bool) -> None:
     st.rerun()
 
 
-def _score_rows(take) -> list[dict[str, str]]:  # noqa: ANN001 - kg.schema.Take
-    scores = take.scores
-    names = services.SCORE_FIELDS
-    if scores is None:
-        return [
-            {"metric": n, "value": "unavailable", "why": "this take was not scored"}
-            for n in names
-        ]
-    rows = []
-    for name in names:
-        value = getattr(scores, name)
-        if value is None:
-            why = scores.unavailable.get(name, "not computed")
-            rows.append({"metric": name, "value": "unavailable", "why": why})
-        else:
-            rows.append({"metric": name, "value": f"{value:.3f}", "why": ""})
-    for cid, value in scores.character_consistency.items():
-        rows.append({"metric": f"character {cid}", "value": f"{value:.3f}", "why": ""})
-    return rows
-
-
-def _takes(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
-    st.subheader(f"Takes of {md(scene.title)}")
-    if not scene.takes:
-        st.caption("No takes yet: generate this scene.")
-        return
-    would_stale = services.stale_if_selected(view, scene.id)
-    takes = sorted(scene.takes, key=lambda t: -t.index)
-    cols = st.columns(2)  # two a row: room for the clip and its score table
-    for i, take in enumerate(takes):
-        with cols[i % len(cols)], st.container(border=True):
-            _take_card(folder, scene, take, would_stale)
-
-
-def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> None:  # noqa: ANN001
-    chosen = take.index == scene.selected_take
-    st.markdown(
-        f"**Take {take.index}**"
-        + (" · selected" if chosen else "")
-        + f" · {take.status}"
-    )
-    video = services.resolve_asset(folder, take.files.video)
-    if video is not None:
-        st.video(str(video))
-    elif take.status == "done":
-        st.warning(f"Clip missing on disk: {md(take.files.video)}")
-    if take.error:
-        st.error(md(take.error))
-    p = take.params
-    st.caption(
-        f"{md(p.backend)}{' · ' + md(p.model) if p.model else ''} · seed {p.seed} · "
-        f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
-        f"continuity {p.continuity_used}"
-        + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
-    )
-    st.dataframe(_score_rows(take), hide_index=True, width="stretch")
-    if chosen or take.status != "done":
-        return
-    if would_stale:
-        st.caption("Selecting it makes stale: " + ", ".join(would_stale))
-    if st.button(
-        f"Select take {take.index}", key=f"storyboard.select_take.{take.index}"
-    ):
-        try:
-            stale = services.select_take(folder, scene.id, take.index)
-        except (KeyError, ValueError, services.StoryError) as exc:
-            st.error(md(exc))
-            return
-        msg = f"Selected take {take.index} of {scene.id}."
-        if stale:
-            msg += f" Now stale (generate again): {', '.join(stale)}."
-        flash(msg, "warning" if stale else "success")
-        st.rerun()
-
-
 # Page ------------------------------------------------------------------------------
 
 
@@ -497,7 +322,7 @@ def _legend() -> str:
 def _empty_story(folder: Path) -> None:
     st.info("This story has no scenes yet.")
     if st.button("Add the first scene", key="storyboard.add_first", type="primary"):
-        _run_edit(lambda: services.add_scene(folder, None), "Added")
+        run_edit(lambda: services.add_scene(folder, None), "Added", _select_next)
 
 
 def storyboard_page() -> None:
@@ -532,10 +357,16 @@ def storyboard_page() -> None:
             _NS, folder, selected, _field_values(view.scene(selected)), editor_key
         )
         _generate(folder, view, selected, elsewhere)
-        _structure(folder, view, selected)
+        structure_panel(
+            folder,
+            view,
+            selected,
+            select_next=_select_next,
+            forget_edits=lambda sid: _revert(folder, sid),
+        )
     scene = view.scene(selected)
     editor_col, takes_col = st.columns([2, 3], gap="medium")
     with editor_col:
         _scene_editor(folder, view, scene)
     with takes_col:
-        _takes(folder, view, scene)
+        takes_panel(folder, view, scene)

@@ -1,0 +1,89 @@
+"""The takes of a scene: each clip, its parameters, scores and selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from kg.literal import markdown_literal as md
+from kg.schema import SceneNode
+from studio import services
+from studio.session import flash
+
+__all__ = ["takes_panel", "score_rows"]
+
+
+def score_rows(take) -> list[dict[str, str]]:  # noqa: ANN001 - kg.schema.Take
+    scores = take.scores
+    names = services.SCORE_FIELDS
+    if scores is None:
+        return [
+            {"metric": n, "value": "unavailable", "why": "this take was not scored"}
+            for n in names
+        ]
+    rows = []
+    for name in names:
+        value = getattr(scores, name)
+        if value is None:
+            why = scores.unavailable.get(name, "not computed")
+            rows.append({"metric": name, "value": "unavailable", "why": why})
+        else:
+            rows.append({"metric": name, "value": f"{value:.3f}", "why": ""})
+    for cid, value in scores.character_consistency.items():
+        rows.append({"metric": f"character {cid}", "value": f"{value:.3f}", "why": ""})
+    return rows
+
+
+def takes_panel(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
+    st.subheader(f"Takes of {md(scene.title)}")
+    if not scene.takes:
+        st.caption("No takes yet: generate this scene.")
+        return
+    would_stale = services.stale_if_selected(view, scene.id)
+    takes = sorted(scene.takes, key=lambda t: -t.index)
+    cols = st.columns(2)  # two a row: room for the clip and its score table
+    for i, take in enumerate(takes):
+        with cols[i % len(cols)], st.container(border=True):
+            _take_card(folder, scene, take, would_stale)
+
+
+def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> None:  # noqa: ANN001
+    chosen = take.index == scene.selected_take
+    st.markdown(
+        f"**Take {take.index}**"
+        + (" · selected" if chosen else "")
+        + f" · {take.status}"
+    )
+    video = services.resolve_asset(folder, take.files.video)
+    if video is not None:
+        st.video(str(video))
+    elif take.status == "done":
+        st.warning(f"Clip missing on disk: {md(take.files.video)}")
+    if take.error:
+        st.error(md(take.error))
+    p = take.params
+    st.caption(
+        f"{md(p.backend)}{' · ' + md(p.model) if p.model else ''} · seed {p.seed} · "
+        f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
+        f"continuity {p.continuity_used}"
+        + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
+    )
+    st.dataframe(score_rows(take), hide_index=True, width="stretch")
+    if chosen or take.status != "done":
+        return
+    if would_stale:
+        st.caption("Selecting it makes stale: " + ", ".join(would_stale))
+    if st.button(
+        f"Select take {take.index}", key=f"storyboard.select_take.{take.index}"
+    ):
+        try:
+            stale = services.select_take(folder, scene.id, take.index)
+        except (KeyError, ValueError, services.StoryError) as exc:
+            st.error(md(exc))
+            return
+        msg = f"Selected take {take.index} of {scene.id}."
+        if stale:
+            msg += f" Now stale (generate again): {', '.join(stale)}."
+        flash(msg, "warning" if stale else "success")
+        st.rerun()
