@@ -30,6 +30,7 @@ from engine.observe import TakeObserver
 from engine.takes import apply_selection
 from engine.video import ClipWriter, write_png, write_video
 from kg.errors import UnsafePathError
+from kg.fields import clip_message
 from kg.paths import resolve_asset
 from kg.schema import (
     GenerationParams,
@@ -38,7 +39,6 @@ from kg.schema import (
     Story,
     Take,
     TakeFiles,
-    clip_message,
 )
 from kg.store import update_story
 

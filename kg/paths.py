@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kg.errors import UnsafePathError
-from kg.schema import check_relative_path
+from kg.fields import check_relative_path
 
 __all__ = [
     "inside",

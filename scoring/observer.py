@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kg.fields import clip_message, utc_now
 from kg.layout import take_files
 from kg.paths import atomic_path
-from kg.schema import Scores, Story, Take, clip_message, utc_now
+from kg.schema import Scores, Story, Take
 from kg.store import resolve_asset
 from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable

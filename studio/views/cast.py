@@ -16,12 +16,9 @@ from typing import Any
 
 import streamlit as st
 
+from kg.fields import MAX_NAME, MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT
 from kg.literal import markdown_literal as md
 from kg.schema import (
-    MAX_NAME,
-    MAX_PROMPT,
-    MAX_SHORT_TEXT,
-    MAX_TEXT,
     WEATHERS,
     Character,
     Environment,

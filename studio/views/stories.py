@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from kg.fields import MAX_STORY_TITLE
 from kg.literal import markdown_code as code
 from kg.literal import markdown_literal as md
-from kg.schema import MAX_STORY_TITLE
 from studio import services
 from studio.session import current_story, flash, open_story, show_flashes
 

@@ -13,14 +13,11 @@ from typing import Any
 
 import streamlit as st
 
+from kg.fields import MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT, MAX_TITLE
 from kg.literal import markdown_literal as md
 from kg.palette import STATUS_COLOURS, STATUS_TONES
 from kg.schema import (
     CAMERA_MOVES,
-    MAX_PROMPT,
-    MAX_SHORT_TEXT,
-    MAX_TEXT,
-    MAX_TITLE,
     WEATHERS,
     SceneNode,
 )
