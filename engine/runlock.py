@@ -3,7 +3,7 @@
 A process generating scenes of a story holds ``<story>/.run.lock`` (an OS file
 lock, released by the kernel when the process dies, even by SIGKILL). So a
 ``generating`` scene whose story nobody holds the lock of was left by a process
-that died, and `engine.runner.recover_interrupted` may mark it
+that died, and `engine.recovery.recover_interrupted` may mark it
 ``interrupted``. Within one process the lock is re-entrant (the job runner
 holds it for a whole queue; each scene generation takes it again).
 """

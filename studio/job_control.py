@@ -119,7 +119,7 @@ def recover_interrupted(folder: Path) -> list[str]:
 
     Does nothing while a worker (here or in another process) holds the story.
     """
-    from engine.runner import recover_interrupted as engine_recover
+    from engine.recovery import recover_interrupted as engine_recover
 
     try:
         return list(engine_recover(folder))

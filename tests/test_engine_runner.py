@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from engine.backend import VideoBackend, get_backend
+from engine.recovery import recover_interrupted
 from engine.runlock import RunLockedError, hold_run
-from engine.runner import JobRunner, recover_interrupted
+from engine.runner import JobRunner
 from engine.video import read_png, read_video
 from kg.example import example_story
 from kg.graph import DynamicSceneGraph, continuity_predecessor

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from engine.dataset import ExportOptions, export_dataset
 from engine.generate import generate_scene
+from engine.recovery import recover_interrupted
 from engine.runlock import hold_run
-from engine.runner import recover_interrupted
 from kg.errors import StoryError, UnsafePathError
 from kg.example import example_story
 from kg.paths import inside, read_regular_file, walk_files

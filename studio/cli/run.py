@@ -133,8 +133,8 @@ def run(
     """Generate the story's pending scenes in story order."""
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     from engine.backend import available_backends
+    from engine.recovery import recover_interrupted
     from engine.runlock import RunLockedError, hold_run
-    from engine.runner import recover_interrupted
     from kg.errors import StoryError
     from kg.store import load_story
 
