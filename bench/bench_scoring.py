@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kg.observation import ObservationRequest
 from kg.schema import GenerationParams, SceneNode, Story, Take, TakeFiles
 from scoring.encoders import ImageEncoder
 from scoring.observer import Observer
@@ -165,7 +166,9 @@ def observer_rows(
         for name, observer in configs.items():
             seconds = _time(
                 lambda o=observer: o.observe(
-                    Path(tmp), story, "s2", take, frames, previous
+                    ObservationRequest.of_take(
+                        Path(tmp), story, "s2", take, frames, previous
+                    )
                 ),
                 repeat,
                 sync,

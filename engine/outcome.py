@@ -31,6 +31,7 @@ from engine.takes import apply_selection
 from engine.video import ClipWriter, write_png, write_video
 from kg.errors import UnsafePathError
 from kg.fields import clip_message
+from kg.observation import ObservationRequest
 from kg.paths import resolve_asset
 from kg.schema import (
     GenerationParams,
@@ -156,10 +157,11 @@ def _observe(
 ) -> tuple[Scores | None, str | None]:
     """Score the take (from the story in memory); a failure is recorded."""
     previous = tip.plan.previous_last_frame if tip.plan.source is not None else None
+    request = ObservationRequest.of_take(
+        tip.story_dir, tip.story, tip.scene_id, take, frames, previous
+    )
     try:
-        observation = observer.observe(
-            tip.story_dir, tip.story, tip.scene_id, take, frames, previous
-        )
+        observation = observer.observe(request)
     except Exception as exc:
         log.exception(
             "the observer failed on scene %r take %d", tip.scene_id, tip.index

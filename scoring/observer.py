@@ -20,16 +20,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kg.fields import clip_message, utc_now
-from kg.layout import take_files
+from kg.observation import Observation, ObservationRequest
 from kg.paths import atomic_path
-from kg.schema import Scores, Story, Take
+from kg.schema import Scores
 from kg.store import resolve_asset
 from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 
     from scoring.encoders import ClipEncoder, DinoEncoder, ImageEncoder
 
-__all__ = ["Observation", "Observer", "embeddings_path", "resize_frame"]
+__all__ = ["Observer", "resize_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +58,6 @@ CONSISTENCY = {
 ONE_FRAME = "the take has one frame; needs two"
 
 EncoderSource = Any  # an encoder, a zero-argument loader returning one, or None
-
-
-@dataclass(frozen=True)
-class Observation:
-    """Scores of one take and the relative path of its embeddings file.
-
-    The same fields as ``engine.observe.Observation``.
-    """
-
-    scores: Scores
-    embeddings: str | None = None  # relative to the story folder
-
-
-def embeddings_path(scene_id: str, take: Take) -> str:
-    """Where a take's features go (`kg.layout.take_files`)."""
-    path = take_files(scene_id, take.index).embeddings
-    assert path is not None, "every take has an embeddings path"
-    return path
 
 
 def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -222,30 +203,22 @@ class Observer:
         return self.encoder("dino")[0]  # type: ignore[return-value]
 
     # TakeObserver -----------------------------------------------------------
-    def observe(
-        self,
-        story_dir: Path,
-        story: Story,
-        scene_id: str,
-        take: Take,
-        frames: np.ndarray,
-        previous_last_frame: np.ndarray | None,
-    ) -> Observation:
+    def observe(self, request: ObservationRequest) -> Observation:
         """Score a take, write its embeddings; never raises (errors are recorded)."""
         try:
-            scores, tensors, meta = self.score(
-                story_dir, story, scene_id, take, frames, previous_last_frame
-            )
+            scores, tensors, meta = self.score(request)
         except Exception as exc:
-            log.exception("scoring scene %r take %s failed", scene_id, take.index)
+            log.exception(
+                "scoring scene %r take %s failed", request.scene_id, request.take_index
+            )
             return Observation(
                 Scores(unavailable={"observer": _failure(exc)}, scored_at=utc_now())
             )
         rel = None
         if any(k != "frame_indices" for k in tensors):
-            rel = embeddings_path(scene_id, take)
+            rel = request.embeddings_path
             try:
-                _write_safetensors(resolve_asset(story_dir, rel), tensors, meta)
+                _write_safetensors(resolve_asset(request.story_dir, rel), tensors, meta)
             except Exception as exc:
                 log.exception("writing embeddings %s failed", rel)
                 scores.unavailable["embeddings"] = _failure(exc)
@@ -253,19 +226,14 @@ class Observer:
         return Observation(scores, rel)
 
     def score(
-        self,
-        story_dir: Path,
-        story: Story,
-        scene_id: str,
-        take: Take,
-        frames: np.ndarray,
-        previous_last_frame: np.ndarray | None,
+        self, request: ObservationRequest
     ) -> tuple[Scores, dict[str, torch.Tensor], dict[str, str]]:
         """Scores, embedding tensors and their metadata of one take (no file writes
         except the reference cache)."""
         import torch
 
-        frames = np.asarray(frames)
+        frames = np.asarray(request.frames)
+        previous_last_frame = request.previous_last_frame
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(
                 f"frames must be [F, H, W, 3] uint8, got {frames.shape} {frames.dtype}"
@@ -290,18 +258,16 @@ class Observer:
         idx = sample_indices(len(frames), self.samples)
         sampled = frames[idx]
         tensors: dict[str, torch.Tensor] = {"frame_indices": torch.from_numpy(idx)}
-        meta = {"scene_id": scene_id, "take": str(take.index)}
-        self._score_clip(s, take, sampled, tensors, meta)
-        self._score_dino(
-            s, story_dir, story, scene_id, sampled, previous, tensors, meta
-        )
+        meta = {"scene_id": request.scene_id, "take": str(request.take_index)}
+        self._score_clip(s, request.prompt, sampled, tensors, meta)
+        self._score_dino(s, request, sampled, previous, tensors, meta)
         s.scored_at = utc_now()
         return s, tensors, meta
 
     def _score_clip(
         self,
         s: Scores,
-        take: Take,
+        prompt: str,
         sampled: np.ndarray,
         tensors: dict[str, torch.Tensor],
         meta: dict[str, str],
@@ -312,16 +278,14 @@ class Observer:
             return
         try:
             image = self._consistency_features(s, "clip", clip, sampled, tensors)
-            _score_prompt(s, clip, take.params.prompt, image, tensors, meta)
+            _score_prompt(s, clip, prompt, image, tensors, meta)
         except Exception as exc:
             _record_failure(s, "clip", CLIP_METRICS, exc)
 
     def _score_dino(
         self,
         s: Scores,
-        story_dir: Path,
-        story: Story,
-        scene_id: str,
+        request: ObservationRequest,
         sampled: np.ndarray,
         previous: np.ndarray | None,
         tensors: dict[str, torch.Tensor],
@@ -338,7 +302,7 @@ class Observer:
         except Exception as exc:
             _record_failure(s, "dino", DINO_FRAME_METRICS, exc)
             return
-        self._score_characters(s, story_dir, story, scene_id, dino, image)
+        self._score_characters(s, request, dino, image)
 
     def _family_encoder(
         self, s: Scores, name: str, metric_names: tuple[str, ...], meta: dict[str, str]
@@ -375,18 +339,16 @@ class Observer:
     def _score_characters(
         self,
         s: Scores,
-        story_dir: Path,
-        story: Story,
-        scene_id: str,
+        request: ObservationRequest,
         dino: ImageEncoder,
         image: torch.Tensor,
     ) -> None:
-        character_ids = story.scene(scene_id).character_ids
+        character_ids = request.character_ids
         if not character_ids:
             return
         try:
-            refs, problems = ReferenceCache(story_dir).features(
-                story, list(character_ids), dino
+            refs, problems = ReferenceCache(request.story_dir).features(
+                request.references, list(character_ids), dino
             )
         except Exception as exc:
             log.exception("reference features failed")

@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kg.errors import UnsafePathError
+from kg.errors import StoryError, UnsafePathError
 from kg.layout import REFERENCE_CACHE
 from kg.paths import atomic_path, make_folder, resolve_asset
-from kg.schema import Story
 
 if TYPE_CHECKING:
     from scoring.encoders import ImageEncoder
@@ -91,23 +91,28 @@ class ReferenceCache:
             save_file(entries, str(tmp))
 
     def features(
-        self, story: Story, character_ids: list[str], encoder: ImageEncoder
+        self,
+        references: Mapping[str, tuple[str, ...]],
+        character_ids: list[str],
+        encoder: ImageEncoder,
     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         """Reference features ``[M, D]`` per character, and problems per character.
 
-        A character without reference images, or with a missing one, is listed
-        in the problems with what to do about it.
+        ``references`` holds every character's reference images (the cache
+        keeps those and drops the rest). A character without reference
+        images, or with a missing one, is listed in the problems with what to
+        do about it.
         """
         digests: dict[str, str] = {}  # relative path -> digest, whole story
         problems: dict[str, str] = {}
-        for character in story.characters:
-            for rel in character.reference_images:
+        for character_id, images in references.items():
+            for rel in images:
                 try:
                     digests[rel] = file_digest(resolve_asset(self.story_dir, rel))
-                except (OSError, ValueError) as exc:
-                    if character.id in character_ids:
-                        problems[character.id] = (
-                            f"reference image {rel!r} of character {character.id!r} "
+                except (OSError, ValueError, StoryError) as exc:
+                    if character_id in character_ids:
+                        problems[character_id] = (
+                            f"reference image {rel!r} of character {character_id!r} "
                             f"cannot be read ({exc}); fix or remove it in "
                             "reference_images"
                         )
@@ -116,8 +121,8 @@ class ReferenceCache:
         entries = {k: v for k, v in cached.items() if k in keep}
         out: dict[str, np.ndarray] = {}
         for cid in character_ids:
-            character = story.character(cid)
-            if not character.reference_images:
+            images = references.get(cid, ())
+            if not images:
                 problems.setdefault(
                     cid,
                     f"character {cid!r} has no reference images; add some to "
@@ -125,7 +130,7 @@ class ReferenceCache:
                 )
                 continue
             feats = []
-            for rel in character.reference_images:
+            for rel in images:
                 if rel not in digests:
                     continue
                 key = _key(encoder, digests[rel])

@@ -75,7 +75,7 @@ class _ReleasingBackend(_Recorder, VideoBackend):
 
 
 class _ReleasingObserver(_Recorder):
-    def observe(self, story_dir, story, scene_id, take, frames, previous):  # noqa: ANN001, ANN201
+    def observe(self, request):  # noqa: ANN001, ANN201
         from engine.observe import Observation
         from kg.schema import Scores
 

@@ -247,17 +247,24 @@ class RecordingObserver:
     def __init__(self):
         self.calls = []
 
-    def observe(self, story_dir, story, scene_id, take, frames, previous_last_frame):
-        self.calls.append((scene_id, take.index, frames.shape, previous_last_frame))
-        rel = f"scenes/{scene_id}/take-{take.index}.embeddings.safetensors"
+    def observe(self, request):
+        self.calls.append(
+            (
+                request.scene_id,
+                request.take_index,
+                request.frames.shape,
+                request.previous_last_frame,
+            )
+        )
+        rel = request.embeddings_path
         from safetensors.numpy import save_file
 
-        save_file({"clip": np.zeros((2, 4), np.float32)}, story_dir / rel)
+        save_file({"clip": np.zeros((2, 4), np.float32)}, request.story_dir / rel)
         return Observation(scores=Scores(temporal_flicker=0.97), embeddings=rel)
 
 
 class BrokenObserver:
-    def observe(self, *args):
+    def observe(self, request):
         raise RuntimeError("no weights")
 
 

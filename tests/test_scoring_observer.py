@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+from kg.observation import Observation, ObservationRequest
 from kg.schema import (
     Character,
     Environment,
@@ -21,7 +23,7 @@ from kg.schema import (
 )
 from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
-from scoring.observer import Observation, Observer, embeddings_path
+from scoring.observer import Observer
 from scoring.references import CACHE_FILE, ReferenceCache
 from scoring.testing import tiny_clip, tiny_dino
 
@@ -105,7 +107,10 @@ def _observe(observer, story_dir, story, frames=None, previous="default", take=N
     frames = _frames() if frames is None else frames
     if isinstance(previous, str):
         previous = np.full((24, 32, 3), 90, np.uint8)  # another size: resized
-    return observer.observe(story_dir, story, "s1", take or _take(), frames, previous)
+    request = ObservationRequest.of_take(
+        story_dir, story, "s1", take or _take(), frames, previous
+    )
+    return observer.observe(request)
 
 
 def _tensors(path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -178,20 +183,25 @@ def test_rescoring_is_idempotent(clip, dino, story_dir, story):
         torch.testing.assert_close(before[key], after[key])
 
 
+def _refs(story) -> dict[str, tuple[str, ...]]:
+    """Every character's reference images, as an observation request has them."""
+    return {c.id: tuple(c.reference_images) for c in story.characters}
+
+
 def test_reference_cache_is_reused_and_invalidated_on_change(dino, story_dir, story):
     cache = ReferenceCache(story_dir)
-    feats, _ = cache.features(story, ["mara"], dino)
+    feats, _ = cache.features(_refs(story), ["mara"], dino)
     assert cache.computed == 2 and feats["mara"].shape == (2, 32)
     assert (story_dir / CACHE_FILE).is_file()
 
     again = ReferenceCache(story_dir)
-    same, _ = again.features(story, ["mara"], dino)
+    same, _ = again.features(_refs(story), ["mara"], dino)
     assert again.computed == 0
     np.testing.assert_array_equal(same["mara"], feats["mara"])
 
     Image.new("RGB", (20, 30), (250, 10, 10)).save(story_dir / "cast/mara-2.png")
     changed = ReferenceCache(story_dir)
-    new, _ = changed.features(story, ["mara"], dino)
+    new, _ = changed.features(_refs(story), ["mara"], dino)
     assert changed.computed == 1  # only the edited image
     np.testing.assert_array_equal(new["mara"][0], feats["mara"][0])
     assert not np.allclose(new["mara"][1], feats["mara"][1])
@@ -200,11 +210,11 @@ def test_reference_cache_is_reused_and_invalidated_on_change(dino, story_dir, st
 
 
 def test_reference_cache_keys_depend_on_the_encoder(dino, story_dir, story):
-    ReferenceCache(story_dir).features(story, ["mara"], dino)
+    ReferenceCache(story_dir).features(_refs(story), ["mara"], dino)
     other = ReferenceCache(story_dir)
-    other.features(story, ["mara"], tiny_dino(seed=1, device="cpu"))
+    other.features(_refs(story), ["mara"], tiny_dino(seed=1, device="cpu"))
     assert other.computed == 0  # same label, same prep: same fingerprint
-    other.features(story, ["mara"], tiny_clip(device="cpu"))
+    other.features(_refs(story), ["mara"], tiny_clip(device="cpu"))
     assert other.computed == 2
 
 
@@ -304,10 +314,11 @@ def test_observer_fits_the_engine_protocol(clip, dino):
     assert isinstance(Observer(clip, dino), observe.TakeObserver)
 
 
-def test_embeddings_path_sits_beside_the_clip():
-    assert embeddings_path("s1", _take(3)) == "scenes/s1/take-3.embeddings.safetensors"
-    no_video = Take(index=2, params=_take().params)
-    assert embeddings_path("s9", no_video) == "scenes/s9/take-2.embeddings.safetensors"
+def test_embeddings_path_sits_beside_the_clip(story):
+    request = ObservationRequest.of_take(
+        Path("x"), story, "s1", _take(3), _frames(), None
+    )
+    assert request.embeddings_path == "scenes/s1/take-3.embeddings.safetensors"
 
 
 def test_release_drops_loaded_encoders_until_the_next_take(

@@ -21,8 +21,8 @@ from studio.cli.output import lit as terminal_literal
 if TYPE_CHECKING:
     import numpy as np
 
+    from kg.observation import Observation
     from kg.schema import Scores, Story, Take
-    from scoring.observer import Observation
 
 __all__ = ["register", "score"]
 
@@ -126,6 +126,7 @@ def score(
     from rich.progress import Progress
 
     from kg.errors import StoryError
+    from kg.observation import ObservationRequest
     from kg.store import load_story, resolve_asset
     from scoring.observer import Observer
 
@@ -161,7 +162,11 @@ def score(
                 failed += 1
                 progress.advance(task)
                 continue
-            obs = observer.observe(directory, story, scene_id, take, frames, previous)
+            obs = observer.observe(
+                ObservationRequest.of_take(
+                    directory, story, scene_id, take, frames, previous
+                )
+            )
 
             _store(directory, scene_id, take.index, obs)
             rows.append((scene_id, take.index, obs.scores))
