@@ -19,3 +19,22 @@ def generate_small_example(story_dir: Path) -> Path:
         take = generate_scene(story_dir, sid, backend="animatic")
         assert take.status == "done", take.error
     return story_dir
+
+
+def json_paths(doc: object, prefix: tuple = ()) -> list[tuple]:
+    """Every path (of keys and indices) in a JSON document, the root included."""
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += json_paths(v, (*prefix, i))
+    return out
+
+
+def set_at(doc: object, path: tuple, value: object) -> None:
+    """Set the value at ``path`` (not empty) in a JSON document."""
+    for part in path[:-1]:
+        doc = doc[part]  # type: ignore[index]
+    doc[path[-1]] = value  # type: ignore[index]

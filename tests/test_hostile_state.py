@@ -25,6 +25,7 @@ from kg.errors import StoryValidationError
 from kg.example import example_story
 from kg.store import dump_story, load_story, parse_story, save_story
 from studio.cli import app
+from tests.conftest import json_paths, set_at
 
 runner = CliRunner()
 MAX_MESSAGE = 400  # a problem's message stays short whatever the input held
@@ -48,25 +49,7 @@ NASTY_TEXT = [
 ]
 
 
-def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:
-    """Every (container path) in a JSON document, for choosing a target."""
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = [p for p in _paths(BASE) if p]
-
-
-def _set(doc: object, path: tuple, value: object) -> None:
-    for part in path[:-1]:
-        doc = doc[part]  # type: ignore[index]
-    doc[path[-1]] = value  # type: ignore[index]
+PATHS = [p for p in json_paths(BASE) if p]
 
 
 def _nested(depth: int) -> str:
@@ -93,11 +76,11 @@ def hostile_texts(draw: st.DrawFn) -> str:
     )
     path = draw(st.sampled_from(PATHS))
     if kind == "value":
-        _set(doc, path, draw(_json_values))
+        set_at(doc, path, draw(_json_values))
     elif kind == "nasty_text":
-        _set(doc, path, draw(st.sampled_from(NASTY_TEXT)))
+        set_at(doc, path, draw(st.sampled_from(NASTY_TEXT)))
     elif kind == "number":
-        _set(doc, path, "@@NUMBER@@")
+        set_at(doc, path, "@@NUMBER@@")
         text = json.dumps(doc, indent=2)
         number = draw(
             st.sampled_from(
@@ -106,15 +89,15 @@ def hostile_texts(draw: st.DrawFn) -> str:
         )
         return text.replace('"@@NUMBER@@"', number)
     elif kind == "non_finite":
-        _set(doc, path, "@@NF@@")
+        set_at(doc, path, "@@NF@@")
         value = draw(st.sampled_from(["NaN", "Infinity", "-Infinity"]))
         return json.dumps(doc, indent=2).replace('"@@NF@@"', value)
     elif kind == "nesting":
-        _set(doc, path, "@@NEST@@")
+        set_at(doc, path, "@@NEST@@")
         depth = draw(st.sampled_from([40, 1_000, 100_000]))
         return json.dumps(doc, indent=2).replace('"@@NEST@@"', _nested(depth))
     elif kind == "big_string":
-        _set(doc, path, "x" * draw(st.sampled_from([2_001, 200_000, 5_000_000])))
+        set_at(doc, path, "x" * draw(st.sampled_from([2_001, 200_000, 5_000_000])))
     elif kind == "duplicate_key":
         text = json.dumps(doc, indent=2)
         key = draw(st.sampled_from(['"revision"', '"edges"', '"title"', '"id"']))

@@ -19,6 +19,7 @@ from kg.schema import (
     Story,
 )
 from kg.store import dump_story, parse_story
+from tests.conftest import json_paths, set_at
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
 # Any text a story may hold: no control characters but tab and line breaks, no
@@ -104,24 +105,6 @@ def test_random_valid_stories_round_trip(story: Story) -> None:
     assert dump_story(again) == text_
 
 
-def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:  # noqa: UP006
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _set(doc: dict, path: tuple, value: object) -> None:
-    node = doc
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-
-
 def _delete(doc: dict, path: tuple) -> None:
     node = doc
     for part in path[:-1]:
@@ -150,7 +133,7 @@ def test_random_corruptions_give_path_named_errors(
     data: st.DataObject, kind: str
 ) -> None:
     doc = _base_doc()
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in json_paths(doc) if p]
     if kind == "truncate":
         text_ = json.dumps(doc)
         cut = data.draw(st.integers(0, len(text_) - 1))
@@ -159,7 +142,7 @@ def test_random_corruptions_give_path_named_errors(
         if kind == "wrong_type":
             path = data.draw(st.sampled_from(paths))
             value = data.draw(st.sampled_from([{"x": 1}, [1, 2], -7.5, None]))
-            _set(doc, path, value)
+            set_at(doc, path, value)
         elif kind == "unknown_key":
             dicts = [p for p in [(), *paths] if isinstance(_get(doc, p), dict)]
             path = data.draw(st.sampled_from(dicts))
@@ -170,7 +153,7 @@ def test_random_corruptions_give_path_named_errors(
         else:
             refs = [p for p in paths if p[-1] in ("environment_id", "source", "target")]
             path = data.draw(st.sampled_from(refs))
-            _set(doc, path, "nobody-here")
+            set_at(doc, path, "nobody-here")
         corrupted = json.dumps(doc)
     try:
         story = parse_story(corrupted)
