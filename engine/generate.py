@@ -10,11 +10,12 @@
    `kg.store.update_story`, never a story held across the generation);
 5. call the backend;
 6. write the first/last frames (lossless PNG), the tail latents and the clip
-   (on the `ClipWriter` thread when one is given);
+   (on the `ClipWriter` thread, while the observer scores, when one is given);
 7. run the observer (with ``settings.release_models`` the backend's models
    are released first, and the observer's encoders after, so one heavy model
    is in memory at a time);
-8. mark the take ``done``, select it, mark continuous descendants ``stale``.
+8. once the clip exists, mark the take ``done`` and select it, and mark
+   continuous descendants ``stale``, in one save.
 
 Cancellation removes the unfinished take and restores the scene's status. A
 backend failure (out of memory included) leaves a ``failed`` take with a
@@ -90,9 +91,9 @@ def generate_scene(
     cancel : set it to stop between steps (raises `GenerationCancelled`).
     observer : scores the take (``scoring.observer.Observer`` or any
         `TakeObserver`); None leaves ``take.scores`` empty.
-    writer : encode the mp4 on this writer's thread; None encodes before
-        returning. With a writer the take is ``done`` before its clip lands;
-        ``take.files.video`` is set once the file exists.
+    writer : encode the mp4 on this writer's thread while the observer
+        scores; None encodes first. Either way the take becomes ``done`` and
+        selected only once its clip exists.
     backends : turns a backend name into an instance (default: a new one
         each time; front ends pass a resolver that reuses them).
 

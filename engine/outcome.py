@@ -6,9 +6,11 @@ story as this generation loaded it, and the stage timings so far. The three
 endings each change the state once, through `kg.store.update_story` (the
 merge path: edits saved meanwhile are kept):
 
-- `finish`: write the frames, tail latents and clip, run the observer, then
-  mark the take ``done`` and select it (continuous descendants become
-  ``stale``; the scene itself too when it was edited while it generated);
+- `finish`: write the frames and tail latents, encode the clip (on the
+  writer thread while the observer scores, when there is one), then, once
+  the clip exists, mark the take ``done`` and select it in one save
+  (continuous descendants become ``stale``; the scene itself too when it was
+  edited while it generated);
 - `fail`: a ``failed`` take with a message saying what to change;
 - `abandon`: a cancelled take disappears and the scene's status comes back.
 """
@@ -19,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +126,8 @@ def fail(tip: TakeInProgress, message: str) -> Take:
 
 def _write_files(
     tip: TakeInProgress, result: GenerationResult, writer: ClipWriter | None
-) -> TakeFiles:
-    """Frames and latents now, the clip now or on the writer thread."""
+) -> tuple[TakeFiles, Future[Path] | None]:
+    """Frames and latents now; the clip now, or started on the writer thread."""
     story_dir, files, request = tip.story_dir, tip.files, tip.request
     frames = result.frames
     written = TakeFiles(first_frame=files.first_frame, last_frame=files.last_frame)
@@ -141,12 +144,19 @@ def _write_files(
             resolve_asset(story_dir, files.tail_latents), result.tail_latents, meta
         )
         written.tail_latents = files.tail_latents
-    if writer is None:
-        t_enc = time.perf_counter()
-        write_video(resolve_asset(story_dir, files.video), frames, request.fps)
-        tip.timings["encode"] = time.perf_counter() - t_enc
-        written.video = files.video
-    return written
+    video = resolve_asset(story_dir, files.video)
+    if writer is not None:  # encodes while the observer scores
+        submitted = time.perf_counter()
+
+        def encoded(path: Path, error: BaseException | None) -> None:
+            tip.timings["encode"] = time.perf_counter() - submitted
+
+        return written, writer.submit(video, frames, request.fps, on_done=encoded)
+    t_enc = time.perf_counter()
+    write_video(video, frames, request.fps)
+    tip.timings["encode"] = time.perf_counter() - t_enc
+    written.video = files.video
+    return written, None
 
 
 def _observe(
@@ -178,10 +188,10 @@ def finish(
     edited_since: Callable[[Story], bool],
 ) -> Take:
     """Steps 6 to 8: files, scores, then ``done`` and selected in one save."""
-    # 6. files
+    # 6. files (the clip on the writer thread, if any, during step 7)
     t_write = time.perf_counter()
     try:
-        written = _write_files(tip, result, writer)
+        written, clip = _write_files(tip, result, writer)
     except Exception as exc:
         log.exception("writing take %d of scene %r failed", tip.index, tip.scene_id)
         return fail(
@@ -209,6 +219,21 @@ def finish(
         take = Take(index=tip.index, status="generating", params=params, files=written)
         scores, embeddings = _observe(tip, observer, result.frames, take)
         tip.timings["observe"] = time.perf_counter() - t_obs
+    if clip is not None:  # a take is never done before its clip exists
+        t_wait = time.perf_counter()
+        try:
+            clip.result()
+        except Exception as exc:
+            log.exception(
+                "encoding take %d of scene %r failed", tip.index, tip.scene_id
+            )
+            return fail(
+                tip,
+                f"the clip could not be encoded: {exc}; check free disk space and "
+                "generate the scene again",
+            )
+        tip.timings["encode_wait"] = time.perf_counter() - t_wait
+        written.video = tip.files.video
     tip.timings["total"] = time.perf_counter() - tip.started
 
     # 8. done, selected, descendants stale
@@ -242,37 +267,4 @@ def finish(
             log.info("scene %r: edited while generating; marked stale", tip.scene_id)
         return take  # type: ignore[return-value]
 
-    take = update_story(tip.story_dir, complete)
-    if writer is not None and take is not None:
-        writer.submit(
-            resolve_asset(tip.story_dir, tip.files.video),
-            result.frames,
-            tip.request.fps,
-            on_done=_clip_recorder(tip, time.perf_counter()),
-        )
-    return take
-
-
-def _clip_recorder(
-    tip: TakeInProgress, submitted: float
-) -> Callable[[Path, BaseException | None], None]:
-    """Record a clip the writer thread finished (or could not write)."""
-
-    def on_done(path: Path, error: BaseException | None) -> None:
-        elapsed = time.perf_counter() - submitted
-
-        def edit(scene: SceneNode, take: Take) -> None:
-            if error is None:
-                take.files.video = tip.files.video
-                take.timings["encode"] = elapsed
-            else:
-                take.error = clip_message(
-                    f"the clip could not be encoded: {error}; generate the scene "
-                    "again (use --force)"
-                )
-
-        tip.change(edit)
-        if error is not None:
-            path.unlink(missing_ok=True)
-
-    return on_done
+    return update_story(tip.story_dir, complete)  # type: ignore[return-value]

@@ -40,7 +40,7 @@ from kg.graph import (
     generation_order,
 )
 from kg.schema import Story
-from kg.store import load_story, update_story
+from kg.store import update_story
 
 __all__ = ["RunnerStatus", "JobRunner"]
 
@@ -140,41 +140,44 @@ class JobRunner:
         wanted = set(scene_ids)
         with self._cond:
             busy = {j.scene_id for j in self._queue} | {self._current}
-        story = load_story(self.story_dir)
-        graph = DynamicSceneGraph(story)
-        order = generation_order(graph)
-        unknown = wanted - set(order)
-        if unknown:
-            raise KeyError(
-                f"no scenes {sorted(unknown)} in story {story.title!r}; "
-                f"choose from {order}"
-            )
-        ids = [sid for sid in order if sid in wanted and sid not in busy]
-        if not ids:
-            return []
 
-        def mark_queued(s: Story) -> dict[str, str]:
-            prior = {}
-            for sid in ids:
-                scene = s.scene(sid)
-                prior[sid] = scene.status
-                scene.status = "queued"
-            return prior
+        def mark_queued(s: Story) -> list[tuple[str, str, str | None]]:
+            """(scene, prior status, continuity predecessor) of each queued scene."""
+            graph = DynamicSceneGraph(s)
+            order = generation_order(graph)
+            unknown = wanted - set(order)
+            if unknown:
+                raise KeyError(
+                    f"no scenes {sorted(unknown)} in story {s.title!r}; "
+                    f"choose from {order}"
+                )
+            queued = []
+            for sid in order:
+                if sid in wanted and sid not in busy:
+                    scene = graph.scene(sid)
+                    queued.append(
+                        (sid, scene.status, continuity_predecessor(graph, sid))
+                    )
+                    scene.status = "queued"
+            return queued
 
         # Hold the run lock from before the scenes are marked queued until the
         # worker holds it itself, so no other process ever sees queued scenes
-        # with a free lock and recovers them as interrupted.
+        # with a free lock and recovers them as interrupted. One load and one
+        # save: the order is read from the revision the scenes are queued in.
         handoff = contextlib.ExitStack()
         handoff.enter_context(hold_run(self.story_dir))
         try:
-            prior = update_story(self.story_dir, mark_queued)
+            queued = update_story(self.story_dir, mark_queued)
         except BaseException:
             handoff.close()
             raise
+        if not queued:
+            handoff.close()
+            return []
         with self._cond:
-            for sid in ids:
-                after = continuity_predecessor(graph, sid)
-                self._queue.append(_Job(sid, backend, model, force, prior[sid], after))
+            for sid, prior, after in queued:
+                self._queue.append(_Job(sid, backend, model, force, prior, after))
             if self._thread is None or not self._thread.is_alive():
                 self._cancel.clear()
                 self._thread = threading.Thread(
@@ -187,7 +190,7 @@ class JobRunner:
             else:
                 handoff.close()  # the running worker holds the lock already
             self._cond.notify_all()
-        return ids
+        return [sid for sid, _, _ in queued]
 
     def status(self) -> RunnerStatus:
         """A frozen snapshot: current scene, step, ETA, queued/finished/failed."""
