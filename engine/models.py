@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.backend import BackendError
+from kg.weights import WeightsUnavailable, local_weights
 
 __all__ = [
     "TINY_MODEL_ID",
@@ -182,12 +183,12 @@ def resolve_cached(name: str) -> Path:
             f"model {name!r} is neither a folder, a Hugging Face id (org/name) nor "
             f"a catalog name ({', '.join(s.name for s in CATALOG)})"
         )
+    fetch = spec.name if spec else repo_id
     try:
-        return _snapshot(
-            repo_id, spec.allow_patterns if spec else None, local_files_only=True
+        return local_weights(
+            repo_id, allow_patterns=spec.allow_patterns if spec else None
         )
-    except Exception as exc:  # huggingface_hub raises several not-found types
-        fetch = spec.name if spec else repo_id
+    except WeightsUnavailable as exc:
         raise BackendError(
             f"model {name!r} is not in the local Hugging Face cache; fetch it with "
             f"`storygraph fetch-models {fetch}` (or point settings.model at a "
@@ -217,8 +218,8 @@ def model_status(specs: tuple[ModelSpec, ...] = CATALOG) -> list[ModelStatus]:
     statuses = []
     for spec in specs:
         try:
-            folder = _snapshot(spec.repo_id, spec.allow_patterns, local_files_only=True)
-        except Exception:  # not in the cache
+            folder = local_weights(spec.repo_id, allow_patterns=spec.allow_patterns)
+        except WeightsUnavailable:  # not in the cache
             statuses.append(ModelStatus(spec, None))
             continue
         statuses.append(ModelStatus(spec, folder, verify_model(spec, folder)))

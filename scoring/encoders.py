@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kg.weights import WeightsUnavailable, local_weights
+
 if TYPE_CHECKING:
     import torch
 
@@ -67,10 +69,6 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class WeightsUnavailable(RuntimeError):
-    """An encoder's weights are not on this machine; the message says what to run."""
 
 
 @dataclass(frozen=True)
@@ -227,26 +225,11 @@ class DinoEncoder(ImageEncoder):
 def resolve_model_folder(
     source: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
 ) -> Path:
-    """A local folder holding a model: ``source`` itself, or its HF cache snapshot.
+    """A local folder holding a model (`kg.weights.local_weights`); never downloads.
 
-    Never downloads (``local_files_only``). Raises `WeightsUnavailable` naming
-    the command that fetches the weights.
+    Raises `WeightsUnavailable` naming the command that fetches the weights.
     """
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    try:
-        folder = snapshot_download(
-            str(source), local_files_only=True, cache_dir=cache_dir
-        )
-    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, ...
-        raise WeightsUnavailable(
-            f"model {str(source)!r} is neither a folder nor in the Hugging Face "
-            f"cache ({type(exc).__name__}); run '{FETCH_COMMAND}'"
-        ) from None
-    return Path(folder)
+    return local_weights(source, cache_dir=cache_dir, fetch_hint=FETCH_COMMAND)
 
 
 def _local_model(
