@@ -22,27 +22,26 @@ import argparse
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from studio.testing import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    serve_command,
+    wait_healthy,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 log = logging.getLogger("bench_studio")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 APP_TITLE = "StoryGraph Studio"
 FIRST_PAINT_GOAL_S = 3.0
 RERUN_GOAL_MS = 300.0
@@ -125,32 +124,13 @@ def bench_reruns(sizes: list[int], repeats: int) -> list[dict]:
 # Cold start (browser) ----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
-    while True:  # polls the port until the server answers
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            if time.perf_counter() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.02)
-
-
 def _cold_start(
     script: Path, title: str, outputs: Path, extra_args: tuple[str, ...] = ()
 ) -> tuple[float, float]:
     """(spawn -> title shown, server up -> title shown) in seconds, in Chromium."""
     from playwright.sync_api import expect, sync_playwright
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -158,25 +138,14 @@ def _cold_start(
         env = {**os.environ, "STORYGRAPH_OUTPUTS": str(outputs)}
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(script),
-                "--server.address=127.0.0.1",
-                f"--server.port={port}",
-                "--server.headless=true",
-                "--browser.gatherUsageStats=false",
-                *extra_args,
-            ],
+            serve_command(script, port, *extra_args),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_healthy(url, proc, 60)
+            wait_healthy(url, proc, 60, poll=0.02)
             up = time.perf_counter()
             page.goto(url)
             expect(page.get_by_role("heading", name=title)).to_be_visible(

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import (
+from studio.testing import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    RESULTS,
-    ROOT,
-    UI_TIMEOUT_MS,
     free_port,
-    playwright,
+    serve_command,
     wait_healthy,
 )
+from tests.e2e.helpers import RESULTS, ROOT, UI_TIMEOUT_MS, playwright
 
 
 @dataclass(frozen=True)
@@ -38,17 +35,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     env = {**os.environ, "STORYGRAPH_OUTPUTS": str(outputs), "HF_HUB_OFFLINE": "1"}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "studio" / "app.py"),
-            "--server.address=127.0.0.1",
-            f"--server.port={port}",
-            "--server.headless=true",
-            "--browser.gatherUsageStats=false",
-        ],
+        serve_command(ROOT / "studio" / "app.py", port),
         cwd=ROOT,
         env=env,
         stdout=log,

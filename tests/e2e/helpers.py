@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,13 +11,6 @@ expect = playwright.expect
 expect.set_options(timeout=30_000)
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 RESULTS = ROOT / "test-results" / "e2e"
 GENERATE_TIMEOUT_MS = 240_000
 UI_TIMEOUT_MS = 30_000
@@ -29,26 +18,6 @@ VIDEO_PLAYABLE = """
 () => [...document.querySelectorAll('video')].some(
     v => v.readyState >= 2 && v.duration > 0)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)  # polling the port, not synchronising on time
-    raise TimeoutError(f"the studio did not answer on {url} within {timeout} s")
 
 
 def settled(page) -> None:  # noqa: ANN001 - playwright Page
