@@ -83,13 +83,18 @@ def state_path(path: str | os.PathLike[str]) -> Path:
 
 
 def format_json_path(loc: tuple[int | str, ...]) -> str:
-    """``('scenes', 3, 'motion')`` -> ``'scenes[3].motion'``."""
+    """``('scenes', 3, 'motion')`` -> ``'scenes[3].motion'``.
+
+    A key longer than 40 characters (a hostile file's) is shown cut short.
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = str(part)
+            text = text if len(text) <= 40 else text[:37] + "..."
+            out += f".{text}" if out else text
     return out or "$"
 
 
@@ -147,9 +152,15 @@ def _clip(message: str, limit: int = 300) -> str:
 
 def _migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
     version = doc.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or not 0 <= version <= 1_000:
         raise StoryValidationError(
-            source, [("schema_version", "missing or not an integer; add a version")]
+            source,
+            [
+                (
+                    "schema_version",
+                    "missing or not a version number (1 to 1000); add one",
+                )
+            ],
         )
     if version > SCHEMA_VERSION:
         raise StoryValidationError(

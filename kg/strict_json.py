@@ -171,8 +171,50 @@ def decode_utf8(data: bytes) -> str:
         ) from None
 
 
+# A lone surrogate can only come from a ``\ud800``-style escape (the text is
+# valid UTF-8): one cheap scan says the careful parse is needed.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _Careful(Exception):
+    """The quick parse met something only the careful parse can name."""
+
+
+def _quick_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Careful
+    return obj
+
+
+def _quick_constant(name: str) -> Any:
+    raise _Careful
+
+
 def loads_strict(text: str) -> Any:
-    """Parse ``text`` as JSON, refusing what a story file must not hold."""
+    """Parse ``text`` as JSON, refusing what a story file must not hold.
+
+    A valid story takes the quick path: one C-level parse that only calls
+    back for each object (to see duplicate keys) and for NaN/Infinity, after
+    one regex scan for surrogate escapes. Whatever looks wrong is parsed again
+    carefully, value by value, so every problem gets its JSON path. (Long
+    integers and strings that pass the quick parse are refused by the
+    schema's bounds, with short messages.)
+    """
+    if not _SURROGATE_ESCAPE.search(text):
+        try:
+            return json.loads(
+                text, object_pairs_hook=_quick_object, parse_constant=_quick_constant
+            )
+        except _Careful:
+            pass
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            pass  # the careful parse says where and why
+    return _loads_careful(text)
+
+
+def _loads_careful(text: str) -> Any:
+    """`loads_strict`'s careful parse: every problem by JSON path."""
     try:
         doc = json.loads(
             text,
