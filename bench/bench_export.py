@@ -38,8 +38,9 @@ from engine.dataset.bucket import Bucket, fit_to_bucket
 from engine.generate import generate_scene
 from engine.video import read_video, write_video
 from kg.graph import DynamicSceneGraph, generation_order
+from kg.paths import resolve_asset
 from kg.schema import CAMERA_MOVES, SceneNode, Story
-from kg.store import load_story, resolve_asset, save_story
+from kg.store import load_story, save_story
 
 BUCKET = Bucket(128, 96, 17)
 

@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 from kg.graph import DynamicSceneGraph, mark_stale_descendants
+from kg.paths import resolve_asset
 from kg.schema import SceneNode, Story, Take
-from kg.store import resolve_asset, update_story
+from kg.store import update_story
 
 __all__ = [
     "next_take_index",

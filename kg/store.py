@@ -37,7 +37,6 @@ from kg.paths import (
     atomic_path,
     read_regular_file,
     refuse_link,
-    resolve_asset,
 )
 from kg.schema import SCHEMA_VERSION, Story
 from kg.strict_json import StrictJSONError, decode_utf8, loads_strict
@@ -55,7 +54,6 @@ __all__ = [
     "parse_story_bytes",
     "MAX_STATE_BYTES",
     "state_path",
-    "resolve_asset",
     "format_json_path",
     "validation_problems",
 ]

@@ -27,9 +27,8 @@ import numpy as np
 
 from kg.fields import clip_message, utc_now
 from kg.observation import Observation, ObservationRequest
-from kg.paths import atomic_path
+from kg.paths import atomic_path, resolve_asset
 from kg.schema import Scores
-from kg.store import resolve_asset
 from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
 from scoring.references import ReferenceCache

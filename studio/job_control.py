@@ -18,6 +18,8 @@ import streamlit as st
 from kg.errors import StoryError
 
 if TYPE_CHECKING:
+    from engine.runner import RunnerStatus
+
     pass
 
 log = logging.getLogger(__name__)
@@ -50,26 +52,18 @@ class JobSnapshot:
         return self.running or bool(self.queued)
 
 
-def _first(status: Any, names: tuple[str, ...], default: Any) -> Any:
-    for name in names:
-        value = getattr(status, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def _snapshot(status: Any) -> JobSnapshot:
+def _snapshot(status: RunnerStatus) -> JobSnapshot:
     """The runner's frozen status read into a `JobSnapshot`."""
     return JobSnapshot(
-        running=bool(_first(status, ("running",), False)),
-        current=_first(status, ("current_scene", "current"), None),
-        step=int(_first(status, ("step",), 0)),
-        total_steps=int(_first(status, ("total_steps", "total"), 0)),
-        eta_s=_first(status, ("eta_s", "eta"), None),
-        queued=tuple(_first(status, ("queued", "queued_ids"), ())),
-        finished=tuple(_first(status, ("finished", "finished_ids", "done"), ())),
-        failed=tuple(_first(status, ("failed", "failed_ids"), ())),
-        last_error=_first(status, ("last_error", "error"), None),
+        running=status.running,
+        current=status.current_scene,
+        step=status.step,
+        total_steps=status.total_steps,
+        eta_s=status.eta_s,
+        queued=status.queued,
+        finished=status.finished,
+        failed=status.failed,
+        last_error=status.last_error,
     )
 
 

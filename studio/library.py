@@ -23,6 +23,7 @@ from kg.edits import edit_story, problems_of
 from kg.errors import StoryError, StoryValidationError
 from kg.layout import references_dir
 from kg.paths import TMP_MARK, inside, make_folder
+from kg.paths import resolve_asset as _resolve_asset
 from kg.schema import (
     Story,
 )
@@ -31,7 +32,6 @@ from kg.store import (
     parse_story_bytes,
     save_story,
 )
-from kg.store import resolve_asset as _resolve_asset
 from studio.story_views import forget_views, story_view
 
 if TYPE_CHECKING:

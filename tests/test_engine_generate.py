@@ -25,8 +25,9 @@ from engine.takes import select_take
 from engine.video import read_png, read_video, video_info
 from kg.example import example_story
 from kg.graph import DynamicSceneGraph, continuity_predecessor
+from kg.paths import resolve_asset
 from kg.schema import Scores
-from kg.store import STATE_FILE, load_story, resolve_asset, save_story, update_story
+from kg.store import STATE_FILE, load_story, save_story, update_story
 
 W, H, FRAMES = 128, 96, 9
 

@@ -20,8 +20,9 @@ from engine.runner import JobRunner
 from engine.video import read_png, read_video
 from kg.example import example_story
 from kg.graph import DynamicSceneGraph, continuity_predecessor
+from kg.paths import resolve_asset
 from kg.schema import GenerationParams, Take
-from kg.store import STATE_FILE, load_story, resolve_asset, save_story, update_story
+from kg.store import STATE_FILE, load_story, save_story, update_story
 
 W, H, FRAMES = 128, 96, 9
 ROOT = Path(__file__).resolve().parents[1]

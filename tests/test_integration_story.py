@@ -16,7 +16,8 @@ from engine.dataset import ExportOptions, export_dataset
 from engine.dataset.bucket import parse_bucket
 from engine.runner import JobRunner
 from kg.example import example_story
-from kg.store import load_story, resolve_asset, save_story
+from kg.paths import resolve_asset
+from kg.store import load_story, save_story
 from scoring.observer import Observer
 from scoring.testing import tiny_clip, tiny_dino
 

@@ -11,6 +11,7 @@ import pytest
 
 from kg.errors import StoryConflictError, StoryValidationError, UnsafePathError
 from kg.example import example_story
+from kg.paths import resolve_asset
 from kg.schema import SceneNode, Take
 from kg.store import (
     BACKUP_FILE,
@@ -19,7 +20,6 @@ from kg.store import (
     dump_story,
     load_story,
     parse_story,
-    resolve_asset,
     save_story,
     update_story,
 )

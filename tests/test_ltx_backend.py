@@ -229,7 +229,8 @@ def test_continuous_story_carries_latents_through_the_engine(
 ) -> None:
     from engine.continuity import load_tail_latents
     from engine.generate import generate_scene
-    from kg.store import load_story, resolve_asset
+    from kg.paths import resolve_asset
+    from kg.store import load_story
 
     story_dir = _two_scene_story(tmp_path)
     first = generate_scene(story_dir, "run", backend=backend)

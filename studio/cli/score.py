@@ -48,7 +48,7 @@ def _previous_last_frame(
     story_dir: Path, story: Story, take: Take
 ) -> np.ndarray | None:
     """Last frame of the take this one continued from, when it still exists."""
-    from kg.store import resolve_asset
+    from kg.paths import resolve_asset
 
     source = take.params.continuity_source
     if source is None:
@@ -127,7 +127,8 @@ def score(
 
     from kg.errors import StoryError
     from kg.observation import ObservationRequest
-    from kg.store import load_story, resolve_asset
+    from kg.paths import resolve_asset
+    from kg.store import load_story
     from scoring.observer import Observer
 
     try:
