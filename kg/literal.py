@@ -31,11 +31,11 @@ __all__ = ["terminal_literal", "markdown_literal", "markdown_code"]
 # Every control character but tab and line feed, shown as an escape instead.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # CommonMark lets any ASCII punctuation be backslash-escaped. Escaped
-# everywhere: what can embed (``![``), link (``[``, and ``:`` so GFM does not
-# turn ``http://`` into a link that swallows the escapes after it), run HTML
-# (``<``), format (``* _ ~ ` |``), start Streamlit's ``:color[...]``,
-# ``:material/...:`` or emoji directives (``:``) or its LaTeX (``$``). At a
-# line start also what makes a heading, list or quote.
+# everywhere: what can embed (``![``), link (``[``), run HTML (``<``), format
+# (``* _ ~ ` |``), start Streamlit's ``:color[...]``, ``:material/...:`` or
+# emoji directives (``:``) or its LaTeX (``$``). (A bare ``http://...`` still
+# shows as a plain link, which only opens when clicked and fetches nothing.)
+# At a line start also what makes a heading, list or quote.
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>$|~#:])")
 _LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)
 
