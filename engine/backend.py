@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ContinuityInput",
     "SceneContext",
+    "WindowPlan",
+    "WindowReport",
     "GenerationRequest",
     "GenerationResult",
     "ProgressFn",
@@ -35,7 +37,17 @@ __all__ = [
     "available_backends",
 ]
 
-ProgressFn = Callable[[int, int], None]  # (step done, total steps)
+
+class ProgressFn(Protocol):
+    """``progress(step, total)``: steps done of the current window's total.
+
+    A backend that makes a take in several windows (a long take) also says
+    which: ``progress(step, total, window, windows)``, 1-based.
+    """
+
+    def __call__(
+        self, step: int, total: int, window: int = 1, windows: int = 1
+    ) -> None: ...
 
 
 class CancelToken(threading.Event):
@@ -86,6 +98,36 @@ class SceneContext:
 
 
 @dataclass(frozen=True)
+class WindowPlan:
+    """How a backend with a fixed window makes a longer take (and carries a join).
+
+    ``frames``: the model's window in pixel frames; ``overlap_frames``: frames
+    each window repeats from the one before (and a scene from its
+    predecessor's tail); ``strength``: how strongly the carried tail holds
+    (times the transition's strength at a scene join); ``adain_factor``: how
+    far later windows' latent statistics are pulled toward the first window;
+    ``prompts``: one prompt per window (the last repeats; empty: the request's
+    prompt throughout). Backends without windows ignore all of it.
+    """
+
+    frames: int = 121
+    overlap_frames: int = 24
+    strength: float = 0.5
+    adain_factor: float = 0.25
+    prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """One window of a take as it was made: pixel frames, seed and prompt."""
+
+    start_frame: int
+    num_frames: int
+    seed: int
+    prompt: str
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     width: int
@@ -100,6 +142,7 @@ class GenerationRequest:
     memory_mode: str = "none"
     continuity: ContinuityInput | None = None
     scene: SceneContext | None = None
+    windows: WindowPlan = field(default_factory=WindowPlan)
 
 
 @dataclass
@@ -113,6 +156,11 @@ class GenerationResult:
     continuity_used: Literal["latent", "frame", "none"] = "none"
     continuity_note: str = ""
     random_weights: bool = False
+    # Leading pixel frames that repeat the predecessor's tail (0 when nothing
+    # was carried): playing takes in sequence skips them.
+    repeated_frames: int = 0
+    # The windows of a long take, in order (empty: made in one piece).
+    windows: tuple[WindowReport, ...] = ()
 
 
 class VideoBackend:

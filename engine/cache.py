@@ -48,7 +48,7 @@ def cache_key(
     fields = {
         f.name: getattr(request, f.name)
         for f in dataclasses.fields(request)
-        if f.name not in ("continuity", "scene", "memory_mode")
+        if f.name not in ("continuity", "scene", "memory_mode", "windows")
     }
     doc = {
         "v": CACHE_VERSION,
@@ -57,6 +57,7 @@ def cache_key(
         "model": model,
         "request": fields,
         "scene": dataclasses.asdict(request.scene) if request.scene else None,
+        "windows": dataclasses.asdict(request.windows),
         "source": source.model_dump() if source else None,
         "source_key": source_key,
         "continuity_mode": continuity_mode,

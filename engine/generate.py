@@ -132,7 +132,7 @@ def _generate(
     backends: Callable[[str], VideoBackend],
 ) -> Take:
     t0 = time.perf_counter()
-    progress = progress or (lambda step, total: None)
+    progress = progress or (lambda *report: None)
     cancel = cancel or CancelToken()
 
     # 1. continuity source and mode (the one load before the take starts)
@@ -268,6 +268,7 @@ def _params(
         continuity_source=plan.source,
         continuity_note=plan.note,
         cache_key=key,
+        windows=story.settings.windows,
     )
 
 

@@ -43,6 +43,7 @@ from kg.schema import (
     Story,
     Take,
     TakeFiles,
+    TakeWindow,
 )
 from kg.store import update_story
 
@@ -246,6 +247,16 @@ def finish(
         take.timings = dict(tip.timings)
         take.scores = scores
         take.error = None
+        take.overlap_frames = result.repeated_frames if used != "none" else 0
+        take.windows = [
+            TakeWindow(
+                start_frame=w.start_frame,
+                num_frames=w.num_frames,
+                seed=w.seed,
+                prompt=clip_message(w.prompt),
+            )
+            for w in result.windows
+        ]
         return take.model_copy(deep=True)
 
     def complete(story: Story) -> Take | None:

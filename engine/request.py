@@ -15,11 +15,12 @@ from engine.backend import (
     GenerationRequest,
     SceneContext,
     VideoBackend,
+    WindowPlan,
     get_backend,
 )
 from engine.continuity import ContinuityPlan
 from kg.graph import DynamicSceneGraph
-from kg.prompt import build_prompt
+from kg.prompt import build_prompt, window_prompts
 from kg.schema import SceneNode, Settings, Story
 
 __all__ = ["scene_context", "build_request", "resolve_backend", "asked_for"]
@@ -85,7 +86,7 @@ def build_request(
     story: Story,
     scene_id: str,
     model: str,
-    plan: ContinuityPlan,
+    continuity: ContinuityPlan,
     backend: VideoBackend | None = None,
 ) -> GenerationRequest:
     """The backend request of a scene under the story's settings.
@@ -97,8 +98,17 @@ def build_request(
     settings = story.settings
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
-    prompt = build_prompt(graph, scene_id, **_prompt_budget(backend, settings, model))
+    budget = _prompt_budget(backend, settings, model)
+    prompt = build_prompt(graph, scene_id, **budget)
     frames, steps, guidance = _frames_and_preset(backend, scene, settings, model)
+    windows = settings.windows
+    plan = WindowPlan(
+        frames=windows.frames,
+        overlap_frames=windows.overlap_frames,
+        strength=windows.strength,
+        adain_factor=windows.adain_factor,
+        prompts=window_prompts(graph, scene_id, **budget),
+    )
     return GenerationRequest(
         prompt=prompt.text,
         negative_prompt=prompt.negative,
@@ -111,8 +121,9 @@ def build_request(
         guidance=guidance,
         model=model,
         memory_mode=settings.memory_mode,
-        continuity=plan.input,
+        continuity=continuity.input,
         scene=scene_context(story, scene),
+        windows=plan,
     )
 
 
@@ -145,4 +156,5 @@ def asked_for(request: GenerationRequest) -> tuple:
         request.steps,
         request.guidance,
         request.scene,
+        request.windows,
     )

@@ -28,6 +28,7 @@ __all__ = [
     "PromptPart",
     "ScenePrompt",
     "build_prompt",
+    "window_prompts",
     "count_tokens",
     "weather_phrase",
     "camera_phrase",
@@ -105,6 +106,7 @@ def _parts(
     graph: DynamicSceneGraph,
     scene_id: str,
     memory: list[EntityMemory],
+    motion: str | None = None,
 ) -> tuple[list[PromptPart], list[EntityMemory]]:
     story = graph.story
     scene = graph.scene(scene_id)
@@ -112,7 +114,8 @@ def _parts(
     env = story.environment(scene.environment_id) if scene.environment_id else None
     parts: list[PromptPart] = []
 
-    action = ", ".join(x for x in (scene.motion.strip(), scene.pose.strip()) if x)
+    motion = scene.motion if motion is None else motion
+    action = ", ".join(x for x in (motion.strip(), scene.pose.strip()) if x)
     names = [story.character(c).name for c in scene.character_ids]
     if names and action and not any(n in action for n in names):
         action = f"{' and '.join(names)}: {action}"
@@ -183,6 +186,7 @@ def build_prompt(
     budget: int | None = None,
     counter: Callable[[str], int] = count_tokens,
     memory: list[EntityMemory] | None = None,
+    motion: str | None = None,
 ) -> ScenePrompt:
     """The prompt of a scene, fitted to ``budget`` tokens.
 
@@ -192,6 +196,8 @@ def build_prompt(
     counter : token counter; a real tokenizer's can be passed.
     memory : the scene's `story_memory`, when the caller computed it already
         (`kg.memory.memory_by_scene` for every scene at once).
+    motion : replaces the scene's motion (one window of a long take); with a
+        prompt override it replaces the override.
 
     Linear in the length of the scene's text and of its ancestor path (or
     constant in the story with ``memory``).
@@ -201,13 +207,14 @@ def build_prompt(
     budget = budget or story.settings.prompt_token_budget
     negative = scene.negative_prompt or DEFAULT_NEGATIVE_PROMPT
     if scene.prompt_override and scene.prompt_override.strip():
-        text = _truncate(scene.prompt_override.strip(), budget, counter)
+        override = motion if motion and motion.strip() else scene.prompt_override
+        text = _truncate(override.strip(), budget, counter)
         part = PromptPart("override", text, math.inf)
         return ScenePrompt(text, negative, (part,), (), counter(text), budget)
 
     if memory is None:
         memory = story_memory(graph, scene_id)
-    parts, kept = _parts(graph, scene_id, memory)
+    parts, kept = _parts(graph, scene_id, memory, motion)
     dropped: list[PromptPart] = []
     # Parts are counted once each (a long part is not recounted per drop);
     # the joined text is counted again below, so a counter whose counts do not
@@ -227,3 +234,38 @@ def build_prompt(
     return ScenePrompt(
         text, negative, tuple(parts), tuple(dropped), counter(text), budget, kept_memory
     )
+
+
+def window_prompts(
+    graph: DynamicSceneGraph,
+    scene_id: str,
+    *,
+    budget: int | None = None,
+    counter: Callable[[str], int] = count_tokens,
+) -> tuple[str, ...]:
+    """One prompt per entry of the scene's ``window_prompts`` (empty: none).
+
+    Each entry stands for the scene's motion in its window; an empty entry
+    keeps the one before (the scene's own motion for the first).
+    """
+    scene = graph.scene(scene_id)
+    if not scene.window_prompts:
+        return ()
+    memory = None if scene.prompt_override else story_memory(graph, scene_id)
+    texts: list[str] = []
+    current: str | None = None
+    built: dict[str | None, str] = {}
+    for entry in scene.window_prompts:
+        if entry.strip():
+            current = entry.strip()
+        if current not in built:
+            built[current] = build_prompt(
+                graph,
+                scene_id,
+                budget=budget,
+                counter=counter,
+                memory=memory,
+                motion=current,
+            ).text
+        texts.append(built[current])
+    return tuple(texts)

@@ -32,9 +32,13 @@ from kg.fields import (
     bounded_text,
     utc_now,
 )
+from kg.windows import MAX_WINDOW_FRAMES, MIN_WINDOW_FRAMES, window_problems
 
 __all__ = [
     "SCHEMA_VERSION",
+    "MAX_SCENE_SECONDS",
+    "MAX_SCENE_FRAMES",
+    "MAX_WINDOW_PROMPTS",
     "CAMERA_MOVES",
     "WEATHERS",
     "SCENE_STATUSES",
@@ -45,6 +49,8 @@ __all__ = [
     "Character",
     "Environment",
     "TakeRef",
+    "WindowSettings",
+    "TakeWindow",
     "GenerationParams",
     "TakeFiles",
     "Scores",
@@ -56,7 +62,11 @@ __all__ = [
     "Story",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: long takes (windows, per-window prompts, overlap frames)
+# A scene may be a long take: generated window by window (`kg.windows`).
+MAX_SCENE_SECONDS = 120.0
+MAX_SCENE_FRAMES = 2_881  # 120 s at 24 fps, 8k + 1
+MAX_WINDOW_PROMPTS = 64
 
 SceneStatus = Literal[
     "draft", "queued", "generating", "done", "failed", "interrupted", "stale"
@@ -119,6 +129,40 @@ class TakeRef(StrictModel):
     take: Annotated[int, Field(ge=1, le=1_000_000)]
 
 
+class WindowSettings(StrictModel):
+    """How a scene longer than the model's window is made (`kg.windows`).
+
+    ``frames``: the window (8k + 1 pixel frames); ``overlap_frames``: frames
+    each window repeats from the one before, and a continuous scene from its
+    predecessor (a multiple of 8, smaller than the window); ``strength``: how
+    strongly the carried frames hold (times the transition's strength at a
+    scene join; the default is LTX's own extension default); ``adain_factor``:
+    how far later windows' colour statistics are pulled toward the first
+    window's (0 = not at all).
+    """
+
+    frames: Annotated[int, Field(ge=MIN_WINDOW_FRAMES, le=MAX_WINDOW_FRAMES)] = 121
+    overlap_frames: Annotated[int, Field(ge=0, le=MAX_WINDOW_FRAMES)] = 24
+    strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    adain_factor: Unit = 0.25
+
+    @model_validator(mode="after")
+    def _window_rules(self) -> WindowSettings:
+        problems = window_problems(self.frames, self.overlap_frames, prefix="")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class TakeWindow(StrictModel):
+    """One window of a long take as it was made."""
+
+    start_frame: Annotated[int, Field(ge=0, le=100_000)]
+    num_frames: Annotated[int, Field(ge=1, le=100_000)]
+    seed: Annotated[int, Field(ge=0, lt=2**64)]
+    prompt: Prompt = ""
+
+
 class GenerationParams(StrictModel):
     backend: Word
     model: ModelId = ""
@@ -138,6 +182,8 @@ class GenerationParams(StrictModel):
     continuity_note: Message = ""
     cache_key: Word = ""
     random_weights: bool = False
+    # The window settings the take was made with (None: before long takes).
+    windows: WindowSettings | None = None
 
 
 class TakeFiles(StrictModel):
@@ -173,6 +219,11 @@ class Take(StrictModel):
     timings: dict[Key, float] = Field(default_factory=dict)
     scores: Scores | None = None
     error: Message | None = None
+    # Leading pixel frames that repeat the predecessor's tail (0 after a cut):
+    # the clip plays on its own; playing takes in sequence skips them.
+    overlap_frames: Annotated[int, Field(ge=0, le=100_000)] = 0
+    # The windows of a long take (empty: made in one piece).
+    windows: list[TakeWindow] = Field(default_factory=list, max_length=10_000)
 
 
 class SceneNode(StrictModel):
@@ -188,8 +239,15 @@ class SceneNode(StrictModel):
     lighting: ShortText = ""
     camera: CameraMove = "static"
     # Either a duration (converted with the story fps) or an explicit frame count.
-    duration_s: Annotated[float, Field(gt=0.0, le=60.0)] = 2.0
-    num_frames: Annotated[int, Field(ge=1, le=1441)] | None = None
+    duration_s: Annotated[float, Field(gt=0.0, le=MAX_SCENE_SECONDS)] = 2.0
+    num_frames: Annotated[int, Field(ge=1, le=MAX_SCENE_FRAMES)] | None = None
+    # What happens in each window of a long take, in order: an entry replaces
+    # the scene's motion in that window's prompt (the whole prompt when the
+    # scene has a prompt override); empty entries and windows past the end
+    # keep the one before.
+    window_prompts: list[Text] = Field(
+        default_factory=list, max_length=MAX_WINDOW_PROMPTS
+    )
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     prompt_override: Prompt | None = None
     negative_prompt: Prompt = ""
@@ -259,6 +317,7 @@ class Settings(StrictModel):
     release_models: bool = False
     # T5 tokens LTX-Video reads; the prompt generator stays within it.
     prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
+    windows: WindowSettings = Field(default_factory=WindowSettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
 
 

@@ -68,7 +68,31 @@ DEFAULT_LOCK_TIMEOUT_S = 30.0
 MAX_STATE_BYTES = 256 * 1024 * 1024
 
 # schema_version n -> function turning a version-n document into version n+1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Long takes: every take says how many leading frames repeat its predecessor.
+
+    Version 1 continued a scene by writing the predecessor's last 2 tail
+    latents over the first ones (so 1 + 8 frames repeated) or from its last
+    frame (1 frame); nothing carried repeats nothing.
+    """
+    repeated = {"latent": 9, "frame": 1}
+    for scene in doc.get("scenes") or []:
+        if not isinstance(scene, dict):
+            continue
+        for take in scene.get("takes") or []:
+            if not isinstance(take, dict) or "overlap_frames" in take:
+                continue
+            params = take.get("params")
+            used = params.get("continuity_used") if isinstance(params, dict) else None
+            take["overlap_frames"] = (
+                repeated.get(used, 0) if isinstance(used, str) else 0
+            )
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 T = TypeVar("T")
 _REVISION_RE = re.compile(r'^  "revision": (\d+),?$', re.MULTILINE)

@@ -86,37 +86,62 @@ def test_tiny_clip_has_frames_tail_latents_and_random_weight_label(
     assert result.frames.shape == (17, 64, 64, 3)
     assert result.frames.dtype.name == "uint8"
     assert result.tail_latents is not None
-    assert tuple(result.tail_latents.shape) == (1, 8, 2, 2, 2)
+    # the tail is the overlap the next scene carries: 24 frames = 3 latents
+    assert tuple(result.tail_latents.shape) == (1, 8, 3, 2, 2)
     assert result.latent_meta["model"] == "tiny-random"
-    assert result.latent_meta["tail_pixel_frames"] == "16"
+    assert result.latent_meta["tail_pixel_frames"] == "17"
+    assert result.repeated_frames == 0 and result.windows == ()
     assert result.random_weights is True
     assert result.continuity_used == "none"
     assert steps == [(1, 2), (2, 2)]
-    assert {"load", "prepare", "denoise", "decode"} <= set(result.timings)
+    assert {"load", "prepare", "prompt", "denoise", "decode"} <= set(result.timings)
 
 
-def test_carried_latents_start_the_next_clip_without_a_vae_encode(
+def test_carried_latents_are_conditioning_tokens_stripped_from_the_clip(
     backend: LTXBackend, vae_probe: dict[str, Any]
 ) -> None:
+    """The tail enters as tokens (equal to it at every step), never decoded."""
     first = _run(backend, REQUEST)
+    pipe = loaded_model("tiny-random").pipe
+    tail = first.tail_latents[:, :, -2:]  # 2 of 3: the clip keeps one new latent
+    tokens = pipe._pack_latents(tail, 1, 1)  # [1, 2*h*w, C]
+    seen: list[torch.Tensor] = []
+
+    def capture(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        seen.append(kwargs["hidden_states"].detach().clone())
+
+    handle = pipe.transformer.register_forward_pre_hook(capture, with_kwargs=True)
     carried = ContinuityInput(
         mode="latent",
-        tail_latents=first.tail_latents,
+        tail_latents=tail,
         last_frame=first.frames[-1],
         latent_meta=first.latent_meta,
     )
-    second = _run(
-        backend,
-        dataclasses.replace(
-            REQUEST, seed=4, prompt="the fox stops", continuity=carried
-        ),
-    )
+    plan = dataclasses.replace(REQUEST.windows, strength=1.0)
+    try:
+        second = _run(
+            backend,
+            dataclasses.replace(
+                REQUEST, seed=4, prompt="the fox stops", continuity=carried, windows=plan
+            ),
+        )
+    finally:
+        handle.remove()
     assert second.continuity_used == "latent", second.continuity_note
     assert vae_probe["encodes"] == 0
-    decoded = _normalised(vae_probe["decoded"][-1])  # [1, C, 3, h, w]
-    torch.testing.assert_close(decoded[:, :, :2], first.tail_latents, atol=1e-5, rtol=0)
-    # The rest of the clip was generated, not copied.
-    assert not torch.allclose(decoded[:, :, 2], first.tail_latents[:, :, -1])
+    assert len(seen) == REQUEST.steps
+    n = tokens.shape[1]
+    for hidden in seen:  # [2 (CFG), 3*h*w + 2*h*w, C]
+        assert hidden.shape[1] == 5 * 4
+        for row in hidden:
+            torch.testing.assert_close(row[-n:], tokens[0], atol=1e-6, rtol=0)
+    # The clip decodes its own 3 latent frames, the tokens stripped; its first
+    # latent is a one-frame slot, then one fused latent repeats the tail.
+    decoded = vae_probe["decoded"][-1]
+    assert decoded.shape[2] == 3
+    assert second.frames.shape[0] == 17
+    assert second.repeated_frames == 1 + 8
+    assert not torch.allclose(_normalised(decoded)[:, :, 2], tail[:, :, -1])
 
 
 def test_latents_from_another_model_fall_back_to_the_last_frame(
@@ -244,9 +269,9 @@ def test_continuous_story_carries_latents_through_the_engine(
         resolve_asset(story_dir, first.files.tail_latents)
     )
     assert meta["model"] == "tiny-random" and meta["normalisation"]
-    decoded = _normalised(vae_probe["decoded"][-1])
-    n = carried.shape[2]
-    torch.testing.assert_close(decoded[:, :, :n], carried, atol=1e-5, rtol=0)
+    assert carried.shape[2] == 3  # the story's overlap: 24 frames
+    # 17 frames = 3 latents: 2 of the tail carried, one new latent kept
+    assert second.overlap_frames == 9 and first.overlap_frames == 0
     story = load_story(story_dir)
     assert story.scene("stop").selected_take == second.index
 

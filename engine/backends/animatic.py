@@ -139,6 +139,8 @@ class AnimaticBackend(VideoBackend):
             timings={"compose": t_compose - t_start, "render": t_end - t_compose},
             continuity_used=continuity_used,
             continuity_note=note,
+            # frame 0 is the previous take's last frame, exactly
+            repeated_frames=1 if previous is not None else 0,
         )
 
     @staticmethod

@@ -2,15 +2,16 @@
 
 `LTXBackend.generate` runs in a fixed order:
 
-1. check the request (sizes multiples of 32, frames ``8k + 1``, memory mode);
+1. check the request (sizes multiples of 32, frames ``8k + 1``, the window
+   plan, memory mode);
 2. load the pipeline once per (model, device, memory mode) and keep it;
 3. choose the conditioning: the carried tail latents when they fit this model
    and size (no VAE decode/encode), else the previous take's last frame, and
    record why (`GenerationResult.continuity_note`);
-4. denoise to latents (``output_type="latent"``), reporting each step through
-   ``callback_on_step_end`` and stopping between steps on cancel;
-5. decode the latents with the VAE, separately, so the raw latents stay
-   available;
+4. denoise window by window (`engine.ltx.extend`: conditioning tokens, the
+   reinterpreted first latent, overlap fusion, AdaIN), reporting each step
+   and stopping between steps on cancel;
+5. decode the latents in chunks straight to uint8 frames;
 6. keep the last latent frames (normalised) as the take's tail latents.
 
 CUDA out-of-memory becomes `engine.backend.OutOfMemoryError` with advice.
@@ -38,12 +39,19 @@ from engine.backend import (
     VideoBackend,
     register_backend,
 )
+from engine.ltx.extend import (
+    Carried,
+    WindowedRequest,
+    decode_in_chunks,
+    sample_windows,
+)
 from engine.ltx.latents import (
     LTX_RATIOS,
     LatentShape,
     VaeRatios,
     check_latent_fit,
     check_size,
+    check_window_plan,
     latent_shape,
     tail_latents,
     tail_meta,
@@ -54,7 +62,6 @@ from engine.ltx.loading import (
 from engine.ltx.presets import resolve_preset
 from engine.ltx.runtime import (
     LoadedModel,
-    decode_latents,
     free_device_memory,
     loaded_model,
     release_models,
@@ -68,7 +75,6 @@ __all__ = [
     "loaded_model",
     "use_pipeline",
     "release_models",
-    "decode_latents",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,13 +82,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _Conditioning:
-    kwargs: dict[str, Any]
+    carried: Carried
     used: Literal["latent", "frame", "none"]
     note: str = ""
 
 
 class LTXBackend(VideoBackend):
-    """LTX-Video through `LatentConditionPipeline`.
+    """LTX-Video through the windowed sampler of `engine.ltx.extend`.
 
     Parameters
     ----------
@@ -91,46 +97,41 @@ class LTXBackend(VideoBackend):
         Hugging Face id in the local cache.
     device:
         ``cuda``/``cpu``; the best available when ``None``.
-    tail_latent_frames:
-        Latent frames kept as the tail (2 = the last 16 pixel frames), and so
-        the frames the next scene starts from.
-    latent_cond_noise_scale:
-        Noise the pipeline adds to hard-conditioned latents during denoising.
-        0 for carried latents: they are this model's own clean latents, and
-        keeping them exact is what makes the seam continuous.
-    frame_cond_noise_scale:
-        The pipeline's default for image conditioning (helps motion start).
     max_sequence_length:
         Text tokens (LTX-Video was trained with 128).
+    decode_chunk_latents:
+        Latent frames decoded at once (decode memory is bounded by it, not by
+        the take's length).
+
+    The window size, overlap (and so the tail kept for the next scene),
+    conditioning strength and AdaIN factor come with each request
+    (`engine.backend.WindowPlan`, from the story's settings).
     """
 
     name = "ltx"
+    version = "2"  # windowed sampling: the same request gives other frames
     supports_latent_continuity = True
 
     def __init__(
         self,
         model: str = "",
         device: str | None = None,
-        tail_latent_frames: int = 2,
-        latent_cond_noise_scale: float = 0.0,
-        frame_cond_noise_scale: float = 0.15,
         max_sequence_length: int = 128,
+        decode_chunk_latents: int = 16,
     ) -> None:
-        if tail_latent_frames < 1:
+        if decode_chunk_latents < 1:
             raise BackendError(
-                f"tail_latent_frames must be >= 1, got {tail_latent_frames}"
+                f"decode_chunk_latents must be >= 1, got {decode_chunk_latents}"
             )
         self.model = model
         self.device = device
-        self.tail_latent_frames = tail_latent_frames
-        self.latent_cond_noise_scale = latent_cond_noise_scale
-        self.frame_cond_noise_scale = frame_cond_noise_scale
         self.max_sequence_length = max_sequence_length
+        self.decode_chunk_latents = decode_chunk_latents
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
     ) -> GenerationResult:
-        """Generate one clip; see the module docstring for the steps."""
+        """Generate one take; see the module docstring for the steps."""
         timings: dict[str, float] = {}
         start = time.perf_counter()
         # 1. Check inputs before anything heavy happens.
@@ -142,30 +143,46 @@ class LTXBackend(VideoBackend):
         loaded = loaded_model(model, self.device, request.memory_mode)
         ratios = _ratios(loaded.pipe)
         timings["load"] = time.perf_counter() - start
-        # 3. Conditioning: carried latents, else last frame, else none.
-        expected = latent_shape(
-            request.width,
-            request.height,
-            request.num_frames,
-            loaded.pipe.transformer.config.in_channels,
-            ratios,
-        )
-        conditioning = self._conditioning(request, model, expected)
-        generator = torch.Generator("cpu").manual_seed(request.seed)
         try:
-            # 4. Denoise to latents.
-            latents = self._denoise(
-                loaded.pipe, request, conditioning, generator, progress, cancel, timings
-            )
-            # 5. Decode separately.
+            # 3. Conditioning: carried latents, else last frame, else none.
             mark = time.perf_counter()
-            frames = decode_latents(loaded.pipe, latents, generator=generator)
+            expected = latent_shape(
+                request.width,
+                request.height,
+                request.num_frames,
+                loaded.pipe.transformer.config.in_channels,
+                ratios,
+            )
+            conditioning = self._conditioning(loaded.pipe, request, model, expected)
+            timings["prepare"] = time.perf_counter() - mark
+            # 4. Denoise window by window.
+            mark = time.perf_counter()
+            sampled = sample_windows(
+                loaded.pipe,
+                self._windowed(request),
+                conditioning.carried,
+                _report(progress),
+                cancel.is_set,
+            )
+            timings["prompt"] = sampled.prompt_seconds
+            timings["denoise"] = time.perf_counter() - mark - sampled.prompt_seconds
+            for i, seconds in enumerate(sampled.window_seconds, start=1):
+                timings[f"window_{i}"] = seconds
+            # 5. Decode in chunks.
+            mark = time.perf_counter()
+            frames = decode_in_chunks(
+                loaded.pipe,
+                sampled.latents,
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                chunk_latents=self.decode_chunk_latents,
+            )
             timings["decode"] = time.perf_counter() - mark
         except torch.OutOfMemoryError as exc:
             free_device_memory()
             raise OutOfMemoryError(_oom_advice(request)) from exc
-        # 6. Tail latents for the next scene.
-        tail = tail_latents(latents, self.tail_latent_frames)
+        # 6. Tail latents for the next scene: the overlap the next one carries.
+        keep = max(1, request.windows.overlap_frames // ratios.temporal)
+        tail = tail_latents(sampled.latents, keep)
         meta = tail_meta(
             model=model,
             tail=tail,
@@ -183,6 +200,28 @@ class LTXBackend(VideoBackend):
             continuity_used=conditioning.used,
             continuity_note=conditioning.note,
             random_weights=loaded.source.random_weights,
+            repeated_frames=sampled.repeated_frames,
+            windows=tuple(sampled.windows) if len(sampled.windows) > 1 else (),
+        )
+
+    def _windowed(self, request: GenerationRequest) -> WindowedRequest:
+        plan = request.windows
+        return WindowedRequest(
+            prompts=tuple(p or request.prompt for p in plan.prompts)
+            or (request.prompt,),
+            negative_prompt=request.negative_prompt,
+            width=request.width,
+            height=request.height,
+            num_frames=request.num_frames,
+            fps=request.fps,
+            seed=request.seed,
+            steps=request.steps,
+            guidance=request.guidance,
+            window_frames=plan.frames,
+            overlap_frames=plan.overlap_frames,
+            strength=plan.strength,
+            adain_factor=plan.adain_factor,
+            max_sequence_length=self.max_sequence_length,
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
@@ -221,10 +260,17 @@ class LTXBackend(VideoBackend):
     def check_request(request: GenerationRequest) -> None:
         """Refuse requests LTX-Video cannot run, with what to change."""
         check_size(request.width, request.height, request.num_frames)
+        plan = request.windows
+        check_window_plan(plan.frames, plan.overlap_frames)
         if request.steps < 1:
             raise BackendError(f"steps must be at least 1, got {request.steps}")
         if request.guidance < 0:
             raise BackendError(f"guidance must be >= 0, got {request.guidance}")
+        if not 0.0 < plan.strength <= 1.0 or not 0.0 <= plan.adain_factor <= 1.0:
+            raise BackendError(
+                "windows.strength must be in (0, 1] and windows.adain_factor in "
+                f"[0, 1], got {plan.strength} and {plan.adain_factor}"
+            )
         if request.memory_mode not in MEMORY_MODES:
             raise BackendError(
                 f"memory_mode must be one of {', '.join(MEMORY_MODES)}, got "
@@ -232,11 +278,16 @@ class LTXBackend(VideoBackend):
             )
 
     def _conditioning(
-        self, request: GenerationRequest, model: str, expected: LatentShape
+        self,
+        pipe: Any,
+        request: GenerationRequest,
+        model: str,
+        expected: LatentShape,
     ) -> _Conditioning:
         carried = request.continuity
         if carried is None:
-            return _Conditioning({}, "none")
+            return _Conditioning(Carried(), "none")
+        strength = carried.strength * request.windows.strength
         notes = []
         if carried.mode == "latent":
             fit = check_latent_fit(
@@ -246,81 +297,47 @@ class LTXBackend(VideoBackend):
                 expected=expected,
             )
             if fit.ok:
-                kwargs = dict(
-                    carried_latents=carried.tail_latents,
-                    carried_strength=carried.strength,
-                    image_cond_noise_scale=self.latent_cond_noise_scale,
+                return _Conditioning(
+                    Carried(latents=carried.tail_latents, strength=strength), "latent"
                 )
-                return _Conditioning(kwargs, "latent")
             notes.append(f"{fit.reason}; continued from the last frame")
         if carried.last_frame is not None:
-            import PIL.Image
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-
-            condition = LTXVideoCondition(
-                image=PIL.Image.fromarray(carried.last_frame),
-                frame_index=0,
-                strength=carried.strength,
+            image = _encode_frame(pipe, carried.last_frame, request)
+            return _Conditioning(
+                Carried(image=image, strength=carried.strength),
+                "frame",
+                "; ".join(notes),
             )
-            kwargs = dict(
-                conditions=[condition],
-                image_cond_noise_scale=self.frame_cond_noise_scale,
-            )
-            return _Conditioning(kwargs, "frame", "; ".join(notes))
         notes.append("no last frame to continue from; generated without continuity")
-        return _Conditioning({}, "none", "; ".join(notes))
+        return _Conditioning(Carried(), "none", "; ".join(notes))
 
-    def _denoise(
-        self,
-        pipe: Any,
-        request: GenerationRequest,
-        conditioning: _Conditioning,
-        generator: torch.Generator,
-        progress: ProgressFn,
-        cancel: CancelToken,
-        timings: dict[str, float],
-    ) -> torch.Tensor:
-        marks: dict[str, float] = {}
 
-        def loop_started(module: Any, args: Any) -> None:
-            marks.setdefault("loop", time.perf_counter())
+def _report(progress: ProgressFn) -> Callable[[int, int, int, int], None]:
+    """Window and step to ``progress``; a one-window take reports steps alone."""
 
-        def on_step_end(pipeline: Any, step: int, timestep: Any, kw: dict) -> dict:
-            marks["step"] = time.perf_counter()
-            progress(step + 1, request.steps)
-            if cancel.is_set():
-                pipeline._interrupt = True  # the parent skips the remaining steps
-            return {}
+    def report(step: int, steps: int, window: int, windows: int) -> None:
+        if windows == 1:
+            progress(step, steps)
+        else:
+            progress(step, steps, window, windows)
 
-        hook = pipe.transformer.register_forward_pre_hook(loop_started)
-        call_start = time.perf_counter()
-        try:
-            latents = pipe(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt or None,
-                width=request.width,
-                height=request.height,
-                num_frames=request.num_frames,
-                frame_rate=request.fps,
-                num_inference_steps=request.steps,
-                guidance_scale=request.guidance,
-                generator=generator,
-                output_type="latent",
-                callback_on_step_end=on_step_end,
-                callback_on_step_end_tensor_inputs=[],
-                max_sequence_length=self.max_sequence_length,
-                **conditioning.kwargs,
-            ).frames
-        finally:
-            hook.remove()
-        end = time.perf_counter()
-        loop = marks.get("loop", call_start)
-        timings["prepare"] = loop - call_start
-        timings["denoise"] = marks.get("step", end) - loop
-        timings["finish"] = end - marks.get("step", end)
-        if cancel.is_set():
-            raise GenerationCancelled("generation cancelled between denoising steps")
-        return latents  # [1, C, F, h, w], normalised
+    return report
+
+
+def _encode_frame(pipe: Any, frame: Any, request: GenerationRequest) -> torch.Tensor:
+    """The previous take's last frame as a normalised latent ``[1, C, 1, h, w]``."""
+    import PIL.Image
+
+    image = pipe.video_processor.preprocess(
+        PIL.Image.fromarray(frame), height=request.height, width=request.width
+    )
+    vae = pipe.vae
+    image = image.to(device=pipe._execution_device, dtype=vae.dtype)
+    with torch.no_grad():
+        encoded = vae.encode(image.unsqueeze(2)).latent_dist.mode()
+    return pipe._normalize_latents(
+        encoded.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
 
 
 def _ratios(pipe: Any) -> VaeRatios:

@@ -7,11 +7,9 @@ and every later latent frame ``k`` encodes the 8 pixel frames
 
 The tail of a take (its last ``n`` latent frames, in the pipeline's normalised
 latent space: ``(z - mean) * scaling_factor / std`` per channel) is stored
-beside the clip and injected as the first ``n`` latent frames of the next
-scene. Slot 0 of the next clip stands for one pixel frame, so the first carried
-latent frame (which stood for 8 frames in the previous clip) decodes to a single
-frame there; the carried frames reproduce the last ``8n`` pixel frames of the
-previous clip as the first ``8(n-1) + 1`` frames of the next one.
+beside the clip; the next scene takes it in as conditioning tokens
+(`engine.ltx.extend`), so its first ``8(n-1) + 1`` pixel frames repeat the
+previous clip's last ones.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ __all__ = [
     "pixel_span",
     "tail_pixel_frames",
     "check_size",
+    "check_window_plan",
     "latent_shape",
     "tail_latents",
     "tail_meta",
@@ -133,6 +132,15 @@ def check_size(
         raise BackendError("; ".join(problems))
 
 
+def check_window_plan(window_frames: int, overlap_frames: int) -> None:
+    """Refuse a window size or overlap the sampler cannot use (`kg.windows`)."""
+    from kg.windows import window_problems
+
+    problems = window_problems(window_frames, overlap_frames)
+    if problems:
+        raise BackendError("; ".join(problems))
+
+
 def _nearest_multiple(value: int, base: int) -> int:
     return max(base, round(value / base) * base)
 
@@ -209,8 +217,8 @@ def check_latent_fit(
     """Decide whether carried tail latents fit the clip about to be generated.
 
     They fit when they come from the same model, in the same normalisation,
-    with the same channel count and latent height/width, and are no longer
-    than the new clip.
+    with the same channel count and latent height/width. A tail longer than
+    the overlap (or the clip) is cut to its last latent frames by the sampler.
     """
     if tail is None:
         return LatentFit(False, "the previous take has no tail latents")
@@ -242,10 +250,6 @@ def check_latent_fit(
             f"tail latents are {width}x{height} latent pixels (a {src} take), this "
             f"scene needs {expected.width}x{expected.height}",
         )
-    if frames > expected.frames:
-        return LatentFit(
-            False,
-            f"tail has {frames} latent frames, longer than this clip's "
-            f"{expected.frames}",
-        )
+    if frames < 1:
+        return LatentFit(False, "the tail latents hold no frames")
     return LatentFit(True)

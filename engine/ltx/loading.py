@@ -44,9 +44,27 @@ __all__ = [
     "load_pipeline",
     "device_and_dtype",
     "save_pipeline",
+    "pipeline_class",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def pipeline_class() -> type:
+    """diffusers' ``LTXI2VLongMultiPromptPipeline``: the pipeline whose
+    components, prompt encoding and packing the windowed sampler
+    (`engine.ltx.extend`) uses; any supported checkpoint loads into it."""
+    from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
+        LTXI2VLongMultiPromptPipeline,
+    )
+
+    # It warns on every construction that ComfyUI parity wants another
+    # scheduler; ours keeps LTX-Video's own schedule on purpose.
+    logging.getLogger(
+        "diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt"
+    ).setLevel(logging.ERROR)
+    return LTXI2VLongMultiPromptPipeline
+
 
 SUPPORTED_PIPELINES = ("LTXConditionPipeline", "LTXPipeline", "LTXImageToVideoPipeline")
 _CHECKED_COMPONENTS = ("transformer", "vae", "text_encoder")
@@ -226,13 +244,11 @@ def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
         from engine.ltx.tiny import build_random_pipeline
 
         return build_random_pipeline(dtype=dtype)
-    from engine.ltx.pipeline import LatentConditionPipeline
-
     assert source.folder is not None, "folder sources carry their folder"
     check_checkpoint(source.folder)
     log.info("loading LTX-Video from %s (%s)", source.folder, dtype)
     try:
-        pipe = LatentConditionPipeline.from_pretrained(
+        pipe = pipeline_class().from_pretrained(
             source.folder, torch_dtype=dtype, local_files_only=True
         )
     except (OSError, ValueError, RuntimeError) as exc:
@@ -247,7 +263,7 @@ def save_pipeline(pipe: Any, folder: Path) -> Path:
     """Save a pipeline as a standard diffusers ``LTXConditionPipeline`` folder.
 
     The folder loads with plain diffusers as well as with `load_pipeline`
-    (``LatentConditionPipeline`` adds behaviour, no weights or config).
+    (both pipelines hold the same five components).
     """
     from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXConditionPipeline
 

@@ -3,7 +3,7 @@
 Loading a checkpoint takes seconds to minutes, so a pipeline stays loaded
 across scenes and runs until `release_models` (the engine calls it between
 heavy stages when ``settings.release_models`` asks); memory modes decide
-what is offloaded; `decode_latents` turns latents into uint8 frames.
+what is offloaded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine.ltx.loading import (
@@ -28,13 +27,12 @@ __all__ = [
     "loaded_model",
     "use_pipeline",
     "release_models",
-    "decode_latents",
     "free_device_memory",
 ]
 
 log = logging.getLogger(__name__)
 
-# LTXConditionPipeline passes its own timesteps to the scheduler, which then
+# The sampler passes LTX-Video's own timesteps to the scheduler, which then
 # warns on every call about a schedule we do not choose; keep errors only.
 logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").setLevel(
     logging.ERROR
@@ -45,7 +43,7 @@ logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").s
 class LoadedModel:
     """A pipeline ready on its device, and where its weights came from."""
 
-    pipe: Any  # engine.ltx.pipeline.LatentConditionPipeline
+    pipe: Any  # diffusers' LTXI2VLongMultiPromptPipeline (engine.ltx.extend)
     source: ModelSource
     device: torch.device
     dtype: torch.dtype
@@ -120,38 +118,3 @@ def _apply_memory_mode(pipe: Any, device: torch.device, mode: str) -> None:
     pipe.to(device)
     if mode == "vae_tiling":
         pipe.vae.enable_tiling()
-
-
-def decode_latents(
-    pipe: Any,
-    latents: torch.Tensor,
-    *,
-    generator: torch.Generator | None = None,
-    decode_timestep: float = 0.05,
-    decode_noise_scale: float = 0.025,
-) -> np.ndarray:
-    """Decode normalised latents ``[1, C, F, h, w]`` to uint8 frames ``[F, H, W, 3]``.
-
-    The pipeline's own decode step, run separately so the latents survive it.
-    Timestep-conditioned VAEs (LTX-Video 0.9.1+) decode slightly noised latents
-    at ``decode_timestep``, as LTX-Video's reference inference does.
-    """
-    vae = pipe.vae
-    z = pipe._denormalize_latents(
-        latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-    ).to(vae.dtype)
-    timestep = None
-    if vae.config.timestep_conditioning:
-        from diffusers.utils.torch_utils import randn_tensor
-
-        noise = randn_tensor(
-            z.shape, generator=generator, device=z.device, dtype=z.dtype
-        )
-        timestep = torch.full(
-            (z.shape[0],), decode_timestep, device=z.device, dtype=z.dtype
-        )
-        z = (1 - decode_noise_scale) * z + decode_noise_scale * noise
-    with torch.no_grad():
-        video = vae.decode(z, timestep, return_dict=False)[0]  # [B, 3, F, H, W]
-    frames = pipe.video_processor.postprocess_video(video, output_type="np")[0]
-    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)

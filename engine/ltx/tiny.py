@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import torch
 
-from engine.ltx.pipeline import LatentConditionPipeline
+from engine.ltx.loading import pipeline_class
 from engine.models import TINY_MODEL_ID
 
 __all__ = [
@@ -127,7 +127,7 @@ def build_random_pipeline(
     vae: Literal["tiny", "mid", "ltx"] = "tiny",
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
-) -> LatentConditionPipeline:
+) -> Any:
     """Random-weight pipeline from configs; deterministic for a given ``seed``.
 
     Examples
@@ -161,7 +161,7 @@ def build_random_pipeline(
     vae_model = AutoencoderKLLTXVideo(**v_config)
     torch.manual_seed(seed)
     text_encoder = _text_encoder(t_config["caption_channels"])
-    pipe = LatentConditionPipeline(
+    pipe = pipeline_class()(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae_model.eval(),  # built modules start in training mode (dropout)
         text_encoder=text_encoder.eval(),

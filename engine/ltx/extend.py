@@ -1,0 +1,446 @@
+"""Windowed LTX-Video sampling: scene joins and long takes the way LTX extends.
+
+One sampler makes every ``ltx`` take, in one or more overlapping windows of
+``WindowPlan.frames`` pixel frames. It follows Lightricks' extension sampler
+(``LTXVExtendSampler`` in ComfyUI-LTXVideo ``easy_samplers.py``) and
+diffusers' ``LTXI2VLongMultiPromptPipeline`` and uses that pipeline's own
+helpers (`inject_prev_tail_latents`, `build_video_coords_for_window`,
+`adain_normalize_latents`, `split_into_temporal_windows`,
+`linear_overlap_fuse`) and its components, prompt encoding and packing:
+
+- the last ``k`` latent frames of what came before (the predecessor take's
+  tail at a scene join, the previous window inside a long take) are appended
+  to the window as conditioning tokens whose time positions are the window's
+  first ``k`` latent frames; their per-token timestep is ``t * (1 - s)`` and
+  they are blended back to the carried values after every step (strength
+  ``s``), then stripped from the output;
+- the window's first output latent sits in a one-pixel-frame slot while the
+  carried latent at that position stood for eight frames (LTX's VAE is causal:
+  latent 0 encodes one frame, later ones eight), so it does not continue the
+  timeline: a continuation window drops it;
+- the next ``k - 1`` output latents repeat the carried ones in time and are
+  fused linearly with them (weights falling from the carried side to the new
+  one); after them every latent is new;
+- AdaIN pulls each later window's per-channel latent statistics toward the
+  first window's by ``adain_factor`` (colour drift over long takes).
+
+Where ours differs from the references, and why:
+
+- A scene join has no earlier latents to decode with: each take is its own
+  clip and must decode on its own, and a standalone decode needs a true
+  one-frame latent first. So at a join the first output latent is dropped
+  from the continuation but kept as the clip's first frame, which is the
+  slot the model made it for. The take records ``1 + 8 (k - 1)`` repeated
+  leading frames (that frame and the fused ones); the film skips them, so
+  the reinterpreted latent is never played in sequence. Inside a long take
+  it is dropped outright, as in the references.
+- ``linear_overlap_fuse`` concatenates without blending when the overlap is
+  one latent, and the reference calls it with ``max(k - 1, 1)``: with
+  ``k = 2`` the repeated latent is kept twice and the take grows by a latent
+  per window. `fuse_overlap` blends that one latent 50/50 instead
+  (the weight the same formula gives), so frame counts are exact for any k.
+- The reference loops over ``timesteps[:-1]`` with the RF scheduler (whose
+  schedule ends in a terminal timestep); ours runs every step of LTX-Video's
+  own linear-quadratic schedule with ``FlowMatchEulerDiscreteScheduler``, the
+  schedule ``LTXConditionPipeline`` uses, so a single-window take is denoised
+  as before.
+- Window seeds follow the reference (``seed + first latent of the window``);
+  noise is drawn on the CPU so a seed gives the same take on any device.
+- The image fallback (the previous take's last frame, when its latents do
+  not fit) is the reference's ``cond_image``: encoded once, placed at latent
+  0 with mask ``1 - s``.
+- Decoding is `decode_in_chunks`: latent chunks with context on both sides,
+  written straight into the uint8 frames, so decode memory does not grow
+  with the take's length (diffusers' temporal tiling keeps every decoded
+  float tile until the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.pipelines.ltx.pipeline_ltx_condition import (
+    linear_quadratic_schedule,
+    retrieve_timesteps,
+)
+from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
+    adain_normalize_latents,
+    build_video_coords_for_window,
+    inject_prev_tail_latents,
+    linear_overlap_fuse,
+    split_into_temporal_windows,
+)
+from diffusers.utils.torch_utils import randn_tensor
+
+from engine.backend import GenerationCancelled, WindowReport
+from engine.ltx.latents import LTX_RATIOS, latent_frame_count
+
+__all__ = [
+    "Carried",
+    "Sampled",
+    "window_spans",
+    "fuse_overlap",
+    "repeated_frames",
+    "sample_windows",
+    "decode_in_chunks",
+]
+
+StepFn = Callable[[int, int, int, int], None]  # (step, steps, window, windows)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What conditions the first window: carried tail latents, or an image latent.
+
+    ``latents``: ``[1, C, k, h, w]`` normalised (a predecessor's tail);
+    ``image``: ``[1, C, 1, h, w]`` normalised (an encoded last frame).
+    """
+
+    latents: torch.Tensor | None = None
+    image: torch.Tensor | None = None
+    strength: float = 1.0
+
+
+@dataclass
+class Sampled:
+    """Denoised latents of a take, its repeated frames and its windows."""
+
+    latents: torch.Tensor  # [1, C, F, h, w], normalised
+    repeated_frames: int
+    windows: list[WindowReport] = field(default_factory=list)
+    window_seconds: list[float] = field(default_factory=list)
+    prompt_seconds: float = 0.0
+
+
+def window_spans(
+    num_frames: int, window_frames: int, overlap_frames: int
+) -> list[tuple[int, int]]:
+    """Latent ``[start, end)`` of each window (diffusers' split, in latents).
+
+    >>> window_spans(49, 121, 24)
+    [(0, 7)]
+    >>> window_spans(281, 121, 24)
+    [(0, 16), (13, 29), (26, 36)]
+    """
+    t = LTX_RATIOS.temporal
+    return split_into_temporal_windows(
+        latent_frame_count(num_frames),
+        latent_frame_count(window_frames),
+        overlap_frames // t,
+        t,
+    )
+
+
+def fuse_overlap(prev: torch.Tensor, new: torch.Tensor, overlap: int) -> torch.Tensor:
+    """``prev`` then ``new`` with their ``overlap`` shared latents blended linearly.
+
+    diffusers' `linear_overlap_fuse` for two or more; one latent is blended
+    with its formula's weight (0.5) where diffusers would keep both copies.
+    """
+    if overlap >= 2:
+        return linear_overlap_fuse(prev, new, overlap)
+    if overlap == 1:
+        blended = 0.5 * prev[:, :, -1:] + 0.5 * new[:, :, :1]
+        return torch.cat([prev[:, :, :-1], blended, new[:, :, 1:]], dim=2)
+    return torch.cat([prev, new], dim=2)
+
+
+def repeated_frames(carried_latents: int) -> int:
+    """Leading pixel frames of a take that repeat ``carried_latents`` carried ones.
+
+    >>> repeated_frames(0), repeated_frames(1), repeated_frames(3)
+    (0, 1, 17)
+    """
+    if carried_latents <= 0:
+        return 0
+    return 1 + LTX_RATIOS.temporal * (carried_latents - 1)
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    embeds: torch.Tensor
+    mask: torch.Tensor
+
+
+def _encode(
+    pipe: Any, text: str, negative: str, guidance: float, max_sequence_length: int
+) -> _Prompt:
+    cfg = guidance > 1.0
+    embeds, mask, neg, neg_mask = pipe.encode_prompt(
+        prompt=[text],
+        negative_prompt=negative or None,
+        do_classifier_free_guidance=cfg,
+        num_videos_per_prompt=1,
+        max_sequence_length=max_sequence_length,
+        device=pipe._execution_device,
+    )
+    if cfg:
+        embeds = torch.cat([neg, embeds], dim=0)
+        mask = torch.cat([neg_mask, mask], dim=0)
+    return _Prompt(embeds, mask)
+
+
+@dataclass(frozen=True)
+class _Window:
+    length: int  # latent frames the window makes
+    height: int
+    width: int
+    seed: int
+    steps: int
+    guidance: float
+    fps: int
+
+
+def _denoise_window(
+    pipe: Any,
+    window: _Window,
+    prompt: _Prompt,
+    carried: Carried,
+    on_step: Callable[[int], None],
+) -> torch.Tensor:
+    """One window ``[1, C, length, h, w]``, conditioning tokens stripped."""
+    device = pipe._execution_device
+    channels = pipe.transformer.config.in_channels
+    shape = (1, channels, window.length, window.height, window.width)
+    base = torch.zeros(shape, device=device, dtype=torch.float32)
+    mask = torch.ones((1, 1, *shape[2:]), device=device, dtype=torch.float32)
+    if carried.image is not None and carried.strength > 0:
+        base[:, :, :1] = carried.image.to(device, torch.float32)
+        mask[:, :, 0] = 1.0 - carried.strength
+    tail = None
+    if carried.latents is not None:
+        tail = carried.latents.to(device, torch.float32)
+    base, mask, n_carried = inject_prev_tail_latents(
+        base, tail, mask, window.length, carried.strength, 0
+    )
+    generator = torch.Generator("cpu").manual_seed(window.seed)
+    noise = randn_tensor(base.shape, generator=generator, device=device)
+    p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+    latents = pipe._pack_latents(noise * mask + (1 - mask) * base, p, pt)
+    held = pipe._pack_latents(base, p, pt)
+    token_mask = pipe._pack_latents(mask, p, pt)
+    cfg = window.guidance > 1.0
+    scale = (LTX_RATIOS.temporal, LTX_RATIOS.spatial, LTX_RATIOS.spatial)
+    coords = build_video_coords_for_window(base, n_carried, 0, 0, scale, window.fps)
+    if cfg:
+        coords = torch.cat([coords, coords], dim=0)
+    timesteps, _ = retrieve_timesteps(
+        pipe.scheduler,
+        window.steps,
+        device,
+        linear_quadratic_schedule(window.steps) * 1000,
+    )
+    both_mask = torch.cat([token_mask, token_mask]) if cfg else token_mask
+    for i, t in enumerate(timesteps):
+        model_input = torch.cat([latents, latents]) if cfg else latents
+        timestep = t.expand(model_input.shape[0])[:, None, None] * both_mask
+        with pipe.transformer.cache_context("cond_uncond"):
+            noise_pred = pipe.transformer(
+                hidden_states=model_input.to(pipe.transformer.dtype),
+                encoder_hidden_states=prompt.embeds,
+                timestep=timestep,
+                encoder_attention_mask=prompt.mask,
+                num_frames=1,
+                height=1,
+                width=1,
+                rope_interpolation_scale=scale,
+                video_coords=coords,
+                return_dict=False,
+            )[0].float()
+        if cfg:
+            uncond, text = noise_pred.chunk(2)
+            noise_pred = uncond + window.guidance * (text - uncond)
+        latents = pipe.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        latents = latents.float() * token_mask + held * (1.0 - token_mask)
+        on_step(i + 1)
+    out = pipe._unpack_latents(
+        latents, base.shape[2], window.height, window.width, p, pt
+    )
+    return out[:, :, : window.length] if n_carried else out
+
+
+@dataclass(frozen=True)
+class WindowedRequest:
+    """Everything `sample_windows` needs from a generation request."""
+
+    prompts: tuple[str, ...]
+    negative_prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: int
+    seed: int
+    steps: int
+    guidance: float
+    window_frames: int
+    overlap_frames: int
+    strength: float
+    adain_factor: float
+    max_sequence_length: int = 128
+
+
+def sample_windows(
+    pipe: Any,
+    request: WindowedRequest,
+    carried: Carried,
+    progress: StepFn,
+    cancelled: Callable[[], bool],
+) -> Sampled:
+    """Denoise a take window by window (see the module docstring).
+
+    ``progress(step, steps, window, windows)`` after each step; cancel is
+    checked before every step and raises `GenerationCancelled`, so nothing
+    of a cancelled take is returned.
+    """
+    spans = window_spans(
+        request.num_frames, request.window_frames, request.overlap_frames
+    )
+    k = request.overlap_frames // LTX_RATIOS.temporal
+    h = request.height // LTX_RATIOS.spatial
+    w = request.width // LTX_RATIOS.spatial
+    prompts: dict[str, _Prompt] = {}
+    result: Sampled | None = None
+    first: torch.Tensor | None = None
+    reports: list[WindowReport] = []
+    seconds: list[float] = []
+    prompt_seconds = 0.0
+    for index, (start, end) in enumerate(spans):
+        text = request.prompts[min(index, len(request.prompts) - 1)]
+        mark = time.perf_counter()
+        if text not in prompts:
+            prompts[text] = _encode(
+                pipe,
+                text,
+                request.negative_prompt,
+                request.guidance,
+                request.max_sequence_length,
+            )
+        prompt_seconds += time.perf_counter() - mark
+        seed = request.seed + start
+        window = _Window(
+            end - start, h, w, seed, request.steps, request.guidance, request.fps
+        )
+
+        def on_step(step: int, index: int = index) -> None:
+            progress(step, request.steps, index + 1, len(spans))
+            if cancelled():
+                raise GenerationCancelled(
+                    f"cancelled in window {index + 1} of {len(spans)}"
+                )
+
+        if cancelled():
+            raise GenerationCancelled("cancelled before the first step")
+        mark = time.perf_counter()
+        if result is None:
+            head = carried
+            if head.latents is not None:
+                n = min(k, head.latents.shape[2], window.length - 1)
+                head = Carried(
+                    head.latents[:, :, head.latents.shape[2] - n :] if n > 0 else None,
+                    head.image,
+                    head.strength,
+                )
+            out = _denoise_window(pipe, window, prompts[text], head, on_step)
+            repeated = 0
+            if head.latents is not None and head.strength > 0:
+                n = head.latents.shape[2]
+                tail = head.latents.to(out.device, out.dtype)
+                fused = fuse_overlap(tail[:, :, 1:], out[:, :, 1:], n - 1)
+                out = torch.cat([out[:, :, :1], fused], dim=2)
+                repeated = repeated_frames(n)
+            elif head.image is not None and head.strength > 0:
+                repeated = 1
+            result = Sampled(out, repeated)
+            first = out
+        else:
+            tail = result.latents[:, :, -k:]
+            carry = Carried(tail, None, request.strength)
+            out = _denoise_window(pipe, window, prompts[text], carry, on_step)
+            out = out[:, :, 1:]  # the reinterpreted first latent
+            out = adain_normalize_latents(out, first, request.adain_factor)
+            result.latents = fuse_overlap(result.latents, out, k - 1)
+        seconds.append(time.perf_counter() - mark)
+        reports.append(
+            WindowReport(
+                start_frame=0 if start == 0 else 1 + LTX_RATIOS.temporal * (start - 1),
+                num_frames=_pixel_frames(end - start),
+                seed=seed,
+                prompt=text,
+            )
+        )
+    assert result is not None, "a take has at least one window"
+    result.windows = reports
+    result.window_seconds = seconds
+    result.prompt_seconds = prompt_seconds
+    return result
+
+
+def _pixel_frames(latents: int) -> int:
+    return 1 + LTX_RATIOS.temporal * (latents - 1)
+
+
+def decode_in_chunks(
+    pipe: Any,
+    latents: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    chunk_latents: int = 16,
+    context_latents: int = 2,
+    decode_timestep: float = 0.05,
+    decode_noise_scale: float = 0.025,
+) -> np.ndarray:
+    """Decode normalised latents ``[1, C, F, h, w]`` to uint8 ``[N, H, W, 3]``.
+
+    Chunks of ``chunk_latents`` latents are decoded with ``context_latents``
+    more on each side (the decoder looks at neighbours in time) and only
+    their own frames are kept, converted to uint8 at once. A chunk's first
+    context latent is read as a one-frame latent by the decoder; it is only
+    context and its frame is discarded. Decode-time noise (timestep-
+    conditioned VAEs, as LTX-Video's reference inference) is drawn once for
+    the whole take, so chunking does not change it.
+    """
+    if context_latents < 1:
+        raise ValueError(f"context_latents must be at least 1, got {context_latents}")
+    vae = pipe.vae
+    z_all = pipe._denormalize_latents(
+        latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
+    total = latents.shape[2]
+    t = LTX_RATIOS.temporal
+    timestep = None
+    if vae.config.timestep_conditioning:
+        noise = randn_tensor(
+            z_all.shape, generator=generator, device=z_all.device, dtype=z_all.dtype
+        )
+        z_all = (1 - decode_noise_scale) * z_all + decode_noise_scale * noise
+        timestep = torch.full(
+            (1,), decode_timestep, device=z_all.device, dtype=vae.dtype
+        )
+    frames: np.ndarray | None = None
+    for start in range(0, total, chunk_latents):
+        end = min(start + chunk_latents, total)
+        lo, hi = max(0, start - context_latents), min(total, end + context_latents)
+        with torch.no_grad():
+            video = vae.decode(
+                z_all[:, :, lo:hi].to(vae.dtype), timestep, return_dict=False
+            )[0]
+        # slice pixel p >= 1 is global pixel p + t * lo; slice pixel 0 is
+        # global pixel 0 only when the slice starts the take
+        first = 0 if start == 0 else 1 + t * (start - 1)
+        last = t * (end - 1)  # inclusive
+        a, b = first - t * lo, last - t * lo + 1
+        chunk = pipe.video_processor.postprocess_video(
+            video[:, :, a:b], output_type="np"
+        )[0]
+        if frames is None:
+            height, width = chunk.shape[1:3]
+            frames = np.empty((_pixel_frames(total), height, width, 3), np.uint8)
+        frames[first : last + 1] = (np.clip(chunk, 0.0, 1.0) * 255.0).round()
+        del video, chunk
+    assert frames is not None, "a take has at least one latent frame"
+    return frames
