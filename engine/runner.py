@@ -54,7 +54,7 @@ class RunnerStatus:
 
     running: bool
     current_scene: str | None
-    step: int
+    step: int  # steps done over all windows of the current take
     total_steps: int
     eta_s: float | None
     queued: tuple[str, ...]
@@ -63,6 +63,8 @@ class RunnerStatus:
     cancelled: tuple[str, ...]
     last_error: str | None
     scene_elapsed_s: float
+    window: int = 1  # the window of a long take being made (1-based)
+    windows: int = 1
 
 
 @dataclass
@@ -112,6 +114,7 @@ class JobRunner:
         self._current: str | None = None
         self._step = 0
         self._total = 0
+        self._window, self._windows = 1, 1
         self._scene_started = 0.0
         self._scene_seconds: list[float] = []
         self._finished: list[str] = []
@@ -209,6 +212,8 @@ class JobRunner:
                 cancelled=tuple(self._cancelled),
                 last_error=self._last_error,
                 scene_elapsed_s=elapsed,
+                window=self._window,
+                windows=self._windows,
             )
 
     def cancel(self) -> None:
@@ -247,9 +252,14 @@ class JobRunner:
             return None
         return (current or 0.0) + per_scene * len(self._queue)
 
-    def _progress(self, step: int, total: int) -> None:
+    def _progress(
+        self, step: int, total: int, window: int = 1, windows: int = 1
+    ) -> None:
         with self._cond:
-            self._step, self._total = step, total
+            # steps over the whole take, so bars and the ETA span every window
+            self._step = (window - 1) * total + step
+            self._total = windows * total
+            self._window, self._windows = window, windows
             self._cond.notify_all()
 
     def _next_job(self) -> _Job | None:
@@ -270,6 +280,7 @@ class JobRunner:
             self._queue.remove(job)
             self._current = job.scene_id
             self._step, self._total = 0, 0
+            self._window, self._windows = 1, 1
             self._scene_started = time.perf_counter()
             return job
 

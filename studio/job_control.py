@@ -46,6 +46,8 @@ class JobSnapshot:
     finished: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     last_error: str | None = None
+    window: int = 1  # the window of a long take being made
+    windows: int = 1
 
     @property
     def busy(self) -> bool:
@@ -64,6 +66,8 @@ def _snapshot(status: RunnerStatus) -> JobSnapshot:
         finished=status.finished,
         failed=status.failed,
         last_error=status.last_error,
+        window=status.window,
+        windows=status.windows,
     )
 
 

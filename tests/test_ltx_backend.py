@@ -122,7 +122,11 @@ def test_carried_latents_are_conditioning_tokens_stripped_from_the_clip(
         second = _run(
             backend,
             dataclasses.replace(
-                REQUEST, seed=4, prompt="the fox stops", continuity=carried, windows=plan
+                REQUEST,
+                seed=4,
+                prompt="the fox stops",
+                continuity=carried,
+                windows=plan,
             ),
         )
     finally:

@@ -206,9 +206,11 @@ class LTXBackend(VideoBackend):
 
     def _windowed(self, request: GenerationRequest) -> WindowedRequest:
         plan = request.windows
+        prompts: list[str] = []
+        for text in plan.prompts:  # an empty entry keeps the one before
+            prompts.append(text or (prompts[-1] if prompts else request.prompt))
         return WindowedRequest(
-            prompts=tuple(p or request.prompt for p in plan.prompts)
-            or (request.prompt,),
+            prompts=tuple(prompts) or (request.prompt,),
             negative_prompt=request.negative_prompt,
             width=request.width,
             height=request.height,

@@ -80,9 +80,10 @@ def _follow(
                 if st.current_scene != current and st.current_scene:
                     current = st.current_scene
                     bars.reset(scene_bar, total=max(1, st.total_steps))
+                window = f" window {st.window}/{st.windows}" if st.windows > 1 else ""
                 bars.update(
                     scene_bar,
-                    description=f"scene {current or '-'}",
+                    description=f"scene {current or '-'}{window}",
                     completed=st.step,
                     total=max(1, st.total_steps),
                 )

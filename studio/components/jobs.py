@@ -60,9 +60,13 @@ def _step_text(status: services.JobSnapshot) -> str:
         return "Starting…"
     if status.total_steps and status.step >= status.total_steps:
         return f"Finishing **{status.current}**: writing the clip and scoring it"
+    where = f"step {status.step}/{status.total_steps}"
+    if status.windows > 1:
+        per_window = status.total_steps // status.windows
+        step = status.step - (status.window - 1) * per_window
+        where = f"window {status.window}/{status.windows} · step {step}/{per_window}"
     return (
-        f"Generating **{status.current}** · step {status.step}/{status.total_steps}"
-        f" · ETA {_format_eta(status.eta_s)}"
+        f"Generating **{status.current}** · {where} · ETA {_format_eta(status.eta_s)}"
     )
 
 
