@@ -99,6 +99,7 @@ EDITABLE_SCENE_FIELDS = (
     "lighting",
     "camera",
     "duration_s",
+    "window_prompts",
     "seed",
     "prompt_override",
     "negative_prompt",

@@ -40,8 +40,9 @@ from kg.edits import (
     validate_scene,
 )
 from kg.errors import StoryError, StoryValidationError
-from kg.schema import Settings
+from kg.schema import SceneNode, Settings, Story
 from kg.store import STATE_FILE
+from kg.windows import window_count
 from studio.job_control import (
     JobSnapshot,
     cancel_generation,
@@ -106,6 +107,7 @@ __all__ = [
     "edit_story",
     "problems_of",
     "validate_scene",
+    "scene_windows",
     "save_scene",
     "add_scene",
     "branch_scene",
@@ -180,3 +182,11 @@ def validate_settings(values: dict[str, Any]) -> tuple[Settings | None, list[Pro
                     )
                 )
     return (None, problems) if problems else (settings, [])
+
+
+def scene_windows(story: Story, scene: SceneNode, duration_s: float) -> int:
+    """Windows a scene of ``duration_s`` (or its explicit frame count) needs."""
+    settings = story.settings
+    frames = scene.num_frames or max(1, round(float(duration_s) * settings.fps))
+    windows = settings.windows
+    return window_count(frames, windows.frames, windows.overlap_frames)

@@ -562,3 +562,46 @@ def test_unsaved_edits_warn_before_generating(example: Path) -> None:
     assert "Unsaved edits" not in _texts(at)
     at.text_input(key=editor_key("arrival", "pose")).input("kneeling").run()
     assert "Unsaved edits: generation uses the saved scene" in _texts(at)
+
+
+def test_long_take_duration_and_window_prompts_save(example: Path) -> None:
+    at = page_test("storyboard", example).run()
+    at.selectbox(key=SELECTED_KEY).set_value("meeting").run()
+    at.number_input(key=editor_key("meeting", "duration_s")).set_value(12.0).run()
+    box = at.text_area(key=editor_key("meeting", "window_prompts"))
+    assert "(3 windows)" in box.label  # 289 frames in windows of 121, overlap 24
+    box.input("the keeper climbs\n\nthe keeper lights the lamp").run()
+    at.button(key="storyboard.save").click().run()
+    assert not at.exception
+    scene = load_story(example).scene("meeting")
+    assert scene.duration_s == 12.0
+    assert scene.window_prompts == [
+        "the keeper climbs",
+        "",
+        "the keeper lights the lamp",
+    ]
+    # the prompt of a window leads with its own motion
+    from engine.continuity import ContinuityPlan
+    from engine.request import build_request
+
+    story = load_story(example)
+    request = build_request(story, "meeting", "", ContinuityPlan("none", "none"))
+    first, second, third = request.windows.prompts
+    assert "climbs" in first and second == first and "lights the lamp" in third
+
+
+def test_window_settings_refused_with_the_nearest_valid_values(example: Path) -> None:
+    at = page_test("settings", example).run()
+    assert not at.exception
+    at.number_input(key="settings.window_overlap_frames").set_value(130)
+    at.button(key="FormSubmitter:settings.form-Save settings").click().run()
+    assert not at.exception
+    shown = _texts(at)
+    assert "long takes" in shown and "nearest valid: 112" in shown
+    assert at.number_input(key="settings.window_overlap_frames").value == 130
+    assert load_story(example).settings.windows.overlap_frames == 24
+    at.number_input(key="settings.window_overlap_frames").set_value(16)
+    at.number_input(key="settings.window_frames").set_value(97)
+    at.button(key="FormSubmitter:settings.form-Save settings").click().run()
+    windows = load_story(example).settings.windows
+    assert (windows.frames, windows.overlap_frames) == (97, 16)

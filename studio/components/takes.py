@@ -48,6 +48,21 @@ def takes_panel(folder: Path, view: services.StoryView, scene: SceneNode) -> Non
             _take_card(folder, scene, take, would_stale)
 
 
+def _windows_text(take) -> str:  # noqa: ANN001
+    """The take's windows and the frames it repeats from its predecessor."""
+    parts = []
+    if take.windows:
+        seeds = ", ".join(str(w.seed) for w in take.windows)
+        parts.append(f"long take: {len(take.windows)} windows (seeds {seeds})")
+    if take.overlap_frames:
+        n = take.overlap_frames
+        parts.append(
+            f"first {n} frame{'s' if n != 1 else ''} repeat the previous take "
+            "(skipped when played in sequence)"
+        )
+    return "".join(f" · {p}" for p in parts)
+
+
 def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> None:  # noqa: ANN001
     chosen = take.index == scene.selected_take
     st.markdown(
@@ -68,6 +83,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
         f"continuity {p.continuity_used}"
         + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
+        + _windows_text(take)
     )
     st.dataframe(score_rows(take), hide_index=True, width="stretch")
     if chosen or take.status != "done":

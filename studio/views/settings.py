@@ -43,6 +43,10 @@ def _values(settings: Settings) -> dict[str, Any]:
         "release_models": bool(settings.release_models),
         "decay_rate": float(settings.decay.rate),
         "decay_threshold": float(settings.decay.threshold),
+        "window_frames": int(settings.windows.frames),
+        "window_overlap_frames": int(settings.windows.overlap_frames),
+        "window_strength": float(settings.windows.strength),
+        "window_adain_factor": float(settings.windows.adain_factor),
     }
 
 
@@ -128,6 +132,44 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             "after, so one heavy model is in GPU memory at a time. Slower: the "
             "models load again for every scene.",
         )
+        st.subheader("Long takes and joins")
+        a, b, c, d = st.columns(4)
+        values["window_frames"] = a.number_input(
+            "Window (frames)",
+            step=8,
+            key=settings_key("window_frames"),
+            help="Frames the model makes at once (8k + 1; LTX-Video: 121 is about "
+            "5 s at 24 fps). A longer scene is made window by window, each "
+            "continuing from the one before.",
+        )
+        values["window_overlap_frames"] = b.number_input(
+            "Overlap (frames)",
+            step=8,
+            key=settings_key("window_overlap_frames"),
+            help="Frames each window repeats from the one before, and a "
+            "continuous scene from its predecessor (a multiple of 8, smaller "
+            "than the window).",
+        )
+        values["window_strength"] = c.number_input(
+            "Carry strength",
+            min_value=0.05,
+            max_value=1.0,
+            step=0.05,
+            format="%.2f",
+            key=settings_key("window_strength"),
+            help="How strongly the carried frames hold (times the transition's "
+            "strength at a scene join). 1 pins them; 0.5 is LTX's default.",
+        )
+        values["window_adain_factor"] = d.number_input(
+            "Colour lock",
+            min_value=0.0,
+            max_value=1.0,
+            step=0.05,
+            format="%.2f",
+            key=settings_key("window_adain_factor"),
+            help="How far later windows' colours are pulled toward the first "
+            "window's (AdaIN on the latents); 0 turns it off.",
+        )
         st.subheader("Story memory")
         a, b = st.columns(2)
         values["decay_rate"] = a.number_input(
@@ -167,13 +209,21 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "rate": values["decay_rate"],
         "threshold": values["decay_threshold"],
     }
+    data["windows"] = {
+        "frames": values["window_frames"],
+        "overlap_frames": values["window_overlap_frames"],
+        "strength": values["window_strength"],
+        "adain_factor": values["window_adain_factor"],
+    }
     return data
 
 
 def _label(field: str) -> str:
-    return {"decay.rate": "decay rate", "decay.threshold": "memory threshold"}.get(
-        field, field.replace("_", " ")
-    )
+    return {
+        "decay.rate": "decay rate",
+        "decay.threshold": "memory threshold",
+        "windows": "long takes",
+    }.get(field, field.replace("_", " "))
 
 
 def settings_page() -> None:

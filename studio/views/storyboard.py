@@ -18,6 +18,7 @@ from kg.literal import markdown_literal as md
 from kg.palette import STATUS_COLOURS, STATUS_TONES
 from kg.schema import (
     CAMERA_MOVES,
+    MAX_SCENE_SECONDS,
     WEATHERS,
     SceneNode,
 )
@@ -71,10 +72,14 @@ def _select_next(scene_id: str) -> None:
 
 def _scene_fields(values: dict[str, Any]) -> dict[str, Any]:
     """The editor's values as scene fields (the "none" choices become None)."""
-    return {
+    fields = {
         field: None if field in _OPTIONAL and value == _NONE else value
         for field, value in values.items()
     }
+    # one line per window; an empty line keeps the window before's
+    lines = str(fields.get("window_prompts", "")).rstrip().splitlines()
+    fields["window_prompts"] = [line.strip() for line in lines]
+    return fields
 
 
 def _field_values(scene: SceneNode) -> dict[str, Any]:
@@ -89,6 +94,7 @@ def _field_values(scene: SceneNode) -> dict[str, Any]:
         "lighting": scene.lighting,
         "camera": scene.camera,
         "duration_s": float(scene.duration_s),
+        "window_prompts": "\n".join(scene.window_prompts),
         "seed": int(scene.seed),
         "prompt_override": scene.prompt_override or "",
         "negative_prompt": scene.negative_prompt,
@@ -144,9 +150,25 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     )
     a, b = st.columns(2)
     values["duration_s"] = a.number_input(
-        "Duration (s)", step=0.5, format="%.2f", key=editor_key(k, "duration_s")
+        "Duration (s)",
+        step=0.5,
+        format="%.2f",
+        key=editor_key(k, "duration_s"),
+        help=f"Up to {MAX_SCENE_SECONDS:.0f} s. Longer than the model's window "
+        "(Settings) it is made as a long take, window by window.",
     )
     values["seed"] = b.number_input("Seed", step=1, key=editor_key(k, "seed"))
+    windows = services.scene_windows(story, scene, values["duration_s"])
+    values["window_prompts"] = st.text_area(
+        f"Window prompts ({windows} window{'s' if windows != 1 else ''})",
+        key=editor_key(k, "window_prompts"),
+        max_chars=MAX_TEXT * 8,
+        height=80,
+        help="Optional, for a long take: one line per window saying what "
+        "happens in it (it replaces the motion in that window's prompt). An "
+        "empty line keeps the window before's; past the last line the last "
+        "one goes on.",
+    )
     values["prompt_override"] = st.text_area(
         "Prompt override",
         key=editor_key(k, "prompt_override"),
