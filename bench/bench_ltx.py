@@ -18,6 +18,12 @@ device, the full-size LTX-Video 2B architecture (random weights, bf16) at
 (VAE decode end of one scene to the first denoising step of the next).
 Without CUDA that section is skipped and the output says so.
 
+Long takes: 1, 2, 4 and 8 windows of 33 frames overlapping by 8 (tiny
+transformer, mid-size random VAE, 256x256, CPU), each case in a fresh
+process so its peak resident memory is its own: seconds per window (flat
+means total time grows linearly), peak RSS (flat means memory does not grow
+with length), against one window of the same total length as the baseline.
+
     python bench/bench_ltx.py [--repeat 3] [--cuda] [--out bench/results/bench_ltx.json]
 """
 
@@ -27,14 +33,17 @@ import argparse
 import dataclasses
 import json
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.backend import CancelToken, ContinuityInput, GenerationRequest
+from engine.backend import CancelToken, ContinuityInput, GenerationRequest, WindowPlan
 from engine.backends.ltx import LTXBackend, release_models, use_pipeline
 from engine.ltx.tiny import build_random_pipeline
 
@@ -187,8 +196,89 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+LONG_WINDOW, LONG_OVERLAP = 33, 8  # 5 latents, 1 carried: 4 new per window
+
+
+def long_take_case(windows: int, one_window: bool, device: str = "cpu") -> dict:
+    """One long take in this process: seconds and peak RSS (run in a child)."""
+    latents = 5 + 4 * (windows - 1)
+    frames = 1 + 8 * (latents - 1)
+    cuda = device == "cuda"
+    transformer, vae, size = (
+        ("ltx-2b", "ltx", (768, 512)) if cuda else ("tiny", "mid", (256, 256))
+    )
+    pipe = build_random_pipeline(
+        transformer, vae, dtype=torch.bfloat16 if cuda else torch.float32
+    )
+    use_pipeline("bench-long", pipe, device=device)
+    window = frames if one_window else LONG_WINDOW
+    request = GenerationRequest(
+        prompt="a fox runs through the snow at dusk",
+        width=size[0],
+        height=size[1],
+        num_frames=frames,
+        fps=24,
+        seed=0,
+        steps=2 if not cuda else 8,
+        guidance=3.0,
+        model="bench-long",
+        windows=WindowPlan(frames=max(window, 17), overlap_frames=LONG_OVERLAP),
+    )
+    backend = LTXBackend(device=device)
+    start = time.perf_counter()
+    result = backend.generate(request, lambda *r: None, CancelToken())
+    total = time.perf_counter() - start
+    per_window = [v for k, v in result.timings.items() if k.startswith("window_")]
+    return {
+        "windows": windows,
+        "one_window": one_window,
+        "frames": frames,
+        "total_s": total,
+        "denoise_s": result.timings["denoise"],
+        "decode_s": result.timings["decode"],
+        "s_per_window": statistics.mean(per_window),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_long_takes(counts: tuple[int, ...]) -> list[dict[str, Any]]:
+    rows = []
+    for windows in counts:
+        for one in (False, True):
+            if one and windows == 1:
+                continue
+            out = subprocess.run(
+                [sys.executable, __file__, "--long-take-case", str(windows)]
+                + (["--one-window"] if one else []),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    return rows
+
+
+def print_long_takes(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'windows':>8}{'frames':>8}{'how':>12}{'total s':>10}{'s/window':>10}"
+        f"{'decode s':>10}{'peak RSS MiB':>14}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        how = "one window" if r["one_window"] else "windowed"
+        print(
+            f"{r['windows']:>8}{r['frames']:>8}{how:>12}{r['total_s']:>10.2f}"
+            f"{r['s_per_window']:>10.2f}{r['decode_s']:>10.2f}"
+            f"{r['peak_rss_mib']:>14.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--long-take-case", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one-window", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-scenes", action="store_true", help="long takes only")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cuda", action="store_true", help="add the 2B GPU section")
     parser.add_argument("--cuda-steps", type=int, default=8)
@@ -196,6 +286,9 @@ def main() -> None:
         "--out", type=Path, default=Path("bench/results/bench_ltx.json")
     )
     args = parser.parse_args()
+    if args.long_take_case:
+        print(json.dumps(long_take_case(args.long_take_case, args.one_window)))
+        return
 
     configs = [
         Config("tiny-random cpu", "tiny", "tiny", 64, 64, 17, 2, "cpu"),
@@ -220,13 +313,23 @@ def main() -> None:
     else:
         notes.append("CUDA section not requested (pass --cuda on a GPU machine)")
 
-    rows = [run_config(config, args.repeat) for config in configs]
-    print_table(rows)
+    rows = [] if args.skip_scenes else [run_config(c, args.repeat) for c in configs]
+    if rows:
+        print_table(rows)
+        print(
+            "latent s / frame s: scene B time from carried latents / from the last "
+            "frame (baseline); encode s: VAE encode the frame path pays; outside "
+            "loop: latent-path scene time not spent denoising; gap s: decode end "
+            "of one scene to the first denoising step of the next (backend only)"
+        )
+    long_rows = run_long_takes((1, 2, 4, 8))
+    print()
+    print_long_takes(long_rows)
     print(
-        "latent s / frame s: scene B time from carried latents / from the last "
-        "frame (baseline); encode s: VAE encode the frame path pays; outside "
-        "loop: latent-path scene time not spent denoising; gap s: decode end of "
-        "one scene to the first denoising step of the next (backend only)"
+        f"windowed: windows of {LONG_WINDOW} frames overlapping by {LONG_OVERLAP}; "
+        "one window: the same frames in one window (baseline); peak RSS of a "
+        "fresh process per case. Long takes on CUDA (GPU idle between windows "
+        "and between scenes) need a GPU machine."
     )
     for note in notes:
         print(note)
@@ -241,6 +344,7 @@ def main() -> None:
         },
         "repeat": args.repeat,
         "rows": rows,
+        "long_takes": long_rows,
         "notes": notes,
     }
     args.out.write_text(json.dumps(record, indent=2))
