@@ -52,6 +52,7 @@ from engine.ltx.latents import (
     check_latent_fit,
     check_size,
     check_window_plan,
+    latent_frame_count,
     latent_shape,
     tail_latents,
     tail_meta,
@@ -100,8 +101,9 @@ class LTXBackend(VideoBackend):
     max_sequence_length:
         Text tokens (LTX-Video was trained with 128).
     decode_chunk_latents:
-        Latent frames decoded at once (decode memory is bounded by it, not by
-        the take's length).
+        Latent frames decoded at once; by default one window's, at least 16
+        (so decoding a long take needs the memory of decoding one window plus
+        context, whatever its length).
 
     The window size, overlap (and so the tail kept for the next scene),
     conditioning strength and AdaIN factor come with each request
@@ -117,9 +119,9 @@ class LTXBackend(VideoBackend):
         model: str = "",
         device: str | None = None,
         max_sequence_length: int = 128,
-        decode_chunk_latents: int = 16,
+        decode_chunk_latents: int | None = None,
     ) -> None:
-        if decode_chunk_latents < 1:
+        if decode_chunk_latents is not None and decode_chunk_latents < 1:
             raise BackendError(
                 f"decode_chunk_latents must be >= 1, got {decode_chunk_latents}"
             )
@@ -174,7 +176,8 @@ class LTXBackend(VideoBackend):
                 loaded.pipe,
                 sampled.latents,
                 generator=torch.Generator("cpu").manual_seed(request.seed),
-                chunk_latents=self.decode_chunk_latents,
+                chunk_latents=self.decode_chunk_latents
+                or max(16, latent_frame_count(request.windows.frames)),
             )
             timings["decode"] = time.perf_counter() - mark
         except torch.OutOfMemoryError as exc:

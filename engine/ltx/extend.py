@@ -399,10 +399,12 @@ def decode_in_chunks(
     Chunks of ``chunk_latents`` latents are decoded with ``context_latents``
     more on each side (the decoder looks at neighbours in time) and only
     their own frames are kept, converted to uint8 at once. A take of at most
-    ``chunk_latents`` (one default window) is decoded in one piece. With
+    ``chunk_latents`` (the backend passes one window's) is decoded in one
+    piece. With
     enough context a chunked decode equals the one-piece decode (the tiny
     test VAE: within 1 level at 8 latents, 10 levels at 6); the default of 6
-    costs 1.75x the decoder work of one piece on long takes. A chunk's first
+    costs 1.75x the decoder work of one piece on long takes of 121-frame
+    windows. A chunk's first
     context latent is read as a one-frame latent by the decoder; it is only
     context and its frame is discarded. Decode-time noise (timestep-
     conditioned VAEs, as LTX-Video's reference inference) is drawn once for
