@@ -86,20 +86,12 @@ def test_continuation_drops_the_first_latent_and_fuses_the_overlap(
         return out
 
     monkeypatch.setattr(extend, "_denoise_window", spy)
-    request = extend.WindowedRequest(
-        prompts=("a fox",),
-        negative_prompt="",
-        width=64,
-        height=64,
+    request = dataclasses.replace(
+        LONG,
         num_frames=57,  # 8 latents: spans (0, 5), (2, 7), (4, 8)
-        fps=24,
-        seed=1,
         steps=1,
         guidance=1.0,
-        window_frames=33,
-        overlap_frames=24,
-        strength=0.5,
-        adain_factor=0.0,
+        windows=WindowPlan(frames=33, overlap_frames=24, adain_factor=0.0),
     )
     sampled = extend.sample_windows(
         pipe, request, extend.Carried(), lambda *a: None, lambda: False

@@ -41,7 +41,6 @@ from engine.backend import (
 )
 from engine.ltx.extend import (
     Carried,
-    WindowedRequest,
     decode_in_chunks,
     sample_windows,
 )
@@ -161,10 +160,12 @@ class LTXBackend(VideoBackend):
             mark = time.perf_counter()
             sampled = sample_windows(
                 loaded.pipe,
-                self._windowed(request),
+                request,
                 conditioning.carried,
                 _report(progress),
                 cancel.is_set,
+                prompts=_window_prompts(request),
+                max_sequence_length=self.max_sequence_length,
             )
             timings["prompt"] = sampled.prompt_seconds
             timings["denoise"] = time.perf_counter() - mark - sampled.prompt_seconds
@@ -205,28 +206,6 @@ class LTXBackend(VideoBackend):
             random_weights=loaded.source.random_weights,
             repeated_frames=sampled.repeated_frames,
             windows=tuple(sampled.windows) if len(sampled.windows) > 1 else (),
-        )
-
-    def _windowed(self, request: GenerationRequest) -> WindowedRequest:
-        plan = request.windows
-        prompts: list[str] = []
-        for text in plan.prompts:  # an empty entry keeps the one before
-            prompts.append(text or (prompts[-1] if prompts else request.prompt))
-        return WindowedRequest(
-            prompts=tuple(prompts) or (request.prompt,),
-            negative_prompt=request.negative_prompt,
-            width=request.width,
-            height=request.height,
-            num_frames=request.num_frames,
-            fps=request.fps,
-            seed=request.seed,
-            steps=request.steps,
-            guidance=request.guidance,
-            window_frames=plan.frames,
-            overlap_frames=plan.overlap_frames,
-            strength=plan.strength,
-            adain_factor=plan.adain_factor,
-            max_sequence_length=self.max_sequence_length,
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
@@ -315,6 +294,14 @@ class LTXBackend(VideoBackend):
             )
         notes.append("no last frame to continue from; generated without continuity")
         return _Conditioning(Carried(), "none", "; ".join(notes))
+
+
+def _window_prompts(request: GenerationRequest) -> tuple[str, ...]:
+    """One prompt per window; an empty entry keeps the one before."""
+    prompts: list[str] = []
+    for text in request.windows.prompts:
+        prompts.append(text or (prompts[-1] if prompts else request.prompt))
+    return tuple(prompts) or (request.prompt,)
 
 
 def _report(progress: ProgressFn) -> Callable[[int, int, int, int], None]:

@@ -77,7 +77,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
-from engine.backend import GenerationCancelled, WindowReport
+from engine.backend import GenerationCancelled, GenerationRequest, WindowReport
 from engine.ltx.latents import LTX_RATIOS, latent_frame_count
 
 __all__ = [
@@ -264,61 +264,47 @@ def _denoise_window(
     return out[:, :, : window.length] if n_carried else out
 
 
-@dataclass(frozen=True)
-class WindowedRequest:
-    """Everything `sample_windows` needs from a generation request."""
-
-    prompts: tuple[str, ...]
-    negative_prompt: str
-    width: int
-    height: int
-    num_frames: int
-    fps: int
-    seed: int
-    steps: int
-    guidance: float
-    window_frames: int
-    overlap_frames: int
-    strength: float
-    adain_factor: float
-    max_sequence_length: int = 128
-
-
 def sample_windows(
     pipe: Any,
-    request: WindowedRequest,
+    request: GenerationRequest,
     carried: Carried,
     progress: StepFn,
     cancelled: Callable[[], bool],
+    *,
+    prompts: tuple[str, ...] = (),
+    max_sequence_length: int = 128,
 ) -> Sampled:
     """Denoise a take window by window (see the module docstring).
+
+    ``prompts``: one per window, the last repeating (default: the request's
+    prompt throughout); the window plan is ``request.windows``.
 
     ``progress(step, steps, window, windows)`` after each step; cancel is
     checked before every step and raises `GenerationCancelled`, so nothing
     of a cancelled take is returned.
     """
-    spans = window_spans(
-        request.num_frames, request.window_frames, request.overlap_frames
-    )
-    k = request.overlap_frames // LTX_RATIOS.temporal
+    plan = request.windows
+    prompts = prompts or (request.prompt,)
+    spans = window_spans(request.num_frames, plan.frames, plan.overlap_frames)
+    k = plan.overlap_frames // LTX_RATIOS.temporal
     h = request.height // LTX_RATIOS.spatial
     w = request.width // LTX_RATIOS.spatial
-    prompts: dict[str, _Prompt] = {}
+    encoded: dict[str, _Prompt] = {}
     result: Sampled | None = None
     first: torch.Tensor | None = None
     reports: list[WindowReport] = []
     seconds: list[float] = []
     prompt_seconds = 0.0
     for index, (start, end) in enumerate(spans):
-        text = request.prompts[min(index, len(request.prompts) - 1)]
+        text = prompts[min(index, len(prompts) - 1)]
         mark = time.perf_counter()
-        if text not in prompts:
-            prompts[text] = _encode(
+        if text not in encoded:
+            encoded[text] = _encode(
                 pipe,
                 text,
                 request.negative_prompt,
                 request.guidance,
-                request.max_sequence_length,
+                max_sequence_length,
             )
         prompt_seconds += time.perf_counter() - mark
         seed = request.seed + start
@@ -345,7 +331,7 @@ def sample_windows(
                     head.image,
                     head.strength,
                 )
-            out = _denoise_window(pipe, window, prompts[text], head, on_step)
+            out = _denoise_window(pipe, window, encoded[text], head, on_step)
             repeated = 0
             if head.latents is not None and head.strength > 0:
                 n = head.latents.shape[2]
@@ -359,10 +345,10 @@ def sample_windows(
             first = out
         else:
             tail = result.latents[:, :, -k:]
-            carry = Carried(tail, None, request.strength)
-            out = _denoise_window(pipe, window, prompts[text], carry, on_step)
+            carry = Carried(tail, None, plan.strength)
+            out = _denoise_window(pipe, window, encoded[text], carry, on_step)
             out = out[:, :, 1:]  # the reinterpreted first latent
-            out = adain_normalize_latents(out, first, request.adain_factor)
+            out = adain_normalize_latents(out, first, plan.adain_factor)
             result.latents = fuse_overlap(result.latents, out, k - 1)
         seconds.append(time.perf_counter() - mark)
         reports.append(
