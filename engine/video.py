@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +23,9 @@ from kg.paths import TMP_MARK, atomic_path, walk_files
 
 __all__ = [
     "write_video",
+    "open_writer",
+    "iter_frames",
+    "has_audio",
     "read_video",
     "video_info",
     "write_png",
@@ -73,37 +76,93 @@ def write_video(
     ``crf`` 18 is visually lossless for storyboards; ``veryfast`` keeps
     encoding well ahead of generation.
     """
-    import imageio_ffmpeg
-
     _check_frames(frames)
     _, height, width, _ = frames.shape
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        writer = open_writer(tmp, width, height, fps, crf=crf, preset=preset)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+    return final
+
+
+def open_writer(
+    path: str | os.PathLike[str],
+    width: int,
+    height: int,
+    fps: int,
+    *,
+    crf: int = 18,
+    preset: str = "veryfast",
+) -> Generator[None, np.ndarray | None, None]:
+    """A started H.264 yuv420p encoder writing ``path``: ``send`` it ``[H, W, 3]``
+    uint8 frames one at a time, then ``close`` it (see `write_video`)."""
+    import imageio_ffmpeg
+
     if width % 2 or height % 2:
         raise ValueError(
             f"H.264 yuv420p needs an even width and height, got {width}x{height}; "
             "set an even resolution in the story settings"
         )
-    final = Path(path)
-    with atomic_path(final) as tmp:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp),
-            size=(width, height),
-            fps=fps,
-            codec="libx264",
-            pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p",
-            quality=None,
-            macro_block_size=1,
-            ffmpeg_log_level="error",
-            output_params=[
-                *("-crf", str(crf), "-preset", preset),
-                *("-movflags", "+faststart"),
-            ],
-        )
-        writer.send(None)  # start the encoder
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
-    return final
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        size=(width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p",
+        quality=None,
+        macro_block_size=1,
+        ffmpeg_log_level="error",
+        output_params=[
+            *("-crf", str(crf), "-preset", preset),
+            *("-movflags", "+faststart"),
+        ],
+    )
+    writer.send(None)  # start the encoder
+    return writer
+
+
+def iter_frames(
+    path: str | os.PathLike[str], size: tuple[int, int] | None = None
+) -> Iterator[np.ndarray]:
+    """Decode a clip frame by frame as ``[H, W, 3]`` uint8 RGB, scaled to
+    ``size`` (width, height) when given, without holding the clip in memory."""
+    import imageio_ffmpeg
+
+    output_params = None
+    if size is not None:
+        output_params = ["-vf", f"scale={size[0]}:{size[1]}:flags=bicubic"]
+    gen = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24", output_params=output_params
+    )
+    try:
+        meta = next(gen)
+        width, height = size if size is not None else meta["size"]
+        for buf in gen:
+            yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
+    finally:
+        gen.close()
+
+
+def has_audio(path: str | os.PathLike[str]) -> bool:
+    """Whether the media file holds an audio stream (asked of the bundled ffmpeg)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    return any(
+        line.lstrip().startswith("Stream #") and ": Audio:" in line
+        for line in probe.stderr.splitlines()
+    )
 
 
 def video_info(path: str | os.PathLike[str]) -> dict[str, float | int]:

@@ -10,6 +10,8 @@
     <story>/scenes/<scene>/take-<n>.embeddings.safetensors  observer features
     <story>/references/<character>/<image>         reference images
     <story>/dataset/<name>/                        exported datasets
+    <story>/films/<leaf>-<key>.mp4                 a story line as one film
+    <story>/films/<leaf>.<otio|fcpxml|xml|edl>     its edit timelines
     <story>/.cache/references.safetensors          reference features
 
 Every path here is relative to the story folder; `kg.paths` opens them.
@@ -28,11 +30,15 @@ __all__ = [
     "take_files",
     "references_dir",
     "dataset_dir",
+    "FILMS_DIR",
+    "film_file",
+    "timeline_file",
 ]
 
 SCENES_DIR = "scenes"
 REFERENCES_DIR = "references"
 DATASETS_DIR = "dataset"
+FILMS_DIR = "films"
 REFERENCE_CACHE = ".cache/references.safetensors"
 
 
@@ -69,3 +75,20 @@ def references_dir(character_id: str) -> str:
 def dataset_dir(name: str) -> str:
     """``dataset/<name>``: the default folder of an exported dataset."""
     return f"{DATASETS_DIR}/{name}"
+
+
+def film_file(leaf: str, key: str) -> str:
+    """``films/<leaf>-<key>.mp4``: the film of the line ending at ``leaf``.
+
+    ``key`` is the content key of its takes, so an unchanged line finds its
+    film again and a changed one never overwrites a film being played.
+
+    >>> film_file("dawn", "1a2b3c4d5e6f")
+    'films/dawn-1a2b3c4d5e6f.mp4'
+    """
+    return f"{FILMS_DIR}/{leaf}-{key}.mp4"
+
+
+def timeline_file(leaf: str, suffix: str) -> str:
+    """``films/<leaf><suffix>``: a timeline of that line (``.otio``, ``.edl``...)."""
+    return f"{FILMS_DIR}/{leaf}{suffix}"

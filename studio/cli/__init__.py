@@ -5,6 +5,7 @@
 ``run``           run (generate pending scenes headless)
 ``score``         score (CLIP/DINOv2 scores of takes)
 ``export``        export (IC-LoRA datasets)
+``film``          film, timeline (a story line as one mp4, as edit timelines)
 ``models``        models, fetch-models
 ================  =========================================================
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from studio.cli import export, models, run, score, story
+from studio.cli import export, film, models, run, score, story
 
 __all__ = ["app", "main"]
 
@@ -27,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for group in (story, run, score, export, models):
+for group in (story, run, score, export, film, models):
     group.register(app)
 
 

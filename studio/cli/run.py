@@ -130,6 +130,14 @@ def run(
             "display exists).",
         ),
     ] = False,
+    film: Annotated[
+        bool,
+        typer.Option(
+            "--film",
+            help="When the run ends, assemble every story line whose scenes "
+            "are done into DIR/films/.",
+        ),
+    ] = False,
 ) -> None:
     """Generate the story's pending scenes in story order."""
     os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
@@ -163,8 +171,12 @@ def run(
                 f"Every scene of [bold]{terminal_literal(story.title)}[/] is done.",
                 highlight=False,
             )
+            if film:
+                _films(directory)
             return
         st = _generate(directory, ids, backend, model, force, no_score, live)
+    if film and not st.cancelled:
+        _films(directory)
     console.print(
         f"{len(st.finished)} done, {len(st.failed)} failed, "
         f"{len(st.cancelled)} cancelled"
@@ -178,6 +190,13 @@ def run(
         raise typer.Exit(1)
     if st.cancelled:
         raise typer.Exit(130)
+
+
+def _films(directory: Path) -> None:
+    from studio.cli.film import assemble_lines
+
+    made = assemble_lines(directory)
+    console.print(f"{made} film{'s' if made != 1 else ''} in {directory / 'films'}")
 
 
 def _generate(
