@@ -17,6 +17,7 @@ def build_pages() -> dict[str, st.Page]:
     """Every page by its url path, in navigation order."""
     from studio.views.cast import cast_page
     from studio.views.insights import insights_page
+    from studio.views.screening import screening_page
     from studio.views.settings import settings_page
     from studio.views.stories import stories_page
     from studio.views.storyboard import URL_PATH, storyboard_page
@@ -33,6 +34,12 @@ def build_pages() -> dict[str, st.Page]:
         ),
         "cast": st.Page(
             cast_page, title="Cast", icon=":material/groups:", url_path="cast"
+        ),
+        "screening": st.Page(
+            screening_page,
+            title="Screening",
+            icon=":material/theaters:",
+            url_path="screening",
         ),
         "insights": st.Page(
             insights_page,

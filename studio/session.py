@@ -87,8 +87,16 @@ def flash(message: str, kind: str = "success") -> None:
 
 
 def show_flashes() -> None:
-    for kind, message in st.session_state.pop(FLASH_KEY, []):
-        getattr(st, kind)(message)
+    """The notices of the last action, in one container that is always drawn.
+
+    The page's later elements keep their place in Streamlit's layout tree
+    whether or not there is a notice: when they move, the browser briefly
+    shows the previous run's elements in their old places (a second copy of
+    a button in the wrong column) until the new run has finished.
+    """
+    with st.container():
+        for kind, message in st.session_state.pop(FLASH_KEY, []):
+            getattr(st, kind)(message)
 
 
 def story_page(title: str | None) -> Path | None:

@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
 ]
 
-PAGES = ("stories", "storyboard", "cast", "insights", "settings")
+PAGES = ("stories", "storyboard", "cast", "screening", "insights", "settings")
 APP_FILE = Path(__file__).with_name("app.py")
 
 

@@ -304,3 +304,18 @@ def test_out_of_memory_in_the_engine_leaves_a_failed_take_and_intact_story(
     assert story.scene("run").selected.index == first.index
     assert story.scene("run").selected.status == "done"
     assert story.scene("stop").takes[-1].status == "failed"
+
+
+def test_counting_a_long_prompt_prints_no_tokenizer_warning(
+    backend: LTXBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    import transformers
+
+    count, budget = backend.prompt_tokens("tiny-random")
+    transformers.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            assert count("lighthouse " * 400) > budget
+    finally:
+        transformers.logging.disable_propagation()
+    assert not [r for r in caplog.records if "longer than" in r.getMessage()]

@@ -217,7 +217,9 @@ class LTXBackend(VideoBackend):
         tokenizer = load_tokenizer(model or self.model)
 
         def count(text: str) -> int:
-            return len(tokenizer(text)["input_ids"])
+            # verbose=False: counting a prompt longer than the budget is the
+            # point here, not the tokenizer's "longer than the maximum" warning
+            return len(tokenizer(text, verbose=False)["input_ids"])
 
         return count, self.max_sequence_length
 

@@ -2,15 +2,19 @@
 
 Scenes are drawn as vis-network nodes coloured by status and sized by how
 present they still are in story memory (``kg.memory.scene_salience``);
-continuous transitions are solid edges, cuts dashed. Clicking a node returns
+continuous transitions are solid edges, cuts dashed. A scene with a selected
+take shows the last frame of that take as a small thumbnail framed in its
+status colour. Clicking a node returns
 its id. Swapping the component for another means rewriting this module only;
 every action it offers is also reachable with plain widgets.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
+import io
 import json
 
 import streamlit as st
@@ -21,6 +25,7 @@ from studio.services import StoryView
 __all__ = ["graph_data", "graph_window", "story_graph"]
 
 SELECTED_BORDER = "#102a43"
+THUMB_SIZE = (96, 64)  # a 3:2 frame, as wide as a node label
 _MIN_SIZE, _MAX_SIZE = 12, 36
 
 
@@ -117,8 +122,57 @@ def _centred(nodes: list[dict]) -> list[dict]:
     return [{**n, "x": n["x"] - cx, "y": n["y"] - cy} for n in nodes]
 
 
+@functools.lru_cache(maxsize=1024)
+def _thumbnail(path: str, mtime_ns: int) -> str | None:
+    """A small JPEG of a frame as a data URL (keyed on the file's version)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            img.thumbnail(THUMB_SIZE)
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=80)
+    except (OSError, ValueError):
+        return None  # unreadable: the node stays a dot
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _scene_thumbnail(view: StoryView, scene_id: str) -> str | None:
+    from studio.services import resolve_asset
+
+    take = view.scene(scene_id).selected
+    if take is None or take.status != "done":
+        return None
+    path = resolve_asset(view.path, take.files.last_frame)
+    if path is None:
+        return None
+    return _thumbnail(str(path), path.stat().st_mtime_ns)
+
+
+def _with_thumbnail(node: dict, image: str | None, border: str, width: int) -> dict:
+    if image is None:
+        if border == node["color"] and width == 1:
+            return node
+        return {
+            **node,
+            "borderWidth": width,
+            "color": {"background": node["color"], "border": border},
+        }
+    return {
+        **node,
+        "shape": "image",
+        "image": image,
+        "size": max(node["size"], 22),
+        "shapeProperties": {"useBorderWithImage": True},
+        "borderWidth": width,
+        "color": {"background": node["color"], "border": border},
+    }
+
+
 def graph_data(view: StoryView, selected: str | None = None) -> dict:
-    """The component's data: nodes and edges, the selected node outlined."""
+    """The component's data: nodes and edges, thumbnails of the scenes drawn,
+    the selected node outlined."""
     all_nodes, all_edges = _base_data(view)
     window = graph_window(view, selected)
     if window is None:
@@ -127,17 +181,18 @@ def graph_data(view: StoryView, selected: str | None = None) -> dict:
         shown = set(window)
         nodes = _centred([all_nodes[sid] for sid in window])
         edges = [e for e in all_edges if e["from"] in shown and e["to"] in shown]
-    if selected is not None:
-        nodes = [
-            {
-                **n,
-                "borderWidth": 4,
-                "color": {"background": n["color"], "border": SELECTED_BORDER},
-            }
-            if n["id"] == selected
-            else n
-            for n in nodes
-        ]
+    # at most MAX_GRAPH_SCENES thumbnails, each made once per file version
+    nodes = [
+        _with_thumbnail(
+            n,
+            _scene_thumbnail(view, n["id"]),
+            SELECTED_BORDER if n["id"] == selected else n["color"],
+            4 if n["id"] == selected else 3,
+        )
+        if n["id"] == selected or view.scene(n["id"]).selected_take is not None
+        else n
+        for n in nodes
+    ]
     return {"nodes": nodes, "edges": edges}
 
 

@@ -113,6 +113,13 @@ def job_panel(folder: Path, view: services.StoryView) -> bool:
     Returns True while another process is generating the story: generating
     here too would fail on its run lock, so the page turns that off.
     """
+    # One container whatever it holds, so the page below keeps its place in
+    # the layout tree (see `studio.session.show_flashes`).
+    with st.container():
+        return _job_panel(folder, view)
+
+
+def _job_panel(folder: Path, view: services.StoryView) -> bool:
     status = services.job_status(folder)
     busy = status is not None and status.busy
     elsewhere = not busy and _elsewhere_or_recover(folder, view)

@@ -14,25 +14,45 @@ from studio.session import flash
 __all__ = ["takes_panel", "score_rows"]
 
 
-def score_rows(take) -> list[dict[str, str]]:  # noqa: ANN001 - kg.schema.Take
+def score_rows(take) -> tuple[list[dict[str, str]], dict[str, list[str]]]:  # noqa: ANN001 - kg.schema.Take
+    """(metric/value rows, reason -> metrics without a value).
+
+    Reasons are kept out of the table: a long one in a third column pushed
+    the values out of a narrow take card.
+    """
     scores = take.scores
     names = services.SCORE_FIELDS
     if scores is None:
-        return [
-            {"metric": n, "value": "unavailable", "why": "this take was not scored"}
-            for n in names
-        ]
-    rows = []
+        return [], {"this take was not scored": list(names)}
+    rows: list[dict[str, str]] = []
+    missing: dict[str, list[str]] = {}
     for name in names:
         value = getattr(scores, name)
         if value is None:
             why = scores.unavailable.get(name, "not computed")
-            rows.append({"metric": name, "value": "unavailable", "why": why})
+            missing.setdefault(why, []).append(name)
+            rows.append({"metric": name, "value": "–"})
         else:
-            rows.append({"metric": name, "value": f"{value:.3f}", "why": ""})
+            rows.append({"metric": name, "value": f"{value:.3f}"})
     for cid, value in scores.character_consistency.items():
-        rows.append({"metric": f"character {cid}", "value": f"{value:.3f}", "why": ""})
-    return rows
+        rows.append({"metric": f"character {cid}", "value": f"{value:.3f}"})
+    return rows, missing
+
+
+def _scores(take) -> None:  # noqa: ANN001
+    rows, missing = score_rows(take)
+    if rows:
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "metric": st.column_config.TextColumn("metric", width="medium"),
+                "value": st.column_config.TextColumn("value", width="small"),
+            },
+        )
+    for why, names in missing.items():
+        st.caption(f"Unavailable ({', '.join(names)}): {md(why)}")
 
 
 def takes_panel(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
@@ -85,7 +105,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
         + _windows_text(take)
     )
-    st.dataframe(score_rows(take), hide_index=True, width="stretch")
+    _scores(take)
     if chosen or take.status != "done":
         return
     if would_stale:

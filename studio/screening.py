@@ -1,0 +1,66 @@
+"""Films and timelines for the studio's Screening page (the engine's, wrapped).
+
+The page lists the story lines, plans the chosen one's film, shows it when it
+is already assembled, assembles it with a progress bar, and offers the film
+and each timeline format as downloads; every call goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.film import Film, FilmPlan, FilmRefusedError, assemble_film, plan_film
+from engine.film.plan import MAX_CROSSFADE
+from engine.film.timeline import FORMATS, TIMECODE_FORMATS, render_timeline
+from kg.errors import StoryError
+from kg.graph import DynamicSceneGraph
+from kg.lines import StoryLine, story_lines
+from kg.paths import resolve_asset
+from kg.schema import Story
+
+__all__ = [
+    "FILM_ERRORS",
+    "FORMATS",
+    "MAX_CROSSFADE",
+    "TIMECODE_FORMATS",
+    "FilmPlan",
+    "FilmRefusedError",
+    "lines",
+    "plan",
+    "assembled",
+    "assemble",
+    "timeline_text",
+]
+
+# What planning a film can refuse with a message for the user.
+FILM_ERRORS = (StoryError, ValueError)
+
+
+def lines(story: Story) -> list[StoryLine]:
+    """Every story line, the main line first (`kg.lines.story_lines`)."""
+    return story_lines(DynamicSceneGraph(story))
+
+
+def plan(folder: Path, story: Story, leaf: str, crossfade: int) -> FilmPlan:
+    """The film of the line ending at ``leaf`` (see `engine.film.plan_film`)."""
+    return plan_film(story, folder, leaf, crossfade=crossfade)
+
+
+def assembled(folder: Path, planned: FilmPlan) -> Path | None:
+    """The film's file when this exact film is already assembled."""
+    path = resolve_asset(folder, planned.path)
+    return path if path.is_file() else None
+
+
+def assemble(
+    folder: Path, planned: FilmPlan, progress: Callable[[int, int], None]
+) -> Film:
+    """Assemble the film into the story's ``films/`` folder."""
+    return assemble_film(folder, planned, progress=progress)
+
+
+def timeline_text(folder: Path, story: Story, planned: FilmPlan, fmt: str) -> str:
+    """The timeline for download: media as absolute ``file://`` URLs, since
+    the downloaded file lands away from the story folder."""
+    return render_timeline(folder, planned, fmt, name=story.title, media_base=None)

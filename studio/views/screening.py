@@ -1,0 +1,207 @@
+"""Screening page: watch a story line as one film and take it to an editor.
+
+Choose a story line (named by its last scene; the main line first), see its
+filmstrip (first and last frame of each scene's selected take, its status and
+key scores), assemble the film (repeated frames skipped at continuous joins,
+an optional dissolve at cuts) and play it, then download the film and the
+line as an OpenTimelineIO, FCP X XML, FCP 7 XML or CMX 3600 EDL timeline.
+Films are cached by the content of their takes: an unchanged line plays at
+once (see `engine.film`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from kg.literal import markdown_literal as md
+from studio import screening, services
+from studio.session import story_page
+
+__all__ = ["screening_page", "URL_PATH", "STRIP_PAGE"]
+
+URL_PATH = "screening"
+# Scenes drawn at once in the filmstrip: two images each.
+STRIP_PAGE = 24
+_STRIP_COLUMNS = 6
+_KEY_SCORES = {
+    "clip_score": "CLIP",
+    "subject_consistency": "subject",
+    "seam_dino_cosine": "seam",
+}
+
+
+def _line_label(view: services.StoryView, line: screening.StoryLine) -> str:
+    main = " · main line" if line.main else ""
+    return f"{view.scene(line.leaf).title} ({len(line)} scenes){main}"
+
+
+def _choose_line(view: services.StoryView) -> screening.StoryLine | None:
+    lines = screening.lines(view.story)
+    if not lines:
+        st.info("No scenes yet: add scenes on the Storyboard.")
+        return None
+    by_leaf = {line.leaf: line for line in lines}
+    left, right = st.columns([3, 1])
+    leaf = left.selectbox(
+        "Story line ending at",
+        list(by_leaf),
+        format_func=lambda leaf: _line_label(view, by_leaf[leaf]),
+        key="screening.line",
+        help="A branching story plays as one film per line: the scenes from the "
+        "first one to the chosen last scene.",
+    )
+    right.number_input(
+        "Crossfade at cuts (frames)",
+        min_value=0,
+        max_value=screening.MAX_CROSSFADE,
+        step=1,
+        key="screening.crossfade",
+        help="0: hard cuts. Continuous joins never fade: they flow.",
+    )
+    return by_leaf[leaf]
+
+
+def _score_text(take) -> str:  # noqa: ANN001 - kg.schema.Take
+    if take is None or take.scores is None:
+        return "not scored"
+    parts = [
+        f"{label} {value:.2f}"
+        for name, label in _KEY_SCORES.items()
+        if (value := getattr(take.scores, name)) is not None
+    ]
+    return " · ".join(parts) or "no scores"
+
+
+def _filmstrip(folder: Path, view: services.StoryView, line: screening.StoryLine):
+    st.subheader("Filmstrip")
+    scenes = list(line.scenes)
+    if len(scenes) > STRIP_PAGE:
+        pages = range(0, len(scenes), STRIP_PAGE)
+        start = st.selectbox(
+            "Scenes",
+            list(pages),
+            format_func=lambda s: f"{s + 1}–{min(s + STRIP_PAGE, len(scenes))}",
+            key=f"screening.strip.{line.leaf}",
+        )
+    else:
+        start = 0
+    shown = scenes[start : start + STRIP_PAGE]
+    for row in range(0, len(shown), _STRIP_COLUMNS):
+        cols = st.columns(_STRIP_COLUMNS)
+        for col, sid in zip(cols, shown[row : row + _STRIP_COLUMNS], strict=False):
+            scene = view.scene(sid)
+            take = scene.selected
+            pos = start + row + cols.index(col) + 1
+            with col.container(border=True):
+                st.markdown(f"**{pos}. {md(scene.title)}**")
+                frames = (
+                    [
+                        services.resolve_asset(folder, take.files.first_frame),
+                        services.resolve_asset(folder, take.files.last_frame),
+                    ]
+                    if take is not None
+                    else [None, None]
+                )
+                if all(f is not None for f in frames):
+                    a, b = st.columns(2)
+                    a.image(str(frames[0]), caption="first")
+                    b.image(str(frames[1]), caption="last")
+                else:
+                    st.caption("no frames yet")
+                what = f"take {take.index} · " if take is not None else ""
+                st.caption(f"{what}{scene.status} · {_score_text(take)}")
+
+
+def _film(folder: Path, plan: screening.FilmPlan) -> None:
+    st.subheader("Film")
+    for note in plan.notes:
+        st.caption(f"Note: {md(note)}")
+    summary = (
+        f"{len(plan.shots)} scenes · {plan.frames} frames · {plan.seconds:.1f} s "
+        f"at {plan.fps} fps"
+    )
+    path = screening.assembled(folder, plan)
+    if path is None:
+        st.caption(f"{summary}; not assembled yet.")
+        if st.button("Assemble film", type="primary", key="screening.assemble"):
+            bar = st.progress(0.0, text="Assembling the film...")
+
+            def progress(done: int, total: int) -> None:
+                bar.progress(
+                    min(1.0, done / max(1, total)), text=f"Frames {done}/{total}"
+                )
+
+            try:
+                screening.assemble(folder, plan, progress)
+            except Exception as exc:  # an encoder failure, shown not raised
+                bar.empty()
+                st.error(f"The film could not be assembled: {md(exc)}")
+                return
+            st.rerun()
+        return
+    player, about = st.columns([3, 1])
+    player.video(str(path))
+    about.caption(f"{summary} · `{md(plan.path)}`")
+    about.download_button(
+        "Download film (mp4)",
+        data=path.read_bytes,
+        file_name=f"{folder.name}-{plan.line.leaf}.mp4",
+        mime="video/mp4",
+        key="screening.download.film",
+        icon=":material/movie:",
+    )
+
+
+def _timelines(
+    folder: Path, view: services.StoryView, plan: screening.FilmPlan
+) -> None:
+    st.subheader("Timelines")
+    st.caption(
+        "One clip per scene with the repeated frames trimmed, a marker per scene "
+        "and the prompt, seed, take and scores in each clip's metadata. Downloaded "
+        "timelines point at the takes by absolute path; `storygraph timeline` "
+        "writes them beside the films with relative paths."
+    )
+    cols = st.columns(len(screening.FORMATS))
+    timecode_ok = plan.fps in (24, 25, 30, 48, 50, 60)
+    for col, (name, spec) in zip(cols, screening.FORMATS.items(), strict=True):
+        if name in screening.TIMECODE_FORMATS and not timecode_ok:
+            col.caption(f"{spec.label}: needs 24, 25, 30, 48, 50 or 60 fps")
+            continue
+        col.download_button(
+            spec.label,
+            data=lambda name=name: screening.timeline_text(
+                folder, view.story, plan, name
+            ),
+            file_name=f"{folder.name}-{plan.line.leaf}{spec.suffix}",
+            mime=spec.mime,
+            key=f"screening.download.{name}",
+            icon=":material/download:",
+        )
+
+
+def screening_page() -> None:
+    """Line choice, filmstrip, the film, downloads."""
+    folder = story_page("Screening")
+    if folder is None:
+        return
+    view = services.story_view(folder)
+    line = _choose_line(view)
+    if line is None:
+        return
+    crossfade = int(st.session_state.get("screening.crossfade", 0))
+    try:
+        plan = screening.plan(folder, view.story, line.leaf, crossfade)
+    except screening.FilmRefusedError as exc:
+        st.warning(md(exc))
+        plan = None
+    except screening.FILM_ERRORS as exc:
+        st.error(md(exc))
+        return
+    if plan is not None:
+        _film(folder, plan)
+    _filmstrip(folder, view, line)
+    if plan is not None:
+        _timelines(folder, view, plan)
