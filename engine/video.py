@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from kg.paths import TMP_MARK, atomic_path, walk_files
 __all__ = [
     "write_video",
     "open_writer",
-    "iter_frames",
+    "decode_clips",
     "has_audio",
+    "audio_streams",
     "read_video",
     "video_info",
     "write_png",
@@ -124,45 +125,101 @@ def open_writer(
     return writer
 
 
-def iter_frames(
-    path: str | os.PathLike[str], size: tuple[int, int] | None = None
+# Inputs one ffmpeg process decodes at once (each holds a file and a decoder).
+DECODE_BATCH = 64
+
+
+def decode_clips(
+    clips: Sequence[tuple[str | os.PathLike[str], int]], size: tuple[int, int]
 ) -> Iterator[np.ndarray]:
-    """Decode a clip frame by frame as ``[H, W, 3]`` uint8 RGB, scaled to
-    ``size`` (width, height) when given, without holding the clip in memory."""
-    import imageio_ffmpeg
+    """Frames of many clips in order, each clip exactly its stated frame count.
 
-    output_params = None
-    if size is not None:
-        output_params = ["-vf", f"scale={size[0]}:{size[1]}:flags=bicubic"]
-    gen = imageio_ffmpeg.read_frames(
-        str(path), pix_fmt="rgb24", output_params=output_params
-    )
-    try:
-        meta = next(gen)
-        width, height = size if size is not None else meta["size"]
-        for buf in gen:
-            yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
-    finally:
-        gen.close()
-
-
-def has_audio(path: str | os.PathLike[str]) -> bool:
-    """Whether the media file holds an audio stream (asked of the bundled ffmpeg)."""
+    ``clips`` holds ``(path, frames)``; every clip is scaled to ``size``
+    (width, height), cut to ``frames`` or held on its last frame up to it, so
+    a caller can count on the boundaries. One ffmpeg process decodes up to
+    `DECODE_BATCH` clips (``concat`` filter): starting a decoder per clip
+    costs more than decoding a short one.
+    """
     import subprocess
 
     import imageio_ffmpeg
 
-    probe = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
-    return any(
-        line.lstrip().startswith("Stream #") and ": Audio:" in line
-        for line in probe.stderr.splitlines()
-    )
+    width, height = size
+    frame_bytes = width * height * 3
+    for start in range(0, len(clips), DECODE_BATCH):
+        batch = clips[start : start + DECODE_BATCH]
+        inputs: list[str] = []
+        chains: list[str] = []
+        for k, (path, frames) in enumerate(batch):
+            inputs += ["-i", str(path)]
+            chains.append(
+                f"[{k}:v:0]scale={width}:{height}:flags=bicubic,setsar=1,"
+                f"tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},"
+                f"setpts=PTS-STARTPTS[v{k}]"
+            )
+        joined = "".join(f"[v{k}]" for k in range(len(batch)))
+        chains.append(f"{joined}concat=n={len(batch)}:v=1:a=0[out]")
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
+            "-nostdin", *inputs, "-filter_complex", ";".join(chains),
+            "-map", "[out]", "-fps_mode", "passthrough",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        ]  # fmt: skip
+        expected = sum(frames for _, frames in batch)
+        with subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            got = 0
+            try:
+                while got < expected:
+                    buf = proc.stdout.read(frame_bytes)
+                    if len(buf) < frame_bytes:
+                        break
+                    got += 1
+                    yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
+            finally:
+                proc.stdout.close()
+                if got < expected:
+                    proc.kill()
+                err = proc.stderr.read().decode(errors="replace").strip()
+                proc.wait()
+            if got < expected:
+                raise ValueError(
+                    f"decoding {len(batch)} clips gave {got} of {expected} frames: "
+                    f"{err or 'a clip holds no video'}; generate the scene again"
+                )
+
+
+def has_audio(path: str | os.PathLike[str]) -> bool:
+    """Whether the media file holds an audio stream (asked of the bundled ffmpeg)."""
+    return audio_streams([path])[0]
+
+
+def audio_streams(paths: Sequence[str | os.PathLike[str]]) -> list[bool]:
+    """Whether each media file holds an audio stream: one ffmpeg probe per
+    `DECODE_BATCH` files, reading the stream list ffmpeg prints per input."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    found = [False] * len(paths)
+    stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio:")
+    for start in range(0, len(paths), DECODE_BATCH):
+        batch = paths[start : start + DECODE_BATCH]
+        inputs = [arg for p in batch for arg in ("-i", str(p))]
+        probe = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *inputs],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+        for line in probe.stderr.splitlines():
+            if match := stream.match(line):
+                found[start + int(match.group(1))] = True
+    return found
 
 
 def video_info(path: str | os.PathLike[str]) -> dict[str, float | int]:

@@ -174,6 +174,17 @@ def test_other_size_and_fps_are_conformed_with_a_note(story: Path) -> None:
     assert got == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
 
 
+def test_a_clip_shorter_than_its_take_holds_its_last_frame(story: Path) -> None:
+    write_video(story / "scenes/meeting/take-1.mp4", coded_clip(1, 7), FPS)
+    plan = plan_film(load_story(story), story)
+    frames = read_video(assemble_film(story, plan).path)
+    assert len(frames) == plan.frames
+    at = plan.starts()[1]
+    got = [decode(f) for f in frames[at : at + plan.shots[1].film_frames]]
+    assert got == [(1, k) for k in range(1, 7)] + [(1, 6)] * (FRAMES - 7)
+    assert decode(frames[at + plan.shots[1].film_frames]) == (2, 1)
+
+
 def test_sound_is_carried_and_lasts_as_long_as_the_picture(story: Path) -> None:
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     clip = story / "scenes/meeting/take-1.mp4"

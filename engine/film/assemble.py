@@ -1,8 +1,9 @@
 """Assemble a story line's film: its shots as one H.264 mp4 that a browser plays.
 
-Frames stream from each take's clip through the film encoder one at a time
-(a 200-scene line never sits in memory): the repeated head of a continuous
-join is skipped, takes of another size are scaled by ffmpeg on decode,
+Frames stream from the takes' clips through the film encoder one at a time
+(a 200-scene line never sits in memory; one decoder process serves 64
+clips, `engine.video.decode_clips`): the repeated head of a continuous join
+is skipped, takes of another size are scaled by ffmpeg on decode,
 another frame rate is conformed by picking the nearest source frame, and a
 dissolve at a cut blends the last N frames of one shot into the first N of
 the next (linear, as ffmpeg's ``xfade=fade``). When any take has sound, the
@@ -18,7 +19,6 @@ once the new one is in place.
 
 from __future__ import annotations
 
-import logging
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.film.plan import FilmPlan, Shot
-from engine.video import has_audio, iter_frames, open_writer
+from engine.video import audio_streams, decode_clips, has_audio, open_writer
 from kg.layout import FILMS_DIR
 from kg.paths import atomic_path, make_folder, resolve_asset
 
 __all__ = ["Film", "FilmCancelledError", "assemble_film", "AUDIO_RATE"]
-
-log = logging.getLogger(__name__)
 
 AUDIO_RATE = 48_000
 FilmProgress = Callable[[int, int], None]
@@ -59,38 +57,23 @@ class Film:
         return self.frames / self.fps
 
 
-def _shot_frames(root: Path, shot: Shot, plan: FilmPlan) -> Iterator[np.ndarray]:
-    """The frames ``shot`` contributes, at the film's size and fps."""
-    size = None
-    if (shot.width, shot.height) != (plan.width, plan.height):
-        size = (plan.width, plan.height)
-    path = resolve_asset(root, shot.video)
-    wanted = shot.film_frames
+def _shot_frames(
+    shot: Shot, plan: FilmPlan, source: Iterator[np.ndarray]
+) -> Iterator[np.ndarray]:
+    """The frames ``shot`` contributes, at the film's fps, taken from the
+    shot's ``shot.frames`` frames in ``source`` (all of them are consumed)."""
     # film frame j shows source frame head + floor(j * fps / film_fps)
     picks = [
         min(shot.frames - 1, shot.head + (j * shot.fps) // plan.fps)
-        for j in range(wanted)
+        for j in range(shot.film_frames)
     ]
-    at, last, produced = -1, None, 0
     it = iter(picks)
     want = next(it, None)
-    for at, frame in enumerate(iter_frames(path, size)):  # noqa: B007
-        while want is not None and want == at:
+    for at in range(shot.frames):
+        frame = next(source)
+        while want == at:
             yield frame
-            produced += 1
-            last = frame
             want = next(it, None)
-        if want is None:
-            break
-    # a clip shorter than its take says (a truncated file): hold its last frame
-    if produced < wanted:
-        if last is None:
-            raise ValueError(
-                f"{shot.video} holds no video frames; generate {shot.title} again"
-            )
-        log.warning("%s has %d frames, expected %d", shot.video, at + 1, shot.frames)
-        for _ in range(wanted - produced):
-            yield last
 
 
 def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -106,6 +89,10 @@ def _write_video(
     cancelled: Callable[[], bool] | None,
 ) -> int:
     writer = open_writer(tmp, plan.width, plan.height, plan.fps)
+    source = decode_clips(
+        [(resolve_asset(root, s.video), s.frames) for s in plan.shots],
+        (plan.width, plan.height),
+    )
     written = 0
     held: list[np.ndarray] = []  # the previous shot's frames a dissolve blends
     try:
@@ -115,7 +102,7 @@ def _write_video(
             fade_out = plan.shots[i + 1].crossfade if i + 1 < len(plan.shots) else 0
             keep_from = shot.film_frames - fade_out
             tail: list[np.ndarray] = []
-            for j, frame in enumerate(_shot_frames(root, shot, plan)):
+            for j, frame in enumerate(_shot_frames(shot, plan, source)):
                 if j < shot.crossfade:
                     frame = _blend(held[j], frame, (j + 1) / (shot.crossfade + 1))
                 if j >= keep_from:
@@ -130,6 +117,8 @@ def _write_video(
     except BaseException:
         writer.close()
         raise
+    finally:
+        source.close()
     if progress is not None:
         progress(written, plan.frames)
     return written
@@ -223,7 +212,7 @@ def assemble_film(
         if progress is not None:
             progress(plan.frames, plan.frames)
         return Film(target, plan.frames, plan.fps, has_audio(target), True, plan.notes)
-    sounding = [has_audio(resolve_asset(root, s.video)) for s in plan.shots]
+    sounding = audio_streams([resolve_asset(root, s.video) for s in plan.shots])
     audio = any(sounding)
     with atomic_path(target) as tmp:
         if audio:

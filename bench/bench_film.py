@@ -1,0 +1,150 @@
+"""Film assembly: seconds per minute of film for 10, 50 and 200 animatic scenes.
+
+Each story is one line of animatic scenes (`bench_export.make_story`: 192x128
+at 12 fps, 2 s each; generation is not timed), every fifth join a cut, the
+others continuous (one repeated frame each). Timed per story, in the same run:
+
+- ``concat -c copy`` (the floor): ffmpeg's concat demuxer stream-copies the
+  same clips into one file, no decoding, no repeated frames skipped;
+- ``film``: `engine.film.assemble_film`, hard cuts;
+- ``film, crossfade 6``: the same with a 6-frame dissolve at every cut;
+- ``re-assembly (unchanged)``: planning and assembling the unchanged line
+  again (the cached film is found by its content key).
+
+    python bench/bench_film.py [--scenes 10 50 200] \
+        [--out bench/results/bench_film.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+from bench_export import make_story
+
+from engine.film import assemble_film, plan_film
+from kg.paths import resolve_asset
+from kg.store import load_story, update_story
+
+CUT_EVERY = 5
+CROSSFADE = 6
+
+
+def _cuts(story_dir: Path) -> None:
+    def mutate(story) -> None:  # noqa: ANN001
+        for i, edge in enumerate(story.edges, start=1):
+            if i % CUT_EVERY == 0:
+                edge.transition = "cut"
+
+    update_story(story_dir, mutate)
+
+
+def _concat(story_dir: Path, out: Path) -> None:
+    story = load_story(story_dir)
+    listing = out.with_suffix(".txt")
+    listing.write_text(
+        "".join(
+            f"file '{resolve_asset(story_dir, s.selected.files.video)}'\n"
+            for s in story.scenes
+        )
+    )
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "concat",
+         "-safe", "0", "-i", str(listing), "-c", "copy", str(out)],
+        check=True,
+    )  # fmt: skip
+
+
+def _timed(fn) -> float:  # noqa: ANN001
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench(n_scenes: int, work: Path) -> dict:
+    t0 = time.perf_counter()
+    story_dir = make_story(work / f"story{n_scenes}", n_scenes)
+    gen_s = time.perf_counter() - t0
+    _cuts(story_dir)
+    story = load_story(story_dir)
+    hard = plan_film(story, story_dir)
+    faded = plan_film(story, story_dir, crossfade=CROSSFADE)
+    minutes = hard.seconds / 60
+    cases = {
+        "concat -c copy (floor)": _timed(
+            lambda: _concat(story_dir, work / f"concat{n_scenes}.mp4")
+        ),
+        "film": _timed(lambda: assemble_film(story_dir, hard)),
+        f"film, crossfade {CROSSFADE}": _timed(
+            lambda: assemble_film(story_dir, faded)
+        ),
+        "re-assembly (unchanged)": _timed(
+            lambda: assemble_film(
+                story_dir, plan_film(load_story(story_dir), story_dir, crossfade=6)
+            )
+        ),
+    }
+    floor = cases["concat -c copy (floor)"]
+    rows = [
+        {
+            "case": name,
+            "total_s": total,
+            "s_per_film_minute": total / minutes,
+            "vs_concat": total / floor,
+        }
+        for name, total in cases.items()
+    ]
+    return {
+        "scenes": n_scenes,
+        "film_frames": hard.frames,
+        "film_s": hard.seconds,
+        "cuts": sum(s.join == "cut" for s in hard.shots),
+        "generation_s": gen_s,
+        "cases": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench/results/bench_film.json")
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_film_"))
+    results = []
+    try:
+        for n in args.scenes:
+            r = bench(n, work)
+            results.append(r)
+            print(
+                f"\n{n} scenes: {r['film_s']:.0f} s of film ({r['film_frames']} "
+                f"frames, 192x128 @ 12 fps, {r['cuts']} cuts; generation, not "
+                f"timed: {r['generation_s']:.0f} s)"
+            )
+            print(f"{'case':<26} {'total s':>8} {'s/film min':>11} {'vs concat':>10}")
+            for c in r["cases"]:
+                print(
+                    f"{c['case']:<26} {c['total_s']:>8.2f} "
+                    f"{c['s_per_film_minute']:>11.2f} {c['vs_concat']:>9.1f}x"
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = {
+        "results": results,
+        "machine": {"python": platform.python_version(), "cpu": platform.processor()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
