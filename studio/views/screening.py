@@ -160,7 +160,8 @@ def _timelines(
     st.subheader("Timelines")
     st.caption(
         "One clip per scene with the repeated frames trimmed, a marker per scene "
-        "and the prompt, seed, take and scores in each clip's metadata. Downloaded "
+        "and the prompt, seed, take and scores in each clip's metadata; FCP 7 XML "
+        "opens in Premiere and DaVinci Resolve too. Downloaded "
         "timelines point at the takes by absolute path; `storygraph timeline` "
         "writes them beside the films with relative paths."
     )
