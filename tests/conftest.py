@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.generate import generate_scene
 from kg.example import example_story
 from kg.graph import DynamicSceneGraph, generation_order
 from kg.store import save_story
+from studio import services
+
+
+@pytest.fixture
+def outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "outputs"
+    root.mkdir()
+    monkeypatch.setenv(services.OUTPUTS_ENV, str(root))
+    return root
 
 
 def generate_small_example(story_dir: Path) -> Path:

@@ -14,14 +14,6 @@ from tests.conftest import generate_small_example
 
 
 @pytest.fixture
-def outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "outputs"
-    root.mkdir()
-    monkeypatch.setenv(services.OUTPUTS_ENV, str(root))
-    return root
-
-
-@pytest.fixture
 def generated(outputs: Path) -> Path:
     return generate_small_example(outputs / "lighthouse")
 

@@ -17,14 +17,6 @@ from studio.views.storyboard import SELECTED_KEY, editor_key
 
 
 @pytest.fixture
-def outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "outputs"
-    root.mkdir()
-    monkeypatch.setenv(services.OUTPUTS_ENV, str(root))
-    return root
-
-
-@pytest.fixture
 def example(outputs: Path) -> Path:
     return services.create_story("lighthouse", "", example=True)
 

@@ -17,6 +17,14 @@ from studio.cli.output import console, err_console, fail, lit
 
 __all__ = ["register", "film", "timeline", "assemble_lines"]
 
+LineOption = Annotated[
+    str | None,
+    typer.Option(help="Last scene of the story line; default: the main line."),
+]
+CrossfadeOption = Annotated[
+    int, typer.Option(help="Dissolve of N frames at each cut (0: hard cuts).")
+]
+
 
 def _load(directory: Path):  # noqa: ANN202 - a kg.schema.Story
     from kg.errors import StoryError
@@ -67,13 +75,8 @@ def _assemble(directory: Path, plan, out: Path | None) -> None:  # noqa: ANN001
 
 def film(
     directory: Annotated[Path, typer.Argument(help="The story folder.")],
-    line: Annotated[
-        str | None,
-        typer.Option(help="Last scene of the story line; default: the main line."),
-    ] = None,
-    crossfade: Annotated[
-        int, typer.Option(help="Dissolve of N frames at each cut (0: hard cuts).")
-    ] = 0,
+    line: LineOption = None,
+    crossfade: CrossfadeOption = 0,
     out: Annotated[
         Path | None,
         typer.Option(help="Write the film here; default: DIRECTORY/films/."),
@@ -98,13 +101,8 @@ def timeline(
             "xml (FCP 7 XML for Premiere/Resolve) or edl (CMX 3600).",
         ),
     ] = "otio",
-    line: Annotated[
-        str | None,
-        typer.Option(help="Last scene of the story line; default: the main line."),
-    ] = None,
-    crossfade: Annotated[
-        int, typer.Option(help="Dissolve of N frames at each cut (0: hard cuts).")
-    ] = 0,
+    line: LineOption = None,
+    crossfade: CrossfadeOption = 0,
     out: Annotated[
         Path | None,
         typer.Option(help="Timeline file; default: DIRECTORY/films/LEAF.<ext>."),
