@@ -7,7 +7,8 @@
    alone, which every encoder pays.
 2. The observer per take (49 frames at 768x512, 16 sampled, with a seam and
    no character references) as a fraction of generating that take with the
-   CPU animatic backend, measured in the same run.
+   CPU animatic backend, measured in the same run; each observer with the
+   optical-flow motion metrics off and on (their cost as a ratio).
 
 CPU always; the same on CUDA when a GPU is present (skipped otherwise).
 
@@ -154,35 +155,44 @@ def observer_rows(
     sync = device == "cuda"
     story, take = _story_and_take()
     previous = frames[-1].copy()
+    tail = frames[-2:].copy()  # so the seam flow is measured too
     configs = {
-        "pixel metrics only (no weights)": Observer(None, None),
-        "tiny random encoders": Observer(encoders["tiny-clip"], encoders["tiny-dino"]),
-        "ViT-B-32 + dinov2-small (random)": Observer(
-            encoders["ViT-B-32 (random)"], encoders["dinov2-small (random)"]
+        "pixel metrics only (no weights)": (None, None),
+        "tiny random encoders": (encoders["tiny-clip"], encoders["tiny-dino"]),
+        "ViT-B-32 + dinov2-small (random)": (
+            encoders["ViT-B-32 (random)"],
+            encoders["dinov2-small (random)"],
         ),
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, observer in configs.items():
-            seconds = _time(
-                lambda o=observer: o.observe(
-                    ObservationRequest.of_take(
-                        Path(tmp), story, "s2", take, frames, previous
-                    )
-                ),
-                repeat,
-                sync,
-            )
-            rows.append(
-                {
-                    "device": device,
-                    "observer": name,
-                    "seconds_per_take": seconds,
-                    "fraction_of_animatic_take": None
-                    if take_s is None
-                    else seconds / take_s,
-                }
-            )
+        for name, (clip, dino) in configs.items():
+            seconds = {}
+            for flow in (False, True):
+                observer = Observer(clip, dino, motion=flow)
+                seconds[flow] = _time(
+                    lambda o=observer: o.observe(
+                        ObservationRequest.of_take(
+                            Path(tmp), story, "s2", take, frames, previous, tail
+                        )
+                    ),
+                    repeat,
+                    sync,
+                )
+            for flow in (False, True):
+                rows.append(
+                    {
+                        "device": device,
+                        "observer": f"{name}, flow {'on' if flow else 'off'}",
+                        "seconds_per_take": seconds[flow],
+                        "flow_on_vs_off": seconds[True] / seconds[False]
+                        if flow
+                        else None,
+                        "fraction_of_animatic_take": None
+                        if take_s is None
+                        else seconds[flow] / take_s,
+                    }
+                )
     return rows
 
 
@@ -229,12 +239,17 @@ def main() -> None:
         f"\nObserver per take ({FRAMES} frames {WIDTH}x{HEIGHT}, 16 sampled); "
         f"baseline: one animatic take = {baseline} ({take_source})"
     )
-    print(f"{'device':6} {'observer':34} {'s/take':>8} {'x animatic take':>16}")
+    print(
+        f"{'device':6} {'observer':44} {'s/take':>8} {'x animatic take':>16} "
+        f"{'flow on/off':>12}"
+    )
     for r in obs_rows:
         frac = r["fraction_of_animatic_take"]
+        ratio = r["flow_on_vs_off"]
         print(
-            f"{r['device']:6} {r['observer']:34} {r['seconds_per_take']:>8.3f} "
-            f"{'n/a' if frac is None else f'{frac:.2f}':>16}"
+            f"{r['device']:6} {r['observer']:44} {r['seconds_per_take']:>8.3f} "
+            f"{'n/a' if frac is None else f'{frac:.2f}':>16} "
+            f"{'' if ratio is None else f'{ratio:.2f}x':>12}"
         )
     if "cuda" not in devices:
         print("\nCUDA: not available, GPU section skipped")

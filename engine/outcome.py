@@ -31,8 +31,8 @@ from engine.backend import GenerationRequest, GenerationResult
 from engine.continuity import ContinuityPlan, save_tail_latents
 from engine.observe import TakeObserver
 from engine.takes import apply_selection
-from engine.video import ClipWriter, write_png, write_video
-from kg.errors import UnsafePathError
+from engine.video import ClipWriter, last_frames, write_png, write_video
+from kg.errors import StoryError, UnsafePathError
 from kg.fields import clip_message
 from kg.observation import ObservationRequest
 from kg.paths import resolve_asset
@@ -160,6 +160,22 @@ def _write_files(
     return written, None
 
 
+def previous_tail(story_dir: Path, story: Story, take: Take) -> np.ndarray | None:
+    """The last two frames of the take ``take`` continued from (for the flow
+    across the join); None after a cut or when that clip is gone."""
+    source = take.params.continuity_source
+    if source is None:
+        return None
+    try:
+        prev = story.scene(source.scene_id).take(source.take)
+        if not prev.files.video:
+            return None
+        return last_frames(resolve_asset(story_dir, prev.files.video), 2)
+    except (KeyError, OSError, ValueError, StoryError) as exc:
+        log.warning("no previous frames for the seam flow: %s", exc)
+        return None
+
+
 def _observe(
     tip: TakeInProgress,
     observer: TakeObserver,
@@ -169,7 +185,13 @@ def _observe(
     """Score the take (from the story in memory); a failure is recorded."""
     previous = tip.plan.previous_last_frame if tip.plan.source is not None else None
     request = ObservationRequest.of_take(
-        tip.story_dir, tip.story, tip.scene_id, take, frames, previous
+        tip.story_dir,
+        tip.story,
+        tip.scene_id,
+        take,
+        frames,
+        previous,
+        previous_tail(tip.story_dir, tip.story, take),
     )
     try:
         observation = observer.observe(request)

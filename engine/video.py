@@ -28,6 +28,7 @@ __all__ = [
     "has_audio",
     "audio_streams",
     "read_video",
+    "last_frames",
     "video_info",
     "write_png",
     "read_png",
@@ -247,6 +248,26 @@ def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     if not frames:
         raise ValueError(f"{path} holds no video frames; generate the take again")
     return np.stack(frames)
+
+
+def last_frames(path: str | os.PathLike[str], count: int = 2) -> np.ndarray:
+    """The last ``count`` frames of a clip, ``[N, H, W, 3]`` uint8 (fewer when
+    the clip is shorter), decoding only its last seconds (``-sseof``)."""
+    import collections
+
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24", input_params=["-sseof", "-2"]
+    )
+    meta = next(gen)
+    width, height = meta["size"]
+    tail = collections.deque(maxlen=count)
+    for buf in gen:
+        tail.append(np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3))
+    if not tail:
+        raise ValueError(f"{path} holds no video frames; generate the take again")
+    return np.stack(tail)
 
 
 def write_png(path: str | os.PathLike[str], frame: np.ndarray) -> Path:

@@ -2,7 +2,7 @@
 
 The contract between generation (``engine``) and scoring (``scoring``),
 which never import each other: an `ObservationRequest` carries everything
-scoring needs (prompt, frames, the previous take's last frame, the scene's
+scoring needs (prompt, frames, the previous take's last frames, the scene's
 characters and every reference image, where to write the features) so the
 observer needs neither the `Story` nor the `Take`; an `Observation` carries
 the scores and the path of the features file back.
@@ -40,6 +40,11 @@ class ObservationRequest:
     # cache keeps the features of all of them and drops the others
     references: Mapping[str, tuple[str, ...]]
     embeddings_path: str  # relative to the story folder
+    fps: int = 24
+    # leading frames that repeat the previous take (skipped at the join)
+    overlap_frames: int = 0
+    # the previous take's last two frames, for the flow across the join
+    previous_tail: np.ndarray | None = None  # [2, H, W, 3] uint8
 
     @classmethod
     def of_take(
@@ -50,6 +55,7 @@ class ObservationRequest:
         take: Take,
         frames: np.ndarray,
         previous_last_frame: np.ndarray | None,
+        previous_tail: np.ndarray | None = None,
     ) -> ObservationRequest:
         """The request for ``take`` of ``scene_id`` in ``story``."""
         embeddings = take_files(scene_id, take.index).embeddings
@@ -64,6 +70,9 @@ class ObservationRequest:
             character_ids=tuple(story.scene(scene_id).character_ids),
             references={c.id: tuple(c.reference_images) for c in story.characters},
             embeddings_path=embeddings,
+            fps=take.params.fps,
+            overlap_frames=take.overlap_frames,
+            previous_tail=previous_tail,
         )
 
 

@@ -203,6 +203,13 @@ class Scores(StrictModel):
     temporal_flicker: float | None = None
     seam_dino_cosine: float | None = None
     seam_pixel_mae: float | None = None
+    # optical-flow motion (scoring.motion): VBench's dynamic degree (0 or 1),
+    # mean motion in pixels at a 256-pixel short side, a frozen-clip flag,
+    # and the flow across a continuous join against the flow beside it
+    dynamic_degree: float | None = None
+    motion: float | None = None
+    static: bool | None = None
+    seam_flow: float | None = None
     character_consistency: dict[Key, float] = Field(default_factory=dict)
     # metric name -> why it is missing and how to get it
     unavailable: dict[Key, Message] = Field(default_factory=dict)

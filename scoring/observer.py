@@ -4,6 +4,8 @@
 scoring never imports the engine). For every take it
 
 1. computes the pixel metrics on every frame (temporal flicker, seam MAE),
+   and the optical-flow motion metrics on frames sampled at about 8 fps
+   (dynamic degree, motion, the static flag, the seam flow; `scoring.motion`),
 2. samples frames (16, uniform, first and last included) and encodes them with
    CLIP and DINOv2, plus the prompt with CLIP's text tower,
 3. computes CLIPScore, VBench subject/background consistency, the DINO seam
@@ -29,7 +31,7 @@ from kg.fields import clip_message, utc_now
 from kg.observation import Observation, ObservationRequest
 from kg.paths import atomic_path, resolve_asset
 from kg.schema import Scores
-from scoring import metrics
+from scoring import metrics, motion
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
 from scoring.references import ReferenceCache
 from scoring.sampling import DEFAULT_SAMPLES, sample_indices
@@ -128,12 +130,14 @@ class Observer:
         *,
         samples: int = DEFAULT_SAMPLES,
         batch_size: int = 32,
+        motion: bool = True,
     ) -> None:
         self._sources = {"clip": clip, "dino": dino}
         self._encoders: dict[str, ImageEncoder] = {}
         self.device = device
         self.samples = samples
         self.batch_size = batch_size
+        self.motion = motion
 
     @classmethod
     def default(
@@ -252,6 +256,9 @@ class Observer:
         else:
             for name in ("seam_pixel_mae", "seam_dino_cosine"):
                 s.unavailable[name] = "no previous take (first scene, or a cut)"
+
+        if self.motion:
+            _score_motion(s, request, frames)
 
         # 2. sampled frames through the encoders
         idx = sample_indices(len(frames), self.samples)
@@ -393,3 +400,43 @@ def _score_seam(
     """DINO cosine of the previous take's last frame and this take's first."""
     prev = dino.encode_images(previous[None])
     _put(s, "seam_dino_cosine", metrics.seam_cosine(prev[0].numpy(), image[0].numpy()))
+
+
+MOTION_METRICS = ("dynamic_degree", "motion", "static")
+
+
+def _score_motion(s: Scores, request: ObservationRequest, frames: np.ndarray) -> None:
+    """Optical-flow motion of the clip and across its join (`scoring.motion`)."""
+    try:
+        pairs = motion.pair_motion(frames, request.fps)
+        n_sampled = len(frames[:: motion.sample_step(request.fps)])
+        _put(s, "dynamic_degree", motion.dynamic_degree(pairs, n_sampled, request.fps))
+        _put(s, "motion", motion.motion(pairs))
+        s.static = motion.is_static(pairs)
+        if not pairs:
+            for name in MOTION_METRICS:
+                s.unavailable[name] = ONE_FRAME
+    except Exception as exc:
+        _record_failure_named(s, "optical flow", MOTION_METRICS, exc)
+    tail = request.previous_tail
+    head = frames[request.overlap_frames : request.overlap_frames + 2]
+    if tail is None or len(tail) < 2:
+        s.unavailable["seam_flow"] = "no previous take (first scene, or a cut)"
+        return
+    if len(head) < 2:
+        s.unavailable["seam_flow"] = "fewer than two new frames after the join"
+        return
+    _, height, width, _ = frames.shape
+    tail = np.stack([resize_frame(np.asarray(f), height, width) for f in tail[-2:]])
+    try:
+        _put(s, "seam_flow", motion.seam_flow(tail, head))
+    except Exception as exc:
+        _record_failure_named(s, "optical flow", ("seam_flow",), exc)
+
+
+def _record_failure_named(
+    s: Scores, what: str, metric_names: tuple[str, ...], exc: BaseException
+) -> None:
+    log.exception("%s failed", what, exc_info=exc)
+    for metric in metric_names:
+        s.unavailable[metric] = _failure(exc)

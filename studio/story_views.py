@@ -212,4 +212,7 @@ SCORE_FIELDS = (
     "temporal_flicker",
     "seam_dino_cosine",
     "seam_pixel_mae",
+    "dynamic_degree",
+    "motion",
+    "seam_flow",
 )

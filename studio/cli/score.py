@@ -95,7 +95,9 @@ def _fmt(value: float | None) -> str:
 
 def _summary(rows: list[tuple[str, int, Scores]]) -> Table:
     table = Table(title="scores")
-    for col in ("scene", "take", "clip", "subject", "background", "flicker", "seam"):
+    columns = ("scene", "take", "clip", "subject", "background", "flicker", "seam",
+               "motion", "seam flow")  # fmt: skip
+    for col in columns:
         table.add_column(col)
     for scene_id, index, s in rows:
         seam = "-"
@@ -109,6 +111,8 @@ def _summary(rows: list[tuple[str, int, Scores]]) -> Table:
             _fmt(s.background_consistency),
             _fmt(s.temporal_flicker),
             seam,
+            "static" if s.static else _fmt(s.motion),
+            _fmt(s.seam_flow),
         )
     return table
 
@@ -125,6 +129,7 @@ def score(
     """Score takes with CLIP and DINOv2 and write scores and embeddings back."""
     from rich.progress import Progress
 
+    from engine.outcome import previous_tail
     from kg.errors import StoryError
     from kg.observation import ObservationRequest
     from kg.paths import resolve_asset
@@ -165,7 +170,13 @@ def score(
                 continue
             obs = observer.observe(
                 ObservationRequest.of_take(
-                    directory, story, scene_id, take, frames, previous
+                    directory,
+                    story,
+                    scene_id,
+                    take,
+                    frames,
+                    previous,
+                    previous_tail(directory, story, take),
                 )
             )
 

@@ -34,6 +34,8 @@ def score_rows(take) -> tuple[list[dict[str, str]], dict[str, list[str]]]:  # no
             rows.append({"metric": name, "value": "–"})
         else:
             rows.append({"metric": name, "value": f"{value:.3f}"})
+    if scores.static is not None:
+        rows.append({"metric": "static", "value": "yes" if scores.static else "no"})
     for cid, value in scores.character_consistency.items():
         rows.append({"metric": f"character {cid}", "value": f"{value:.3f}"})
     return rows, missing
