@@ -77,6 +77,7 @@ def generate_scene(
     observer: TakeObserver | None = None,
     writer: ClipWriter | None = None,
     backends: Callable[[str], VideoBackend] = get_backend,
+    seed_offset: int = 0,
 ) -> Take:
     """Generate a scene as a new take and select it; returns the take.
 
@@ -96,6 +97,7 @@ def generate_scene(
         selected only once its clip exists.
     backends : turns a backend name into an instance (default: a new one
         each time; front ends pass a resolver that reuses them).
+    seed_offset : added to the scene's seed (the candidates of best of N).
 
     Returns the finished take (``status`` ``done``, or ``failed`` with
     ``error`` saying what to change). Raises `GenerationCancelled` when
@@ -116,6 +118,7 @@ def generate_scene(
             observer,
             writer,
             backends,
+            seed_offset,
         )
 
 
@@ -130,6 +133,7 @@ def _generate(
     observer: TakeObserver | None,
     writer: ClipWriter | None,
     backends: Callable[[str], VideoBackend],
+    seed_offset: int = 0,
 ) -> Take:
     t0 = time.perf_counter()
     progress = progress or (lambda *report: None)
@@ -153,7 +157,7 @@ def _generate(
     t_continuity = time.perf_counter()
 
     # 2. prompt and request
-    request = build_request(story, scene_id, model, plan, impl)
+    request = build_request(story, scene_id, model, plan, impl, seed_offset)
     params = _params(story, backend_name, impl, model, request, plan)
 
     # 3. cache lookup
@@ -214,7 +218,7 @@ def _generate(
     def edited_since(saved: Story) -> bool:
         """Whether the scene as saved now asks for something else than was made."""
         try:
-            now = build_request(saved, scene_id, model, plan, impl)
+            now = build_request(saved, scene_id, model, plan, impl, seed_offset)
         except Exception:  # noqa: BLE001 - e.g. an entity it used was deleted
             return True
         return asked_for(now) != asked_for(request)

@@ -88,11 +88,13 @@ def build_request(
     model: str,
     continuity: ContinuityPlan,
     backend: VideoBackend | None = None,
+    seed_offset: int = 0,
 ) -> GenerationRequest:
     """The backend request of a scene under the story's settings.
 
     Without ``backend`` the base class's defaults apply (any frame count, the
-    default presets, the estimated token count).
+    default presets, the estimated token count). ``seed_offset`` is added to
+    the scene's seed (modulo 2**32): the candidates of a best-of-N run.
     """
     backend = backend or VideoBackend()
     settings = story.settings
@@ -116,7 +118,7 @@ def build_request(
         height=settings.height,
         num_frames=frames,
         fps=settings.fps,
-        seed=scene.seed,
+        seed=(scene.seed + seed_offset) % 2**32,
         steps=steps,
         guidance=guidance,
         model=model,

@@ -28,6 +28,7 @@ from engine.backend import (
     VideoBackend,
     get_backend,
 )
+from engine.best_of import generate_best_of
 from engine.continuity import ContinuityError
 from engine.generate import generate_scene
 from engine.observe import TakeObserver
@@ -65,6 +66,8 @@ class RunnerStatus:
     scene_elapsed_s: float
     window: int = 1  # the window of a long take being made (1-based)
     windows: int = 1
+    candidate: int = 1  # the candidate of a best-of-N scene being made (1-based)
+    candidates: int = 1
 
 
 @dataclass
@@ -77,6 +80,7 @@ class _Job:
     # the scene it continues from, as the story was when it was queued (only
     # orders the queue; generation checks continuity on the newest state)
     after: str | None = None
+    candidates: int = 1  # > 1: best of N (engine.best_of)
 
 
 class JobRunner:
@@ -115,6 +119,7 @@ class JobRunner:
         self._step = 0
         self._total = 0
         self._window, self._windows = 1, 1
+        self._candidate, self._candidates = 1, 1
         self._scene_started = 0.0
         self._scene_seconds: list[float] = []
         self._finished: list[str] = []
@@ -134,12 +139,19 @@ class JobRunner:
         backend: str | VideoBackend | None = None,
         model: str | None = None,
         force: bool = False,
+        candidates: int = 1,
     ) -> list[str]:
         """Queue scenes (in story order); returns the ids actually queued.
 
         Scenes already queued or running are skipped. Each queued scene is
-        saved with status ``queued``.
+        saved with status ``queued``. ``candidates`` > 1 makes that many takes
+        of each scene and keeps the best (`engine.best_of`; needs an observer).
         """
+        if candidates > 1 and self.observer is None:
+            raise ValueError(
+                "best of N ranks takes by their scores; this runner has no "
+                "observer (turn scoring on)"
+            )
         wanted = set(scene_ids)
         with self._cond:
             busy = {j.scene_id for j in self._queue} | {self._current}
@@ -180,7 +192,9 @@ class JobRunner:
             return []
         with self._cond:
             for sid, prior, after in queued:
-                self._queue.append(_Job(sid, backend, model, force, prior, after))
+                self._queue.append(
+                    _Job(sid, backend, model, force, prior, after, candidates)
+                )
             if self._thread is None or not self._thread.is_alive():
                 self._cancel.clear()
                 self._thread = threading.Thread(
@@ -214,6 +228,8 @@ class JobRunner:
                 scene_elapsed_s=elapsed,
                 window=self._window,
                 windows=self._windows,
+                candidate=self._candidate,
+                candidates=self._candidates,
             )
 
     def cancel(self) -> None:
@@ -262,6 +278,12 @@ class JobRunner:
             self._window, self._windows = window, windows
             self._cond.notify_all()
 
+    def _on_candidate(self, candidate: int, candidates: int) -> None:
+        with self._cond:
+            self._candidate, self._candidates = candidate, candidates
+            self._step = 0
+            self._cond.notify_all()
+
     def _next_job(self) -> _Job | None:
         """The first queued job whose continuity predecessor is not queued."""
         with self._cond:
@@ -281,6 +303,7 @@ class JobRunner:
             self._current = job.scene_id
             self._step, self._total = 0, 0
             self._window, self._windows = 1, 1
+            self._candidate, self._candidates = 1, job.candidates
             self._scene_started = time.perf_counter()
             return job
 
@@ -317,19 +340,28 @@ class JobRunner:
     def _run(self, job: _Job, writer: ClipWriter | None) -> None:
         error: str | None = None
         outcome = "failed"
+        common = {
+            "backend": job.backend,
+            "model": job.model,
+            "progress": self._progress,
+            "cancel": self._cancel,
+            "observer": self.observer,
+            "writer": writer,
+            "backends": self._resolve,
+        }
         try:
-            take = generate_scene(
-                self.story_dir,
-                job.scene_id,
-                backend=job.backend,
-                model=job.model,
-                force=job.force,
-                progress=self._progress,
-                cancel=self._cancel,
-                observer=self.observer,
-                writer=writer,
-                backends=self._resolve,
-            )
+            if job.candidates > 1:
+                take = generate_best_of(
+                    self.story_dir,
+                    job.scene_id,
+                    job.candidates,
+                    on_candidate=self._on_candidate,
+                    **common,
+                )
+            else:
+                take = generate_scene(
+                    self.story_dir, job.scene_id, force=job.force, **common
+                )
             outcome = "done" if take.status == "done" else "failed"
             error = take.error if take.status != "done" else None
         except GenerationCancelled:

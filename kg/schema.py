@@ -51,6 +51,10 @@ __all__ = [
     "TakeRef",
     "WindowSettings",
     "TakeWindow",
+    "BestOfChoice",
+    "BestOfSettings",
+    "ObjectiveMetric",
+    "MAX_CANDIDATES",
     "GenerationParams",
     "TakeFiles",
     "Scores",
@@ -82,6 +86,19 @@ CAMERA_MOVES: tuple[str, ...] = CameraMove.__args__  # type: ignore[attr-defined
 ContinuityMode = Literal["latent", "frame", "none"]
 QualityPreset = Literal["fast", "balanced", "high"]
 MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"]
+# Scores a best-of-N objective can rank takes by (engine.best_of says how).
+ObjectiveMetric = Literal[
+    "seam_dino_cosine",
+    "seam_pixel_mae",
+    "seam_flow",
+    "subject_consistency",
+    "background_consistency",
+    "clip_score",
+    "temporal_flicker",
+    "dynamic_degree",
+    "motion",
+]
+MAX_CANDIDATES = 16
 MEMORY_MODES: tuple[str, ...] = MemoryMode.__args__  # type: ignore[attr-defined]
 # What "generate all pending" and `storygraph run` pick by default.
 PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
@@ -186,6 +203,21 @@ class GenerationParams(StrictModel):
     windows: WindowSettings | None = None
 
 
+class BestOfChoice(StrictModel):
+    """Why a take was chosen among the candidates of one best-of-N run."""
+
+    candidates: list[Annotated[int, Field(ge=1, le=1_000_000)]] = Field(
+        max_length=MAX_CANDIDATES
+    )
+    objective: list[ObjectiveMetric] = Field(max_length=16)
+    # the first metric of the objective on which the runner-up fell behind by
+    # more than the metric's tolerance (None: a tie, broken by take order)
+    deciding_metric: ObjectiveMetric | None = None
+    # how far ahead of the runner-up, in that metric's units (better is > 0)
+    margin: float | None = None
+    runner_up: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
 class TakeFiles(StrictModel):
     video: RelPath | None = None
     first_frame: RelPath | None = None
@@ -231,6 +263,8 @@ class Take(StrictModel):
     overlap_frames: Annotated[int, Field(ge=0, le=100_000)] = 0
     # The windows of a long take (empty: made in one piece).
     windows: list[TakeWindow] = Field(default_factory=list, max_length=10_000)
+    # Set on the take a best-of-N run chose (None: generated on its own).
+    best_of: BestOfChoice | None = None
 
 
 class SceneNode(StrictModel):
@@ -310,6 +344,36 @@ class DecaySettings(StrictModel):
     max_importance: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
 
 
+class BestOfSettings(StrictModel):
+    # Candidates the studio offers to make at once (Generate N).
+    candidates: Annotated[int, Field(ge=2, le=MAX_CANDIDATES)] = 3
+    # Ranked in order: a metric decides unless the best candidates are within
+    # its tolerance, then the next one does. Seam continuity first (DINO cosine
+    # with weights, pixel difference without), then subject consistency, then
+    # CLIPScore, then the pixel-only flicker score.
+    objective: list[ObjectiveMetric] = Field(
+        default_factory=lambda: [
+            "seam_dino_cosine",
+            "seam_pixel_mae",
+            "subject_consistency",
+            "clip_score",
+            "temporal_flicker",
+        ],
+        min_length=1,
+        max_length=9,
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> BestOfSettings:
+        repeated = sorted({m for m in self.objective if self.objective.count(m) > 1})
+        if repeated:
+            raise ValueError(
+                f"objective lists {', '.join(repeated)} more than once; "
+                "name each metric once"
+            )
+        return self
+
+
 class Settings(StrictModel):
     backend: Word = "animatic"
     model: ModelId = ""
@@ -325,6 +389,7 @@ class Settings(StrictModel):
     # T5 tokens LTX-Video reads; the prompt generator stays within it.
     prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
     windows: WindowSettings = Field(default_factory=WindowSettings)
+    best_of: BestOfSettings = Field(default_factory=BestOfSettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
 
 

@@ -48,6 +48,8 @@ class JobSnapshot:
     last_error: str | None = None
     window: int = 1  # the window of a long take being made
     windows: int = 1
+    candidate: int = 1  # the candidate of a best-of-N scene being made
+    candidates: int = 1
 
     @property
     def busy(self) -> bool:
@@ -68,6 +70,8 @@ def _snapshot(status: RunnerStatus) -> JobSnapshot:
         last_error=status.last_error,
         window=status.window,
         windows=status.windows,
+        candidate=status.candidate,
+        candidates=status.candidates,
     )
 
 
@@ -96,13 +100,20 @@ def job_status(folder: Path) -> JobSnapshot | None:
 
 
 def submit_generation(
-    folder: Path, scene_ids: Iterable[str], *, force: bool = False
+    folder: Path,
+    scene_ids: Iterable[str],
+    *,
+    force: bool = False,
+    candidates: int = 1,
 ) -> list[str]:
-    """Queue scenes on the story's worker; returns the ids queued."""
+    """Queue scenes on the story's worker; returns the ids queued.
+
+    ``candidates`` > 1 makes that many takes of each and keeps the best.
+    """
     ids = list(scene_ids)
     if not ids:
         return []
-    job_runner(folder).submit(ids, force=force)
+    job_runner(folder).submit(ids, force=force, candidates=candidates)
     return ids
 
 

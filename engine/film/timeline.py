@@ -56,9 +56,7 @@ FORMATS: dict[str, TimelineFormat] = {
         TimelineFormat(
             "fcpxml", "fcpx_xml", ".fcpxml", "Final Cut Pro X XML", "application/xml"
         ),
-        TimelineFormat(
-            "xml", "fcp_xml", ".xml", "FCP 7 XML", "application/xml"
-        ),
+        TimelineFormat("xml", "fcp_xml", ".xml", "FCP 7 XML", "application/xml"),
         TimelineFormat("edl", "cmx_3600", ".edl", "CMX 3600 EDL", "text/plain"),
     )
 }

@@ -81,6 +81,8 @@ def _follow(
                     current = st.current_scene
                     bars.reset(scene_bar, total=max(1, st.total_steps))
                 window = f" window {st.window}/{st.windows}" if st.windows > 1 else ""
+                if st.candidates > 1:
+                    window = f" take {st.candidate}/{st.candidates}{window}"
                 bars.update(
                     scene_bar,
                     description=f"scene {current or '-'}{window}",
@@ -130,6 +132,15 @@ def run(
             "display exists).",
         ),
     ] = False,
+    candidates: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Make N takes of each scene (seeds seed..seed+N-1), score them "
+            "and select the best by settings.best_of.objective.",
+        ),
+    ] = 1,
     film: Annotated[
         bool,
         typer.Option(
@@ -147,6 +158,12 @@ def run(
     from kg.errors import StoryError
     from kg.store import load_story
 
+    if candidates > 1 and no_score:
+        err_console.print(
+            "[red]--candidates: best of N ranks takes by their scores[/]; "
+            "drop --no-score"
+        )
+        raise typer.Exit(2)
     if backend is not None and backend not in available_backends():
         err_console.print(
             f"[red]--backend: unknown backend {backend!r}[/]; "
@@ -174,7 +191,9 @@ def run(
             if film:
                 _films(directory)
             return
-        st = _generate(directory, ids, backend, model, force, no_score, live)
+        st = _generate(
+            directory, ids, backend, model, force, no_score, live, candidates
+        )
     if film and not st.cancelled:
         _films(directory)
     console.print(
@@ -207,6 +226,7 @@ def _generate(
     force: bool,
     no_score: bool,
     live: bool,
+    candidates: int = 1,
 ) -> RunnerStatus:
     """Run the scenes through a `JobRunner` with progress bars; the final status."""
     from studio.wiring import make_runner
@@ -223,7 +243,7 @@ def _generate(
         score=not no_score,
         on_scene_end=live_graph.update if live_graph else None,
     )
-    runner.submit(ids, backend=backend, model=model, force=force)
+    runner.submit(ids, backend=backend, model=model, force=force, candidates=candidates)
     return _follow(runner, len(ids), live_graph)
 
 

@@ -65,6 +65,8 @@ def _step_text(status: services.JobSnapshot) -> str:
         per_window = status.total_steps // status.windows
         step = status.step - (status.window - 1) * per_window
         where = f"window {status.window}/{status.windows} · step {step}/{per_window}"
+    if status.candidates > 1:
+        where = f"candidate {status.candidate}/{status.candidates} · {where}"
     return (
         f"Generating **{status.current}** · {where} · ETA {_format_eta(status.eta_s)}"
     )

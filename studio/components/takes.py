@@ -42,6 +42,9 @@ def score_rows(take) -> tuple[list[dict[str, str]], dict[str, list[str]]]:  # no
 
 
 def _scores(take) -> None:  # noqa: ANN001
+    if take.scores is None:
+        st.caption("Not scored (`storygraph score` scores it).")
+        return
     rows, missing = score_rows(take)
     if rows:
         st.dataframe(
@@ -85,6 +88,31 @@ def _windows_text(take) -> str:  # noqa: ANN001
     return "".join(f" · {p}" for p in parts)
 
 
+def best_of_text(take) -> str:  # noqa: ANN001 - kg.schema.Take
+    """Why a best-of-N run chose this take ("" when it was not chosen so)."""
+    choice = take.best_of
+    if choice is None:
+        return ""
+    others = ", ".join(str(i) for i in choice.candidates)
+    text = f"Best of {len(choice.candidates)} (takes {others})"
+    if choice.runner_up is None:
+        return f"{text}: the only candidate that finished."
+    if choice.deciding_metric is None:
+        return (
+            f"{text}: tied with take {choice.runner_up} on every metric of the "
+            "objective; the first take wins."
+        )
+    if choice.margin is None:
+        return (
+            f"{text}: chosen on {choice.deciding_metric}, which take "
+            f"{choice.runner_up} lacks."
+        )
+    return (
+        f"{text}: chosen on {choice.deciding_metric}, {choice.margin:.3g} ahead "
+        f"of take {choice.runner_up}."
+    )
+
+
 def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> None:  # noqa: ANN001
     chosen = take.index == scene.selected_take
     st.markdown(
@@ -99,6 +127,8 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         st.warning(f"Clip missing on disk: {md(take.files.video)}")
     if take.error:
         st.error(md(take.error))
+    if take.best_of is not None:
+        st.caption(best_of_text(take))
     p = take.params
     st.caption(
         f"{md(p.backend)}{' · ' + md(p.model) if p.model else ''} · seed {p.seed} · "

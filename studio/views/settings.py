@@ -8,13 +8,13 @@ change, and the form keeps everything the user typed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import streamlit as st
 
 from kg.literal import markdown_code as code
 from kg.literal import markdown_literal as md
-from kg.schema import MEMORY_MODES, Settings
+from kg.schema import MEMORY_MODES, ObjectiveMetric, Settings
 from studio import services
 from studio.session import flash, story_page
 
@@ -47,6 +47,8 @@ def _values(settings: Settings) -> dict[str, Any]:
         "window_overlap_frames": int(settings.windows.overlap_frames),
         "window_strength": float(settings.windows.strength),
         "window_adain_factor": float(settings.windows.adain_factor),
+        "best_of_candidates": int(settings.best_of.candidates),
+        "best_of_objective": list(settings.best_of.objective),
     }
 
 
@@ -170,6 +172,25 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             help="How far later windows' colours are pulled toward the first "
             "window's (AdaIN on the latents); 0 turns it off.",
         )
+        st.subheader("Best of N")
+        a, b = st.columns([1, 3])
+        values["best_of_candidates"] = a.number_input(
+            "Candidates",
+            step=1,
+            key=settings_key("best_of_candidates"),
+            help="Takes the Storyboard's Generate best of N makes at once "
+            "(2 to 16), each with the next seed.",
+        )
+        values["best_of_objective"] = b.multiselect(
+            "Objective, in order",
+            list(get_args(ObjectiveMetric)),
+            key=settings_key("best_of_objective"),
+            help="The first metric decides unless the best takes are within its "
+            "tolerance; then the next one does. Metrics a take lacks (no seam "
+            "on a first scene, no CLIP weights) are passed over. seam_flow "
+            "ranks by closeness to 1, seam_pixel_mae lowest first, the others "
+            "highest first.",
+        )
         st.subheader("Story memory")
         a, b = st.columns(2)
         values["decay_rate"] = a.number_input(
@@ -215,6 +236,10 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "strength": values["window_strength"],
         "adain_factor": values["window_adain_factor"],
     }
+    data["best_of"] = {
+        "candidates": values["best_of_candidates"],
+        "objective": list(values["best_of_objective"]),
+    }
     return data
 
 
@@ -223,6 +248,8 @@ def _label(field: str) -> str:
         "decay.rate": "decay rate",
         "decay.threshold": "memory threshold",
         "windows": "long takes",
+        "best_of.candidates": "candidates",
+        "best_of.objective": "objective",
     }.get(field, field.replace("_", " "))
 
 

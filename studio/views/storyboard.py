@@ -18,6 +18,7 @@ from kg.literal import markdown_literal as md
 from kg.palette import STATUS_COLOURS, STATUS_TONES
 from kg.schema import (
     CAMERA_MOVES,
+    MAX_CANDIDATES,
     MAX_SCENE_SECONDS,
     WEATHERS,
     SceneNode,
@@ -308,6 +309,27 @@ def _generate(
         width="stretch",
     ):
         _submit(folder, pending, force=False)
+    c, d = st.columns([1, 2], vertical_alignment="bottom")
+    n = c.number_input(
+        "Candidates",
+        min_value=2,
+        max_value=MAX_CANDIDATES,
+        value=view.story.settings.best_of.candidates,
+        step=1,
+        key="storyboard.candidates",
+        help="Takes to make with seeds seed, seed+1, ...; the best is selected "
+        "by the objective in Settings (Best of N).",
+    )
+    if d.button(
+        f"Generate best of {n}",
+        key="storyboard.generate_best_of",
+        disabled=elsewhere or in_progress,
+        help=why_off
+        or "Scores every candidate and selects the best; you can still pick "
+        "another take.",
+        width="stretch",
+    ):
+        _submit(folder, [selected], force=True, candidates=int(n))
     saved = _field_values(scene)
     typed = {
         f: st.session_state.get(editor_key(selected, f), v) for f, v in saved.items()
@@ -316,9 +338,9 @@ def _generate(
         st.caption("Unsaved edits: generation uses the saved scene; save it first.")
 
 
-def _submit(folder: Path, ids: list[str], force: bool) -> None:
+def _submit(folder: Path, ids: list[str], force: bool, candidates: int = 1) -> None:
     try:
-        services.submit_generation(folder, ids, force=force)
+        services.submit_generation(folder, ids, force=force, candidates=candidates)
     except Exception as exc:  # noqa: BLE001 - the engine's message, shown as is
         st.error(f"Could not start the generation: {md(exc)}")
         return
