@@ -26,6 +26,7 @@ __all__ = [
     "WindowReport",
     "GenerationRequest",
     "GenerationResult",
+    "ReferenceImage",
     "ProgressFn",
     "CancelToken",
     "VideoBackend",
@@ -143,6 +144,22 @@ class GenerationRequest:
     continuity: ContinuityInput | None = None
     scene: SceneContext | None = None
     windows: WindowPlan = field(default_factory=WindowPlan)
+    # reference images to condition on (backends with supports_references)
+    references: tuple[ReferenceImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """A reference image as a keyframe placed before the clip (never frame 0).
+
+    ``frame`` is ``[H, W, 3]`` uint8 at the request's size; ``path`` and
+    ``entity`` say where it came from (recorded in the take).
+    """
+
+    path: str
+    entity: str
+    frame: np.ndarray = field(repr=False)
+    strength: float
 
 
 @dataclass
@@ -179,6 +196,9 @@ class VideoBackend:
     #: whether the backend takes and returns tail latents (else the engine
     #: carries a last frame, or nothing)
     supports_latent_continuity: bool = False
+    #: whether the backend conditions on ``request.references`` (else the
+    #: engine neither reads nor records them)
+    supports_references: bool = False
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken

@@ -48,7 +48,7 @@ def cache_key(
     fields = {
         f.name: getattr(request, f.name)
         for f in dataclasses.fields(request)
-        if f.name not in ("continuity", "scene", "memory_mode", "windows")
+        if f.name not in ("continuity", "scene", "memory_mode", "windows", "references")
     }
     doc = {
         "v": CACHE_VERSION,
@@ -63,5 +63,10 @@ def cache_key(
         "continuity_mode": continuity_mode,
         "strength": request.continuity.strength if request.continuity else None,
     }
+    if request.references:  # absent otherwise: keys of earlier takes still match
+        doc["references"] = [
+            [r.path, r.strength, hashlib.sha256(r.frame.tobytes()).hexdigest()]
+            for r in request.references
+        ]
     text = json.dumps(doc, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

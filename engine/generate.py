@@ -49,6 +49,7 @@ from engine.cache import cache_key
 from engine.continuity import ContinuityPlan, plan_continuity
 from engine.observe import TakeObserver
 from engine.outcome import TakeInProgress, abandon, fail, finish
+from engine.references import chosen_references, read_references, used
 from engine.request import asked_for, build_request, resolve_backend
 from engine.runlock import hold_run
 from engine.takes import apply_selection, find_cached_take, next_take_index
@@ -102,7 +103,8 @@ def generate_scene(
     Returns the finished take (``status`` ``done``, or ``failed`` with
     ``error`` saying what to change). Raises `GenerationCancelled` when
     cancelled, `engine.continuity.ContinuityError` when the continuity
-    predecessor has no take yet (neither leaves a take behind), and
+    predecessor has no take yet, `engine.references.ReferenceFileError` when
+    a reference image cannot be used (none of these leaves a take behind), and
     `engine.runlock.RunLockedError` when another process is generating
     scenes of this story.
     """
@@ -154,10 +156,17 @@ def _generate(
         height=story.settings.height,
         model=model,
     )
+    # reference images (read and checked before any take is begun)
+    references: tuple = ()
+    if impl.supports_references:
+        chosen = chosen_references(story, scene_id, continuous=plan.input is not None)
+        references = read_references(
+            story_dir, chosen, story.settings.width, story.settings.height
+        )
     t_continuity = time.perf_counter()
 
     # 2. prompt and request
-    request = build_request(story, scene_id, model, plan, impl, seed_offset)
+    request = build_request(story, scene_id, model, plan, impl, seed_offset, references)
     params = _params(story, backend_name, impl, model, request, plan)
 
     # 3. cache lookup
@@ -218,7 +227,9 @@ def _generate(
     def edited_since(saved: Story) -> bool:
         """Whether the scene as saved now asks for something else than was made."""
         try:
-            now = build_request(saved, scene_id, model, plan, impl, seed_offset)
+            now = build_request(
+                saved, scene_id, model, plan, impl, seed_offset, references
+            )
         except Exception:  # noqa: BLE001 - e.g. an entity it used was deleted
             return True
         return asked_for(now) != asked_for(request)
@@ -273,6 +284,7 @@ def _params(
         continuity_note=plan.note,
         cache_key=key,
         windows=story.settings.windows,
+        references=used(request.references),
     )
 
 

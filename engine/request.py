@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.backend import (
     GenerationRequest,
+    ReferenceImage,
     SceneContext,
     VideoBackend,
     WindowPlan,
@@ -89,6 +90,7 @@ def build_request(
     continuity: ContinuityPlan,
     backend: VideoBackend | None = None,
     seed_offset: int = 0,
+    references: tuple[ReferenceImage, ...] = (),
 ) -> GenerationRequest:
     """The backend request of a scene under the story's settings.
 
@@ -126,6 +128,7 @@ def build_request(
         continuity=continuity.input,
         scene=scene_context(story, scene),
         windows=plan,
+        references=references,
     )
 
 

@@ -33,6 +33,7 @@ from engine.continuity import ContinuityError
 from engine.generate import generate_scene
 from engine.observe import TakeObserver
 from engine.recovery import recover_interrupted
+from engine.references import ReferenceFileError
 from engine.runlock import RunLockedError, hold_run
 from engine.video import ClipWriter
 from kg.graph import (
@@ -367,7 +368,7 @@ class JobRunner:
         except GenerationCancelled:
             outcome = "cancelled"
             self._restore(job)
-        except (ContinuityError, KeyError) as exc:
+        except (ContinuityError, ReferenceFileError, KeyError) as exc:
             error = str(exc).strip("\"'")
             self._restore(job)
         except Exception as exc:

@@ -100,6 +100,7 @@ EDITABLE_SCENE_FIELDS = (
     "camera",
     "duration_s",
     "window_prompts",
+    "use_references",
     "seed",
     "prompt_override",
     "negative_prompt",
@@ -288,12 +289,28 @@ def delete_environment(folder: Path, environment_id: str) -> None:
     edit_story(folder, mutate)
 
 
-def remove_reference_image(folder: Path, character_id: str, rel: str) -> None:
+def remove_reference_image(
+    folder: Path, entity_id: str, rel: str, kind: str = "character"
+) -> None:
+    """Forget one reference image of a character (or an environment)."""
+
     def mutate(story: Story) -> None:
-        c = story.character(character_id)
-        c.reference_images = [r for r in c.reference_images if r != rel]
+        e = reference_owner(story, entity_id, kind)
+        e.reference_images = [r for r in e.reference_images if r != rel]
 
     edit_story(folder, mutate)
+
+
+def reference_owner(story: Story, entity_id: str, kind: str) -> Character | Environment:
+    """The character (``kind`` "character") or environment with that id."""
+    if kind == "character":
+        return story.character(entity_id)
+    if kind == "environment":
+        for env in story.environments:
+            if env.id == entity_id:
+                return env
+        raise KeyError(f"no environment {entity_id!r}")
+    raise ValueError(f"kind must be character or environment, got {kind!r}")
 
 
 # Settings --------------------------------------------------------------------------

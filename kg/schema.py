@@ -52,6 +52,8 @@ __all__ = [
     "WindowSettings",
     "TakeWindow",
     "BestOfChoice",
+    "ReferenceSettings",
+    "UsedReference",
     "BestOfSettings",
     "ObjectiveMetric",
     "MAX_CANDIDATES",
@@ -136,6 +138,7 @@ class Environment(StrictModel):
     description: Text = ""
     lighting: ShortText = ""
     default_weather: Weather = "clear"
+    reference_images: list[RelPath] = Field(default_factory=list, max_length=32)
     importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
 
 
@@ -180,6 +183,14 @@ class TakeWindow(StrictModel):
     prompt: Prompt = ""
 
 
+class UsedReference(StrictModel):
+    """A reference image that conditioned a take, and how strongly."""
+
+    path: RelPath
+    entity: EntityId  # the character or environment it belongs to
+    strength: Unit
+
+
 class GenerationParams(StrictModel):
     backend: Word
     model: ModelId = ""
@@ -201,6 +212,8 @@ class GenerationParams(StrictModel):
     random_weights: bool = False
     # The window settings the take was made with (None: before long takes).
     windows: WindowSettings | None = None
+    # Reference images placed before the clip as conditioning (none: not used).
+    references: list[UsedReference] = Field(default_factory=list, max_length=8)
 
 
 class BestOfChoice(StrictModel):
@@ -290,6 +303,8 @@ class SceneNode(StrictModel):
         default_factory=list, max_length=MAX_WINDOW_PROMPTS
     )
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
+    # Condition on the reference images of its characters and environment.
+    use_references: bool = True
     prompt_override: Prompt | None = None
     negative_prompt: Prompt = ""
     status: SceneStatus = "draft"
@@ -344,6 +359,17 @@ class DecaySettings(StrictModel):
     max_importance: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
 
 
+class ReferenceSettings(StrictModel):
+    # How strongly reference images hold where nothing is carried (a first
+    # scene, after a cut): 1 pins the keyframe, 0 turns references off.
+    strength: Unit = 0.8
+    # Alongside carried latents, lower: the carried tail already holds the
+    # look, and a strong reference would pull against it.
+    strength_with_continuity: Unit = 0.3
+    # Images per scene (each adds a frame of tokens to every window).
+    max_images: Annotated[int, Field(ge=1, le=8)] = 2
+
+
 class BestOfSettings(StrictModel):
     # Candidates the studio offers to make at once (Generate N).
     candidates: Annotated[int, Field(ge=2, le=MAX_CANDIDATES)] = 3
@@ -390,6 +416,7 @@ class Settings(StrictModel):
     prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
     windows: WindowSettings = Field(default_factory=WindowSettings)
     best_of: BestOfSettings = Field(default_factory=BestOfSettings)
+    references: ReferenceSettings = Field(default_factory=ReferenceSettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
 
 

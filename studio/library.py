@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from kg.edits import edit_story, problems_of
+from kg.edits import edit_story, problems_of, reference_owner
 from kg.errors import StoryError, StoryValidationError
 from kg.layout import references_dir
 from kg.paths import TMP_MARK, inside, make_folder
@@ -324,9 +324,10 @@ def reference_thumbnail(path: Path, size: int = 240) -> Any | None:
 
 
 def add_reference_image(
-    folder: Path, character_id: str, filename: str, data: bytes
+    folder: Path, character_id: str, filename: str, data: bytes, kind: str = "character"
 ) -> str:
-    """Store an uploaded reference image; returns its path in the story folder."""
+    """Store an uploaded reference image of a character (or an environment,
+    ``kind``); returns its path in the story folder."""
     ext, _ = _check_reference(filename, data)
     stem = slugify(filename.rsplit(".", 1)[0])
     rel_dir = references_dir(character_id)
@@ -344,7 +345,7 @@ def add_reference_image(
     rel = f"{rel_dir}/{name}"
 
     def mutate(story: Story) -> None:
-        c = story.character(character_id)
+        c = reference_owner(story, character_id, kind)
         c.reference_images = [*c.reference_images, rel]
 
     edit_story(folder, mutate)

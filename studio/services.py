@@ -108,6 +108,7 @@ __all__ = [
     "problems_of",
     "validate_scene",
     "scene_windows",
+    "references_text",
     "save_scene",
     "add_scene",
     "branch_scene",
@@ -190,3 +191,35 @@ def scene_windows(story: Story, scene: SceneNode, duration_s: float) -> int:
     frames = scene.num_frames or max(1, round(float(duration_s) * settings.fps))
     windows = settings.windows
     return window_count(frames, windows.frames, windows.overlap_frames)
+
+
+def references_text(story: Story, scene: SceneNode, values: dict[str, Any]) -> str:
+    """Which reference images the scene as edited would be conditioned on."""
+    from engine.references import chosen_references  # numpy only, no torch
+    from kg.graph import DynamicSceneGraph, continuity_predecessor
+
+    draft = scene.model_copy(
+        update={
+            "character_ids": list(values.get("character_ids", scene.character_ids)),
+            "environment_id": values.get("environment_id") or None,
+            "use_references": bool(values.get("use_references", True)),
+        }
+    )
+    continuous = (
+        story.settings.continuity_mode != "none"
+        and continuity_predecessor(DynamicSceneGraph(story), scene.id) is not None
+    )
+    if not draft.use_references:
+        return "Reference images off for this scene."
+    chosen = chosen_references(story, scene.id, continuous=continuous, scene=draft)
+    if not chosen:
+        if story.settings.references.strength <= 0:
+            return "Reference images are off in Settings."
+        return (
+            "No reference images for its characters or environment (add them on Cast)."
+        )
+    names = ", ".join(
+        f"{entity}: {path.rsplit('/', 1)[-1]}" for path, entity, _ in chosen
+    )
+    where = "with the carried tail" if continuous else "nothing carried"
+    return f"References ({where}, strength {chosen[0][2]:g}): {names}"

@@ -20,6 +20,7 @@ Weights are bf16 on CUDA and fp32 on CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -112,6 +113,7 @@ class LTXBackend(VideoBackend):
     name = "ltx"
     version = "2"  # windowed sampling: the same request gives other frames
     supports_latent_continuity = True
+    supports_references = True  # keyframes before the clip (engine.ltx.extend)
 
     def __init__(
         self,
@@ -155,13 +157,14 @@ class LTXBackend(VideoBackend):
                 ratios,
             )
             conditioning = self._conditioning(loaded.pipe, request, model, expected)
+            carried = _with_references(loaded.pipe, request, conditioning.carried)
             timings["prepare"] = time.perf_counter() - mark
             # 4. Denoise window by window.
             mark = time.perf_counter()
             sampled = sample_windows(
                 loaded.pipe,
                 request,
-                conditioning.carried,
+                carried,
                 _report(progress),
                 cancel.is_set,
                 prompts=_window_prompts(request),
@@ -331,6 +334,23 @@ def _encode_frame(pipe: Any, frame: Any, request: GenerationRequest) -> torch.Te
         encoded = vae.encode(image.unsqueeze(2)).latent_dist.mode()
     return pipe._normalize_latents(
         encoded.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
+
+
+def _with_references(
+    pipe: Any, request: GenerationRequest, carried: Carried
+) -> Carried:
+    """``carried`` plus the request's reference images, each encoded to one
+    normalised latent frame (``[1, C, n, h, w]`` together)."""
+    if not request.references:
+        return carried
+    latents = torch.cat(
+        [_encode_frame(pipe, r.frame, request) for r in request.references], dim=2
+    )
+    return dataclasses.replace(
+        carried,
+        references=latents,
+        reference_strength=max(r.strength for r in request.references),
     )
 
 

@@ -22,7 +22,14 @@ helpers (`inject_prev_tail_latents`, `build_video_coords_for_window`,
   fused linearly with them (weights falling from the carried side to the new
   one); after them every latent is new;
 - AdaIN pulls each later window's per-channel latent statistics toward the
-  first window's by ``adain_factor`` (colour drift over long takes).
+  first window's by ``adain_factor`` (colour drift over long takes);
+- reference images (a character's or an environment's) are keyframes placed
+  *before* the clip, never as its first frame: each is encoded to one latent
+  frame and appended as conditioning tokens at latent index ``-j`` (pixel
+  frame ``-8 j``), diffusers' ``negative_index_latents`` of this pipeline and
+  the LTX-2 maintainers' advice for identity references (LTX-2 #204, #255);
+  their per-token timestep is ``t * (1 - s)``, they are held at their values
+  after every step and stripped from the output, in every window.
 
 Where ours differs from the references, and why:
 
@@ -71,6 +78,7 @@ from diffusers.pipelines.ltx.pipeline_ltx_condition import (
 from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
     adain_normalize_latents,
     build_video_coords_for_window,
+    get_latent_coords,
     inject_prev_tail_latents,
     linear_overlap_fuse,
     split_into_temporal_windows,
@@ -88,6 +96,7 @@ __all__ = [
     "repeated_frames",
     "sample_windows",
     "decode_in_chunks",
+    "with_reference_coords",
 ]
 
 StepFn = Callable[[int, int, int, int], None]  # (step, steps, window, windows)
@@ -104,6 +113,9 @@ class Carried:
     latents: torch.Tensor | None = None
     image: torch.Tensor | None = None
     strength: float = 1.0
+    # reference keyframes placed before the clip: [1, C, n, h, w] normalised
+    references: torch.Tensor | None = None
+    reference_strength: float = 0.0
 
 
 @dataclass
@@ -196,6 +208,29 @@ class _Window:
     fps: int
 
 
+def with_reference_coords(
+    coords: torch.Tensor,
+    n_refs: int,
+    size: tuple[int, int],
+    scale: tuple[int, int, int],
+    fps: int,
+) -> torch.Tensor:
+    """``coords`` ``[B, 3, S]`` followed by those of ``n_refs`` reference
+    frames placed before the clip: reference ``j`` (1-based) at latent index
+    ``-j``, pixel frame ``-8 j`` (diffusers' negative-index keyframe, one per
+    image; time in seconds like the rest)."""
+    if n_refs == 0:
+        return coords
+    h, w = size
+    parts = [coords]
+    for j in range(1, n_refs + 1):
+        at = get_latent_coords(1, h, w, coords.shape[0], coords.device, scale, -j)
+        at = at.to(torch.float32)
+        at[:, 0] = at[:, 0] / fps
+        parts.append(at)
+    return torch.cat(parts, dim=2)
+
+
 def _denoise_window(
     pipe: Any,
     window: _Window,
@@ -218,6 +253,15 @@ def _denoise_window(
     base, mask, n_carried = inject_prev_tail_latents(
         base, tail, mask, window.length, carried.strength, 0
     )
+    scale = (LTX_RATIOS.temporal, LTX_RATIOS.spatial, LTX_RATIOS.spatial)
+    coords = build_video_coords_for_window(base, n_carried, 0, 0, scale, window.fps)
+    n_refs = 0
+    if carried.references is not None and carried.reference_strength > 0:
+        refs = carried.references.to(device, torch.float32)
+        n_refs = refs.shape[2]
+        base = torch.cat([base, refs], dim=2)
+        ref_mask = torch.full_like(refs[:, :1], 1.0 - carried.reference_strength)
+        mask = torch.cat([mask, ref_mask], dim=2)
     generator = torch.Generator("cpu").manual_seed(window.seed)
     noise = randn_tensor(base.shape, generator=generator, device=device)
     p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
@@ -225,8 +269,9 @@ def _denoise_window(
     held = pipe._pack_latents(base, p, pt)
     token_mask = pipe._pack_latents(mask, p, pt)
     cfg = window.guidance > 1.0
-    scale = (LTX_RATIOS.temporal, LTX_RATIOS.spatial, LTX_RATIOS.spatial)
-    coords = build_video_coords_for_window(base, n_carried, 0, 0, scale, window.fps)
+    coords = with_reference_coords(
+        coords, n_refs, (window.height, window.width), scale, window.fps
+    )
     if cfg:
         coords = torch.cat([coords, coords], dim=0)
     timesteps, _ = retrieve_timesteps(
@@ -261,7 +306,7 @@ def _denoise_window(
     out = pipe._unpack_latents(
         latents, base.shape[2], window.height, window.width, p, pt
     )
-    return out[:, :, : window.length] if n_carried else out
+    return out[:, :, : window.length]  # carried and reference tokens stripped
 
 
 def sample_windows(
@@ -330,6 +375,8 @@ def sample_windows(
                     head.latents[:, :, head.latents.shape[2] - n :] if n > 0 else None,
                     head.image,
                     head.strength,
+                    head.references,
+                    head.reference_strength,
                 )
             out = _denoise_window(pipe, window, encoded[text], head, on_step)
             repeated = 0
@@ -345,7 +392,13 @@ def sample_windows(
             first = out
         else:
             tail = result.latents[:, :, -k:]
-            carry = Carried(tail, None, plan.strength)
+            carry = Carried(
+                tail,
+                None,
+                plan.strength,
+                carried.references,
+                carried.reference_strength,
+            )
             out = _denoise_window(pipe, window, encoded[text], carry, on_step)
             out = out[:, :, 1:]  # the reinterpreted first latent
             out = adain_normalize_latents(out, first, plan.adain_factor)

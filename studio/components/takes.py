@@ -88,6 +88,14 @@ def _windows_text(take) -> str:  # noqa: ANN001
     return "".join(f" · {p}" for p in parts)
 
 
+def _references_text(take) -> str:  # noqa: ANN001
+    refs = take.params.references
+    if not refs:
+        return ""
+    named = ", ".join(f"{r.entity} {r.path.rsplit('/', 1)[-1]}" for r in refs)
+    return f" · references before the clip ({refs[0].strength:g}): {md(named)}"
+
+
 def best_of_text(take) -> str:  # noqa: ANN001 - kg.schema.Take
     """Why a best-of-N run chose this take ("" when it was not chosen so)."""
     choice = take.best_of
@@ -136,6 +144,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         f"continuity {p.continuity_used}"
         + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
         + _windows_text(take)
+        + _references_text(take)
     )
     _scores(take)
     if chosen or take.status != "done":

@@ -171,6 +171,7 @@ def _environment_data(
         "description": values["description"].strip(),
         "lighting": values["lighting"].strip(),
         "default_weather": values["weather"],
+        "reference_images": list(old.reference_images) if old else [],
         "importance": values["importance"],
     }
 
@@ -264,15 +265,25 @@ def _save(
 # Reference images and deletion -----------------------------------------------------
 
 
-def _references(folder: Path, character: Character) -> None:
+def _references(
+    folder: Path, character: Character | Environment, kind: str = "character"
+) -> None:
     st.markdown("**Reference images**")
+    # characters keep their keys; an environment's cannot meet a character's
+    prefix = character.id if kind == "character" else f"environment.{character.id}"
     images = [
         (rel, services.resolve_asset(folder, rel)) for rel in character.reference_images
     ]
     if not images:
         st.caption(
-            "None yet: the observer compares each take with these images "
-            "(character consistency)."
+            "None yet: they condition the scenes it appears in (as keyframes "
+            "before the clip, with the ltx backend)"
+            + (
+                " and the observer compares each take with them (character "
+                "consistency)."
+                if kind == "character"
+                else "."
+            )
         )
     else:
         cols = st.columns(min(4, len(images)))
@@ -282,22 +293,22 @@ def _references(folder: Path, character: Character) -> None:
                     st.warning(f"Missing on disk: {md(rel)}")
                 else:
                     _thumbnail(path, rel)
-                if st.button("Remove", key=f"cast.ref.remove.{character.id}.{i}"):
-                    services.remove_reference_image(folder, character.id, rel)
+                if st.button("Remove", key=f"cast.ref.remove.{prefix}.{i}"):
+                    services.remove_reference_image(folder, character.id, rel, kind)
                     flash(f"Removed {md(Path(rel).name)} from {md(character.name)}.")
                     st.rerun()
     upload = st.file_uploader(
         "Add a reference image",
         type=["png", "jpg", "jpeg", "webp"],
-        key=f"cast.ref.upload.{character.id}",
+        key=f"cast.ref.upload.{prefix}",
         max_upload_size=services.MAX_REFERENCE_BYTES // (1024 * 1024),
     )
     if upload is not None and st.button(
-        "Store reference image", key=f"cast.ref.store.{character.id}"
+        "Store reference image", key=f"cast.ref.store.{prefix}"
     ):
         try:
             rel = services.add_reference_image(
-                folder, character.id, upload.name, upload.getvalue()
+                folder, character.id, upload.name, upload.getvalue(), kind
             )
         except services.StoryError as exc:
             st.error(md(exc))
@@ -355,8 +366,10 @@ def _environments(folder: Path, story: Story) -> None:
     if not story.environments:
         st.caption("No environments yet: add the first one below.")
     for e in story.environments:
-        with st.expander(f"{md(e.name)} · `{e.id}`"):
+        refs = len(e.reference_images)
+        with st.expander(f"{md(e.name)} · `{e.id}` · {refs} reference image(s)"):
             _editor(folder, story, ENVIRONMENT, e)
+            _references(folder, e, "environment")
             _delete_button(
                 "environment", e.id, lambda i: services.delete_environment(folder, i)
             )

@@ -47,6 +47,11 @@ def _values(settings: Settings) -> dict[str, Any]:
         "window_overlap_frames": int(settings.windows.overlap_frames),
         "window_strength": float(settings.windows.strength),
         "window_adain_factor": float(settings.windows.adain_factor),
+        "reference_strength": float(settings.references.strength),
+        "reference_strength_with_continuity": float(
+            settings.references.strength_with_continuity
+        ),
+        "reference_max_images": int(settings.references.max_images),
         "best_of_candidates": int(settings.best_of.candidates),
         "best_of_objective": list(settings.best_of.objective),
     }
@@ -172,6 +177,38 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             help="How far later windows' colours are pulled toward the first "
             "window's (AdaIN on the latents); 0 turns it off.",
         )
+        st.subheader("Reference images")
+        a, b, c = st.columns(3)
+        values["reference_strength"] = a.number_input(
+            "Strength after a cut",
+            min_value=0.0,
+            max_value=1.0,
+            step=0.05,
+            format="%.2f",
+            key=settings_key("reference_strength"),
+            help="How strongly the characters' and environment's reference "
+            "images hold where nothing is carried (a first scene, after a cut). "
+            "They are keyframes before the clip, never its first frame; 0 "
+            "turns them off.",
+        )
+        values["reference_strength_with_continuity"] = b.number_input(
+            "Strength with continuity",
+            min_value=0.0,
+            max_value=1.0,
+            step=0.05,
+            format="%.2f",
+            key=settings_key("reference_strength_with_continuity"),
+            help="Where the previous scene's tail is carried: lower, so the "
+            "reference does not pull against it.",
+        )
+        values["reference_max_images"] = c.number_input(
+            "Images per scene",
+            min_value=1,
+            max_value=8,
+            step=1,
+            key=settings_key("reference_max_images"),
+            help="Each image adds a frame of tokens to every window.",
+        )
         st.subheader("Best of N")
         a, b = st.columns([1, 3])
         values["best_of_candidates"] = a.number_input(
@@ -235,6 +272,11 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "overlap_frames": values["window_overlap_frames"],
         "strength": values["window_strength"],
         "adain_factor": values["window_adain_factor"],
+    }
+    data["references"] = {
+        "strength": values["reference_strength"],
+        "strength_with_continuity": values["reference_strength_with_continuity"],
+        "max_images": values["reference_max_images"],
     }
     data["best_of"] = {
         "candidates": values["best_of_candidates"],

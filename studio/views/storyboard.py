@@ -96,6 +96,7 @@ def _field_values(scene: SceneNode) -> dict[str, Any]:
         "camera": scene.camera,
         "duration_s": float(scene.duration_s),
         "window_prompts": "\n".join(scene.window_prompts),
+        "use_references": bool(scene.use_references),
         "seed": int(scene.seed),
         "prompt_override": scene.prompt_override or "",
         "negative_prompt": scene.negative_prompt,
@@ -127,6 +128,15 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         format_func=lambda e: "— none —" if e == _NONE else envs.get(e, e),
         key=editor_key(k, "environment_id"),
     )
+    values["use_references"] = st.checkbox(
+        "Condition on reference images",
+        key=editor_key(k, "use_references"),
+        help="The reference images of its characters and environment (Cast) as "
+        "keyframes placed before the clip, never as its first frame; stronger "
+        "after a cut, weaker where the previous scene's tail is carried "
+        "(Settings). Used by the ltx backend.",
+    )
+    st.caption(md(services.references_text(story, scene, values)))
     values["motion"] = st.text_input(
         "Motion",
         key=editor_key(k, "motion"),
