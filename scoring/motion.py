@@ -92,7 +92,8 @@ def dynamic_degree(pairs: list[float], n_sampled: int, fps: float) -> float | No
     """1.0 when the clip moves by VBench's rule (module docstring), else 0.0;
     None for fewer than two sampled frames.
 
-    >>> dynamic_degree([7.0, 7.0, 0.0], 4, 8.0), dynamic_degree([7.0, 0, 0], 4, 8.0)
+    >>> # 8 sampled frames at 8 fps: two pairs over 6 px make a clip dynamic
+    >>> dynamic_degree([7.0, 7.0, 0.0], 8, 8.0), dynamic_degree([7.0, 0, 0], 8, 8.0)
     (1.0, 0.0)
     """
     if not pairs:
