@@ -134,10 +134,11 @@ def test_take_scores_keep_their_values_in_view(generated: Path) -> None:
 
     update_story(generated, score)
     at = page_test("storyboard", generated).run()
-    table = at.dataframe[0].value
-    # two narrow columns: a long reason no longer pushes the values out of view
-    assert list(table.columns) == ["metric", "value"]
-    values = dict(zip(table["metric"], table["value"], strict=True))
+    table = at.table[0].value
+    # a static metric -> value table sized to its content: no column hidden
+    # behind a scroll bar, no long reason pushing the values out of view
+    assert list(table.columns) == ["value"]
+    values = dict(zip(table.index, table["value"], strict=True))
     assert values["subject_consistency"] == "0.910" and values["clip_score"] == "–"
     # the reason once, under the table, for every metric it applies to
     text = shown_text(at)

@@ -22,10 +22,9 @@ def example(outputs: Path) -> Path:
 
 
 def _cells(at) -> str:  # noqa: ANN001 - AppTest
-    """Every cell of every table on the page, one per line."""
-    return "\n".join(
-        str(v) for df in at.dataframe for v in df.value.astype(str).to_numpy().ravel()
-    )
+    """Every cell of every table on the page (grids and static), one per line."""
+    frames = [df.value for df in at.dataframe] + [t.value for t in at.table]
+    return "\n".join(str(v) for df in frames for v in df.astype(str).to_numpy().ravel())
 
 
 def _texts(at) -> str:  # noqa: ANN001 - AppTest

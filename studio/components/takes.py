@@ -47,15 +47,13 @@ def _scores(take) -> None:  # noqa: ANN001
         return
     rows, missing = score_rows(take)
     if rows:
-        st.dataframe(
-            rows,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "metric": st.column_config.TextColumn("metric", width="medium"),
-                "value": st.column_config.TextColumn("value", width="small"),
-            },
-        )
+        import pandas as pd
+
+        # a static table sized to its content: in a narrow take card a
+        # scrolling grid hid the value column
+        table = pd.DataFrame(rows).set_index("metric")
+        table.index.name = None
+        st.table(table)
     for why, names in missing.items():
         st.caption(f"Unavailable ({', '.join(names)}): {md(why)}")
 
