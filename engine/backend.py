@@ -36,6 +36,7 @@ __all__ = [
     "register_backend",
     "get_backend",
     "available_backends",
+    "HOSTED_BACKENDS",
 ]
 
 
@@ -146,6 +147,8 @@ class GenerationRequest:
     windows: WindowPlan = field(default_factory=WindowPlan)
     # reference images to condition on (backends with supports_references)
     references: tuple[ReferenceImage, ...] = ()
+    # hosted backends: timeout, retries and prices (kg.schema.HostedSettings)
+    hosted: Any = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ class GenerationResult:
     repeated_frames: int = 0
     # The windows of a long take, in order (empty: made in one piece).
     windows: tuple[WindowReport, ...] = ()
+    # Hosted backends: (USD, how it was worked out).
+    cost: tuple[float, str] | None = None
 
 
 class VideoBackend:
@@ -199,6 +204,9 @@ class VideoBackend:
     #: whether the backend conditions on ``request.references`` (else the
     #: engine neither reads nor records them)
     supports_references: bool = False
+    #: whether jobs cost money the story tracks (hosted APIs): the engine then
+    #: checks the budget before submitting and records each take's cost
+    charges: bool = False
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
@@ -226,12 +234,26 @@ class VideoBackend:
     def release(self) -> None:
         """Free loaded models and device memory. Default: nothing to free."""
 
+    def estimate_cost(
+        self, request: GenerationRequest, hosted: Any
+    ) -> tuple[float, str] | None:
+        """(USD, how) a request would cost, for the budget check. Default:
+        None (local backends cost nothing the story tracks)."""
+        return None
+
 
 _REGISTRY: dict[str, Callable[..., VideoBackend]] = {}
 _BUILTIN = {
     "animatic": "engine.backends.animatic",
     "ltx": "engine.backends.ltx",
+    "replicate": "engine.backends.replicate",
+    "fal": "engine.backends.fal",
 }
+
+
+# Backends that run at a hosted API and charge for it (their modules import no
+# torch, so a front end may load them to estimate costs).
+HOSTED_BACKENDS = ("replicate", "fal")
 
 
 def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:

@@ -48,7 +48,8 @@ def cache_key(
     fields = {
         f.name: getattr(request, f.name)
         for f in dataclasses.fields(request)
-        if f.name not in ("continuity", "scene", "memory_mode", "windows", "references")
+        if f.name
+        not in ("continuity", "scene", "memory_mode", "windows", "references", "hosted")
     }
     doc = {
         "v": CACHE_VERSION,

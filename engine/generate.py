@@ -45,6 +45,7 @@ from engine.backend import (
     VideoBackend,
     get_backend,
 )
+from engine.budget import check_budget
 from engine.cache import cache_key
 from engine.continuity import ContinuityPlan, plan_continuity
 from engine.observe import TakeObserver
@@ -168,6 +169,9 @@ def _generate(
     # 2. prompt and request
     request = build_request(story, scene_id, model, plan, impl, seed_offset, references)
     params = _params(story, backend_name, impl, model, request, plan)
+    if impl.charges:  # before anything is begun
+        estimate = impl.estimate_cost(request, story.settings.hosted)
+        check_budget(story, estimate, f"scene {scene_id!r} on {backend_name}")
 
     # 3. cache lookup
     if not force:

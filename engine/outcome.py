@@ -42,6 +42,7 @@ from kg.schema import (
     Scores,
     Story,
     Take,
+    TakeCost,
     TakeFiles,
     TakeWindow,
 )
@@ -270,6 +271,10 @@ def finish(
         take.scores = scores
         take.error = None
         take.overlap_frames = result.repeated_frames if used != "none" else 0
+        if result.cost is not None:
+            take.cost = TakeCost(
+                usd=result.cost[0], source=clip_message(result.cost[1])
+            )
         take.windows = [
             TakeWindow(
                 start_frame=w.start_frame,

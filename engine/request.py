@@ -129,6 +129,7 @@ def build_request(
         scene=scene_context(story, scene),
         windows=plan,
         references=references,
+        hosted=settings.hosted,
     )
 
 

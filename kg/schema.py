@@ -53,6 +53,9 @@ __all__ = [
     "TakeWindow",
     "BestOfChoice",
     "ReferenceSettings",
+    "HostedSettings",
+    "PriceTable",
+    "TakeCost",
     "UsedReference",
     "BestOfSettings",
     "ObjectiveMetric",
@@ -262,6 +265,14 @@ class Scores(StrictModel):
     scored_at: Word | None = None
 
 
+class TakeCost(StrictModel):
+    """What a take cost at a hosted API, and how that was worked out."""
+
+    usd: Annotated[float, Field(ge=0.0, le=1_000_000.0)]
+    # e.g. "price table of 2026-11-01: 5.04 s x $0.04/s"
+    source: Message
+
+
 class Take(StrictModel):
     index: Annotated[int, Field(ge=1, le=1_000_000)]
     created_at: Word = Field(default_factory=utc_now)
@@ -278,6 +289,8 @@ class Take(StrictModel):
     windows: list[TakeWindow] = Field(default_factory=list, max_length=10_000)
     # Set on the take a best-of-N run chose (None: generated on its own).
     best_of: BestOfChoice | None = None
+    # Hosted backends only: what the provider charged for it.
+    cost: TakeCost | None = None
 
 
 class SceneNode(StrictModel):
@@ -370,6 +383,38 @@ class ReferenceSettings(StrictModel):
     max_images: Annotated[int, Field(ge=1, le=8)] = 2
 
 
+class PriceTable(StrictModel):
+    """USD per second of output video, per hosted model, as read on a date.
+
+    Providers change prices: the date says when these were copied from the
+    provider's pricing page.
+    """
+
+    # fal's published 1080p prices for LTX-2 (engine.backends.fal); Replicate
+    # bills by hardware time, so its models need an entry of your own.
+    as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2026-01-07"
+    usd_per_second: dict[ModelId, Annotated[float, Field(ge=0.0, le=1_000.0)]] = Field(
+        default_factory=lambda: {
+            "fal-ai/ltx-2/text-to-video": 0.06,
+            "fal-ai/ltx-2/image-to-video": 0.06,
+            "fal-ai/ltx-2/text-to-video/fast": 0.04,
+            "fal-ai/ltx-2/image-to-video/fast": 0.04,
+        },
+        max_length=64,
+    )
+
+
+class HostedSettings(StrictModel):
+    # Spending limit of the whole story in USD (None: no limit): a job whose
+    # estimate would go over it is refused before it is submitted.
+    budget_usd: Annotated[float, Field(ge=0.0, le=1_000_000.0)] | None = None
+    # A job still running after this long is cancelled at the provider.
+    timeout_s: Annotated[int, Field(ge=10, le=24 * 3600)] = 900
+    # Retries of a 429 or 5xx answer, with exponential backoff.
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 4
+    prices: PriceTable = Field(default_factory=PriceTable)
+
+
 class BestOfSettings(StrictModel):
     # Candidates the studio offers to make at once (Generate N).
     candidates: Annotated[int, Field(ge=2, le=MAX_CANDIDATES)] = 3
@@ -417,6 +462,7 @@ class Settings(StrictModel):
     windows: WindowSettings = Field(default_factory=WindowSettings)
     best_of: BestOfSettings = Field(default_factory=BestOfSettings)
     references: ReferenceSettings = Field(default_factory=ReferenceSettings)
+    hosted: HostedSettings = Field(default_factory=HostedSettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
 
 

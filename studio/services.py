@@ -109,6 +109,7 @@ __all__ = [
     "validate_scene",
     "scene_windows",
     "references_text",
+    "cost_text",
     "save_scene",
     "add_scene",
     "branch_scene",
@@ -223,3 +224,52 @@ def references_text(story: Story, scene: SceneNode, values: dict[str, Any]) -> s
     )
     where = "with the carried tail" if continuous else "nothing carried"
     return f"References ({where}, strength {chosen[0][2]:g}): {names}"
+
+
+def cost_text(view: StoryView, scene_ids: list[str]) -> str | None:
+    """The estimated cost of generating ``scene_ids`` with the story's hosted
+    backend, against its budget; None for a local backend."""
+    from engine.backend import HOSTED_BACKENDS, GenerationRequest, get_backend
+    from engine.budget import spent
+
+    story = view.story
+    settings = story.settings
+    if settings.backend not in HOSTED_BACKENDS:
+        return None
+    backend = get_backend(settings.backend)  # a client wrapper: no torch
+    total, unknown = 0.0, []
+    for sid in scene_ids:
+        scene = view.scene(sid)
+        request = GenerationRequest(
+            prompt="",
+            width=settings.width,
+            height=settings.height,
+            num_frames=scene.frame_count(settings.fps),
+            fps=settings.fps,
+            seed=scene.seed,
+            steps=1,
+            guidance=1.0,
+            model=settings.model,
+            hosted=settings.hosted,
+        )
+        estimate = backend.estimate_cost(request, settings.hosted)
+        if estimate is None:
+            unknown.append(sid)
+        else:
+            total += estimate[0]
+    used = spent(story)
+    budget = settings.hosted.budget_usd
+    text = (
+        f"Estimated cost of {len(scene_ids)} scene(s) on {settings.backend}: "
+        f"${total:.2f}; spent so far ${used:.2f}"
+    )
+    if budget is not None:
+        text += f" of a ${budget:.2f} budget"
+        if used + total > budget:
+            text += " — over the budget: scenes past it are refused"
+    if unknown:
+        text += (
+            f". No price for model {settings.model or 'default'!r}: add its USD "
+            "per second in Settings (Hosted APIs)"
+        )
+    return text + "."

@@ -143,6 +143,11 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
         + _windows_text(take)
         + _references_text(take)
+        + (
+            f" · cost ${take.cost.usd:.2f} ({md(take.cost.source)})"
+            if take.cost is not None
+            else ""
+        )
     )
     _scores(take)
     if chosen or take.status != "done":

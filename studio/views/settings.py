@@ -52,6 +52,14 @@ def _values(settings: Settings) -> dict[str, Any]:
             settings.references.strength_with_continuity
         ),
         "reference_max_images": int(settings.references.max_images),
+        "hosted_budget": float(settings.hosted.budget_usd or 0.0),
+        "hosted_timeout": int(settings.hosted.timeout_s),
+        "hosted_retries": int(settings.hosted.max_retries),
+        "hosted_prices_as_of": settings.hosted.prices.as_of,
+        "hosted_prices": "\n".join(
+            f"{model} = {usd:g}"
+            for model, usd in settings.hosted.prices.usd_per_second.items()
+        ),
         "best_of_candidates": int(settings.best_of.candidates),
         "best_of_objective": list(settings.best_of.objective),
     }
@@ -209,6 +217,46 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             key=settings_key("reference_max_images"),
             help="Each image adds a frame of tokens to every window.",
         )
+        st.subheader("Hosted APIs (replicate, fal)")
+        st.caption(
+            "The API key comes from the environment (REPLICATE_API_TOKEN, "
+            "FAL_KEY) and is never stored. Continuity is by the last frame."
+        )
+        a, b, c = st.columns(3)
+        values["hosted_budget"] = a.number_input(
+            "Budget (USD, 0 = none)",
+            min_value=0.0,
+            step=1.0,
+            format="%.2f",
+            key=settings_key("hosted_budget"),
+            help="A job whose estimate would take the story's spending past this "
+            "is refused before it is submitted.",
+        )
+        values["hosted_timeout"] = b.number_input(
+            "Timeout (s)",
+            step=60,
+            key=settings_key("hosted_timeout"),
+            help="A job still running after this long is cancelled.",
+        )
+        values["hosted_retries"] = c.number_input(
+            "Retries",
+            step=1,
+            key=settings_key("hosted_retries"),
+            help="Of a 429 or 5xx answer, with exponential backoff (0 to 10).",
+        )
+        a, b = st.columns([1, 3])
+        values["hosted_prices_as_of"] = a.text_input(
+            "Prices as of (YYYY-MM-DD)",
+            key=settings_key("hosted_prices_as_of"),
+            help="When you read the prices on the provider's pricing page.",
+        )
+        values["hosted_prices"] = b.text_area(
+            "Prices (model = USD per second of video)",
+            key=settings_key("hosted_prices"),
+            height=110,
+            help="One model per line. Used for estimates, the budget check and "
+            "the cost of takes the provider does not price itself.",
+        )
         st.subheader("Best of N")
         a, b = st.columns([1, 3])
         values["best_of_candidates"] = a.number_input(
@@ -278,11 +326,35 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "strength_with_continuity": values["reference_strength_with_continuity"],
         "max_images": values["reference_max_images"],
     }
+    data["hosted"] = {
+        "budget_usd": values["hosted_budget"] or None,
+        "timeout_s": values["hosted_timeout"],
+        "max_retries": values["hosted_retries"],
+        "prices": {
+            "as_of": values["hosted_prices_as_of"].strip(),
+            "usd_per_second": _prices(values["hosted_prices"]),
+        },
+    }
     data["best_of"] = {
         "candidates": values["best_of_candidates"],
         "objective": list(values["best_of_objective"]),
     }
     return data
+
+
+def _prices(text: str) -> dict[str, Any]:
+    """``model = usd`` lines; a line that does not parse stays as text, so
+    validation names it (``hosted.prices.usd_per_second.<model>``)."""
+    prices: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        model, _, usd = line.partition("=")
+        try:
+            prices[model.strip()] = float(usd)
+        except ValueError:
+            prices[model.strip() or line.strip()] = usd.strip() or line.strip()
+    return prices
 
 
 def _label(field: str) -> str:
@@ -291,6 +363,10 @@ def _label(field: str) -> str:
         "decay.threshold": "memory threshold",
         "windows": "long takes",
         "best_of.candidates": "candidates",
+        "hosted.budget_usd": "budget",
+        "hosted.timeout_s": "timeout",
+        "hosted.max_retries": "retries",
+        "hosted.prices.as_of": "prices as of",
         "best_of.objective": "objective",
     }.get(field, field.replace("_", " "))
 

@@ -319,6 +319,9 @@ def _generate(
         width="stretch",
     ):
         _submit(folder, pending, force=False)
+    cost = services.cost_text(view, pending)
+    if cost is not None:
+        st.caption(md(cost))
     c, d = st.columns([1, 2], vertical_alignment="bottom")
     n = c.number_input(
         "Candidates",

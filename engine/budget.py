@@ -1,0 +1,44 @@
+"""A story's spending at hosted APIs, and the budget check before a job.
+
+Every take made at a hosted API records its cost (`kg.schema.TakeCost`); the
+story may set a budget (``settings.hosted.budget_usd``). Before a job is
+submitted its estimate (the backend's `estimate_cost`, from the price table
+in the settings) is added to what the story has spent; over the budget, the
+job is refused and nothing is begun.
+"""
+
+from __future__ import annotations
+
+from kg.errors import StoryError
+from kg.schema import Story
+
+__all__ = ["BudgetExceededError", "spent", "check_budget"]
+
+
+class BudgetExceededError(StoryError):
+    """A job would take the story past its budget; nothing was submitted."""
+
+
+def spent(story: Story) -> float:
+    """USD charged for every take of the story so far."""
+    return sum(t.cost.usd for s in story.scenes for t in s.takes if t.cost is not None)
+
+
+def check_budget(story: Story, estimate: tuple[float, str] | None, what: str) -> None:
+    """Refuse a job that would take the story past ``settings.hosted.budget_usd``."""
+    budget = story.settings.hosted.budget_usd
+    if budget is None:
+        return
+    if estimate is None:
+        raise BudgetExceededError(
+            f"{what}: the story has a budget of ${budget:.2f} but no price for "
+            "this model; add its USD per second to settings.hosted.prices"
+        )
+    used = spent(story)
+    cost, how = estimate
+    if used + cost > budget + 1e-9:
+        raise BudgetExceededError(
+            f"{what} would cost about ${cost:.2f} ({how}); ${used:.2f} of the "
+            f"story's ${budget:.2f} budget is spent, so it was not submitted. "
+            "Raise the budget in Settings or generate fewer scenes"
+        )
