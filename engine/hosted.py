@@ -195,8 +195,8 @@ class HostedBackend(VideoBackend):
     def estimate_cost(
         self, request: GenerationRequest, settings: HostedSettings
     ) -> tuple[float, str] | None:
-        model = request.model or self.default_model
-        rate = settings.prices.usd_per_second.get(model)
+        prices = settings.prices.usd_per_second
+        rate = next((prices[k] for k in self.price_keys(request) if k in prices), None)
         if rate is None:
             return None
         seconds = self.billed_seconds(request)
@@ -204,6 +204,11 @@ class HostedBackend(VideoBackend):
             seconds * rate,
             f"price table of {settings.prices.as_of}: {seconds:g} s x ${rate:g}/s",
         )
+
+    def price_keys(self, request: GenerationRequest) -> list[str]:
+        """Price-table entries that may price a request, first match wins
+        (default: the model)."""
+        return [request.model or self.default_model]
 
     def billed_seconds(self, request: GenerationRequest) -> float:
         """Seconds of video the provider bills (default: what was asked)."""

@@ -18,7 +18,6 @@ from typing import Any
 from engine.backend import GenerationRequest, register_backend
 from engine.backends.replicate import download
 from engine.hosted import HostedBackend, Job, JobState, ProviderHTTPError, data_uri
-from kg.schema import HostedSettings
 
 __all__ = ["FalBackend", "FalProvider", "endpoint", "DURATIONS"]
 
@@ -155,22 +154,12 @@ class FalBackend(HostedBackend):
     def billed_seconds(self, request: GenerationRequest) -> float:
         return float(fal_seconds(request))
 
-    def estimate_cost(
-        self, request: GenerationRequest, settings: HostedSettings
-    ) -> tuple[float, str] | None:
+    def price_keys(self, request: GenerationRequest) -> list[str]:
+        """The endpoint's price, else the model's."""
         model = request.model or self.default_model
-        image = (
-            request.continuity is not None and request.continuity.last_frame is not None
-        )
-        prices = settings.prices.usd_per_second
-        rate = prices.get(endpoint(model, image), prices.get(model))
-        if rate is None:
-            return None
-        seconds = self.billed_seconds(request)
-        return (
-            seconds * rate,
-            f"price table of {settings.prices.as_of}: {seconds:g} s x ${rate:g}/s",
-        )
+        carried = request.continuity
+        image = carried is not None and carried.last_frame is not None
+        return [endpoint(model, image), model]
 
 
 register_backend("fal", FalBackend)
