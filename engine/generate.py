@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ from engine.backend import (
     GenerationResult,
     OutOfMemoryError,
     ProgressFn,
+    ReferenceImage,
     VideoBackend,
     get_backend,
 )
@@ -60,7 +62,13 @@ from kg.layout import take_files
 from kg.schema import GenerationParams, Story, Take
 from kg.store import load_story, save_story, update_story
 
-__all__ = ["generate_scene"]
+__all__ = [
+    "generate_scene",
+    "PreparedTake",
+    "prepare_take",
+    "complete_take",
+    "backend_failed",
+]
 
 T = TypeVar("T")
 
@@ -138,9 +146,82 @@ def _generate(
     backends: Callable[[str], VideoBackend],
     seed_offset: int = 0,
 ) -> Take:
+    prepared = prepare_take(
+        story_dir,
+        scene_id,
+        backend=backend,
+        model=model,
+        force=force,
+        backends=backends,
+        seed_offset=seed_offset,
+    )
+    if isinstance(prepared, Take):
+        return prepared  # an identical take, reused
+    try:
+        result = prepared.impl.generate(
+            prepared.request,
+            progress or (lambda *report: None),
+            cancel or CancelToken(),
+        )
+    except BaseException as exc:
+        return backend_failed(prepared, exc)
+    return complete_take(prepared, result, observer, writer)
+
+
+@dataclass
+class PreparedTake:
+    """A take begun (``generating`` in the state) and the request to make it.
+
+    `prepare_take` makes it, a backend turns ``request`` into a result (here,
+    or on a worker elsewhere: the request is plain data), and `complete_take`
+    or `backend_failed` ends it; only the process that prepared it writes the
+    story.
+    """
+
+    tip: TakeInProgress
+    impl: VideoBackend
+    backend_name: str
+    model: str
+    seed_offset: int
+    references: tuple[ReferenceImage, ...] = field(default=())
+    backend_started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.tip.request
+
+    def edited_since(self, saved: Story) -> bool:
+        """Whether the scene as saved now asks for something else than was made."""
+        try:
+            now = build_request(
+                saved,
+                self.tip.scene_id,
+                self.model,
+                self.tip.plan,
+                self.impl,
+                self.seed_offset,
+                self.references,
+            )
+        except Exception:  # noqa: BLE001 - e.g. an entity it used was deleted
+            return True
+        return asked_for(now) != asked_for(self.request)
+
+
+def prepare_take(
+    story_dir: str | os.PathLike[str],
+    scene_id: str,
+    *,
+    backend: str | VideoBackend | None = None,
+    model: str | None = None,
+    force: bool = False,
+    backends: Callable[[str], VideoBackend] = get_backend,
+    seed_offset: int = 0,
+) -> PreparedTake | Take:
+    """Steps 1 to 4: continuity, references, request, budget, cache, and a
+    ``generating`` take saved; returns the reused take when an identical one
+    exists (the caller must hold the story's run lock)."""
+    story_dir = Path(story_dir)
     t0 = time.perf_counter()
-    progress = progress or (lambda *report: None)
-    cancel = cancel or CancelToken()
 
     # 1. continuity source and mode (the one load before the take starts)
     story = load_story(story_dir)
@@ -158,7 +239,7 @@ def _generate(
         model=model,
     )
     # reference images (read and checked before any take is begun)
-    references: tuple = ()
+    references: tuple[ReferenceImage, ...] = ()
     if impl.supports_references:
         chosen = chosen_references(story, scene_id, continuous=plan.input is not None)
         references = read_references(
@@ -205,41 +286,48 @@ def _generate(
         started=t0,
         timings={"continuity": t_continuity - t0},
     )
+    return PreparedTake(tip, impl, backend_name, model, seed_offset, references)
 
-    # 5. backend
-    try:
-        t_backend = time.perf_counter()
-        result = impl.generate(request, progress, cancel)
-        tip.timings["backend"] = time.perf_counter() - t_backend
-        for name, seconds in result.timings.items():
-            tip.timings[f"backend.{name}"] = float(seconds)
-        _check_result(result, request)
-    except GenerationCancelled:
-        abandon(tip)
-        raise
-    except Exception as exc:
+
+def backend_failed(prepared: PreparedTake, exc: BaseException) -> Take:
+    """Step 5 went wrong: a failed take with advice, or (cancelled, or the
+    process is stopping) the take abandoned and the exception raised again."""
+    tip = prepared.tip
+    if isinstance(exc, Exception) and not isinstance(exc, GenerationCancelled):
         if not isinstance(exc, BackendError):
-            log.exception("backend %r failed on scene %r", backend_name, scene_id)
-        return fail(tip, _failure_message(exc, backend_name, request))
-    except BaseException:
-        abandon(tip)
-        raise
-    release = story.settings.release_models
-    if release:  # free the video model before the encoders load
-        impl.release()
-
-    def edited_since(saved: Story) -> bool:
-        """Whether the scene as saved now asks for something else than was made."""
-        try:
-            now = build_request(
-                saved, scene_id, model, plan, impl, seed_offset, references
+            log.exception(
+                "backend %r failed on scene %r",
+                prepared.backend_name,
+                tip.scene_id,
+                exc_info=exc,
             )
-        except Exception:  # noqa: BLE001 - e.g. an entity it used was deleted
-            return True
-        return asked_for(now) != asked_for(request)
+        return fail(tip, _failure_message(exc, prepared.backend_name, tip.request))
+    abandon(tip)
+    raise exc
+
+
+def complete_take(
+    prepared: PreparedTake,
+    result: GenerationResult,
+    observer: TakeObserver | None,
+    writer: ClipWriter | None,
+) -> Take:
+    """Steps 5 (its check) to 8: the result checked, files, scores, then
+    ``done`` and selected in one save."""
+    tip = prepared.tip
+    tip.timings["backend"] = time.perf_counter() - prepared.backend_started
+    for name, seconds in result.timings.items():
+        tip.timings[f"backend.{name}"] = float(seconds)
+    try:
+        _check_result(result, tip.request)
+    except BackendError as exc:
+        return fail(tip, _failure_message(exc, prepared.backend_name, tip.request))
+    release = tip.story.settings.release_models
+    if release:  # free the video model before the encoders load
+        prepared.impl.release()
 
     # 6-8. files, observer, done and selected (engine.outcome)
-    take = finish(tip, result, observer, writer, edited_since)
+    take = finish(tip, result, observer, writer, prepared.edited_since)
     if release and observer is not None:
         observer.release()
     return take
