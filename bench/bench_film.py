@@ -82,9 +82,7 @@ def bench(n_scenes: int, work: Path) -> dict:
             lambda: _concat(story_dir, work / f"concat{n_scenes}.mp4")
         ),
         "film": _timed(lambda: assemble_film(story_dir, hard)),
-        f"film, crossfade {CROSSFADE}": _timed(
-            lambda: assemble_film(story_dir, faded)
-        ),
+        f"film, crossfade {CROSSFADE}": _timed(lambda: assemble_film(story_dir, faded)),
         "re-assembly (unchanged)": _timed(
             lambda: assemble_film(
                 story_dir, plan_film(load_story(story_dir), story_dir, crossfade=6)

@@ -141,6 +141,17 @@ def run(
             "and select the best by settings.best_of.objective.",
         ),
     ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Render on Ray: 'local' starts a local cluster, otherwise the "
+            "address of a running one (ray://host:10001 or host:6379).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Ray workers (one backend each).")
+    ] = 2,
     film: Annotated[
         bool,
         typer.Option(
@@ -158,6 +169,11 @@ def run(
     from kg.errors import StoryError
     from kg.store import load_story
 
+    if ray is not None and candidates > 1:
+        err_console.print(
+            "[red]--candidates: best of N runs on the local runner[/]; drop --ray"
+        )
+        raise typer.Exit(2)
     if candidates > 1 and no_score:
         err_console.print(
             "[red]--candidates: best of N ranks takes by their scores[/]; "
@@ -191,6 +207,15 @@ def run(
             if film:
                 _films(directory)
             return
+        if ray is not None:
+            holding.close()  # the Ray runner takes the run lock itself
+            batch = run_on_ray(
+                [directory], ray, workers, no_score, backend, model, force,
+                scenes={directory: ids},
+            )  # fmt: skip
+            if film:
+                _films(directory)
+            raise typer.Exit(_exit_code(batch))
         st = _generate(
             directory, ids, backend, model, force, no_score, live, candidates
         )
@@ -209,6 +234,112 @@ def run(
         raise typer.Exit(1)
     if st.cancelled:
         raise typer.Exit(130)
+
+
+def run_on_ray(
+    directories: list[Path],
+    address: str,
+    workers: int,
+    no_score: bool,
+    backend: str | None,
+    model: str | None,
+    force: bool,
+    scenes: dict[Path, list[str]] | None = None,
+):  # noqa: ANN201 - engine.ray_runner.BatchStatus
+    """Render stories on Ray, printing each scene as it ends and a summary."""
+    from engine.ray_runner import RayRunner
+    from studio.wiring import default_observer
+
+    def ended(story_dir: Path, scene: str, outcome: str) -> None:
+        colour = {"done": "green", "failed": "red"}.get(outcome, "yellow")
+        console.print(
+            f"{terminal_literal(story_dir.name)} {terminal_literal(scene)}: "
+            f"[{colour}]{outcome}[/]",
+            highlight=False,
+        )
+
+    runner = RayRunner(
+        address=None if address == "local" else address,
+        workers=workers,
+        observer=None if no_score else default_observer(),
+        on_scene_end=ended,
+    )
+    try:
+        batch = runner.run(
+            directories, scenes=scenes, backend=backend, model=model, force=force
+        )
+    except KeyboardInterrupt:
+        console.print("Cancelled; every story is left consistent.")
+        raise typer.Exit(130) from None
+    for story in batch.stories:
+        console.print(
+            f"{terminal_literal(story.story_dir)}: {len(story.finished)} done, "
+            f"{len(story.failed)} failed, {len(story.cancelled)} cancelled",
+            highlight=False,
+        )
+        for scene, error in story.errors.items():
+            err_console.print(
+                f"  {terminal_literal(scene)}: {terminal_literal(error)}",
+                style="red",
+                highlight=False,
+            )
+    minutes = batch.seconds / 60
+    n = len(batch.stories)
+    console.print(
+        f"{n} {'story' if n == 1 else 'stories'} in {batch.seconds:.1f} s "
+        f"({len(batch.stories) / minutes if minutes else 0:.1f} stories/min, "
+        f"{workers} workers, {batch.retries} retries)"
+    )
+    return batch
+
+
+def _exit_code(batch) -> int:  # noqa: ANN001 - engine.ray_runner.BatchStatus
+    if batch.failed:
+        return 1
+    if any(s.cancelled for s in batch.stories):
+        return 130
+    return 0
+
+
+def batch(
+    directories: Annotated[list[Path], typer.Argument(help="Story folders to render.")],
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="'local' for a local Ray cluster, or a cluster address; "
+            "without it the stories render one after another here.",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=256)] = 2,
+    backend: Annotated[str | None, typer.Option()] = None,
+    model: Annotated[str | None, typer.Option()] = None,
+    force: Annotated[bool, typer.Option("--force")] = False,
+    no_score: Annotated[bool, typer.Option("--no-score")] = False,
+) -> None:
+    """Render the pending scenes of several stories (in parallel on Ray)."""
+    from kg.errors import StoryError
+    from kg.store import load_story
+
+    for directory in directories:
+        try:
+            load_story(directory)
+        except (FileNotFoundError, StoryError) as exc:
+            err_console.print(terminal_literal(str(exc)), style="red", highlight=False)
+            raise typer.Exit(2) from None
+    if ray is not None:
+        result = run_on_ray(
+            list(directories), ray, workers, no_score, backend, model, force
+        )
+        raise typer.Exit(_exit_code(result))
+    code = 0
+    for directory in directories:
+        try:
+            run(directory, backend=backend, model=model, force=force,
+                no_score=no_score)  # fmt: skip
+        except typer.Exit as exc:
+            code = max(code, exc.exit_code)
+    raise typer.Exit(code)
 
 
 def _films(directory: Path) -> None:
@@ -250,3 +381,4 @@ def _generate(
 def register(app: typer.Typer) -> None:
     """Add ``run`` to the ``storygraph`` command."""
     app.command("run")(run)
+    app.command("batch")(batch)
