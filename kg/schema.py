@@ -11,9 +11,10 @@ or a command slow or crash.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kg.fields import (
     MAX_STORY_TITLE,
@@ -54,6 +55,7 @@ __all__ = [
     "BestOfChoice",
     "ReferenceSettings",
     "HostedSettings",
+    "RaySettings",
     "PriceTable",
     "TakeCost",
     "UsedReference",
@@ -415,6 +417,25 @@ class HostedSettings(StrictModel):
     prices: PriceTable = Field(default_factory=PriceTable)
 
 
+class RaySettings(StrictModel):
+    # Where `storygraph run/batch --ray story` renders: "" starts a local
+    # cluster; else a running cluster's address (host:6379 or ray://host:10001).
+    address: Annotated[str, Field(max_length=200)] = ""
+    # Backend actors (one GPU each for GPU backends).
+    workers: Annotated[int, Field(ge=1, le=256)] = 2
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"(ray://)?[A-Za-z0-9.\-]+:\d{1,5}", value):
+            raise ValueError(
+                f"{value!r} is not a cluster address; use host:6379 or "
+                "ray://host:10001, or leave it empty for a local cluster"
+            )
+        return value
+
+
 class BestOfSettings(StrictModel):
     # Candidates the studio offers to make at once (Generate N).
     candidates: Annotated[int, Field(ge=2, le=MAX_CANDIDATES)] = 3
@@ -463,6 +484,7 @@ class Settings(StrictModel):
     best_of: BestOfSettings = Field(default_factory=BestOfSettings)
     references: ReferenceSettings = Field(default_factory=ReferenceSettings)
     hosted: HostedSettings = Field(default_factory=HostedSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
 
 

@@ -172,3 +172,20 @@ def test_cli_batch_without_ray_renders_one_story_after_another(tmp_path: Path) -
     assert {s.status for f in (one, two) for s in load_story(f).scenes} == {"done"}
     bad = CliRunner().invoke(app, ["batch", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2
+
+
+def test_settings_name_a_bad_ray_address(outputs: Path) -> None:
+    from studio import services
+    from studio.testing import page_test, shown_text
+
+    folder = services.create_story("rayset", "", example=True)
+    at = page_test("settings", folder).run()
+    at.text_input(key="settings.ray_address").input("my cluster")
+    at.number_input(key="settings.ray_workers").set_value(4)
+    at.button[0].click().run()
+    text = shown_text(at)
+    assert "Ray address" in text and "is not a cluster address" in text
+    at.text_input(key="settings.ray_address").input("ray://gpu-box:10001")
+    at.button[0].click().run()
+    ray_settings = load_story(folder).settings.ray
+    assert (ray_settings.address, ray_settings.workers) == ("ray://gpu-box:10001", 4)

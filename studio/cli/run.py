@@ -145,13 +145,17 @@ def run(
         str | None,
         typer.Option(
             "--ray",
-            help="Render on Ray: 'local' starts a local cluster, otherwise the "
-            "address of a running one (ray://host:10001 or host:6379).",
+            help="Render on Ray: 'local' starts a local cluster, 'story' uses the "
+            "story's settings.ray, otherwise the address of a running cluster "
+            "(ray://host:10001 or host:6379).",
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, max=256, help="Ray workers (one backend each).")
-    ] = 2,
+        int | None,
+        typer.Option(
+            min=1, max=256, help="Ray workers, one backend each (default: settings)."
+        ),
+    ] = None,
     film: Annotated[
         bool,
         typer.Option(
@@ -209,8 +213,9 @@ def run(
             return
         if ray is not None:
             holding.close()  # the Ray runner takes the run lock itself
+            address, n = ray_target(story, ray, workers)
             batch = run_on_ray(
-                [directory], ray, workers, no_score, backend, model, force,
+                [directory], address, n, no_score, backend, model, force,
                 scenes={directory: ids},
             )  # fmt: skip
             if film:
@@ -234,6 +239,13 @@ def run(
         raise typer.Exit(1)
     if st.cancelled:
         raise typer.Exit(130)
+
+
+def ray_target(story, ray: str, workers: int | None) -> tuple[str, int]:  # noqa: ANN001
+    """The cluster and worker count: the options, else the story's settings."""
+    if ray == "story":
+        ray = story.settings.ray.address or "local"
+    return ray, workers or story.settings.ray.workers
 
 
 def run_on_ray(
@@ -311,7 +323,9 @@ def batch(
             "without it the stories render one after another here.",
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=256)] = 2,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=256, help="Default: the first story's.")
+    ] = None,
     backend: Annotated[str | None, typer.Option()] = None,
     model: Annotated[str | None, typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force")] = False,
@@ -321,15 +335,17 @@ def batch(
     from kg.errors import StoryError
     from kg.store import load_story
 
+    stories = []
     for directory in directories:
         try:
-            load_story(directory)
+            stories.append(load_story(directory))
         except (FileNotFoundError, StoryError) as exc:
             err_console.print(terminal_literal(str(exc)), style="red", highlight=False)
             raise typer.Exit(2) from None
     if ray is not None:
+        address, n = ray_target(stories[0], ray, workers)
         result = run_on_ray(
-            list(directories), ray, workers, no_score, backend, model, force
+            list(directories), address, n, no_score, backend, model, force
         )
         raise typer.Exit(_exit_code(result))
     code = 0

@@ -60,6 +60,8 @@ def _values(settings: Settings) -> dict[str, Any]:
             f"{model} = {usd:g}"
             for model, usd in settings.hosted.prices.usd_per_second.items()
         ),
+        "ray_address": settings.ray.address,
+        "ray_workers": int(settings.ray.workers),
         "best_of_candidates": int(settings.best_of.candidates),
         "best_of_objective": list(settings.best_of.objective),
     }
@@ -257,6 +259,21 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             help="One model per line. Used for estimates, the budget check and "
             "the cost of takes the provider does not price itself.",
         )
+        st.subheader("Ray cluster")
+        a, b = st.columns([3, 1])
+        values["ray_address"] = a.text_input(
+            "Address",
+            key=settings_key("ray_address"),
+            placeholder="empty: a local cluster",
+            help="Used by `storygraph run/batch --ray story`: a running cluster "
+            "(host:6379 or ray://host:10001), or empty to start one locally.",
+        )
+        values["ray_workers"] = b.number_input(
+            "Workers",
+            step=1,
+            key=settings_key("ray_workers"),
+            help="Backend actors, one GPU each for GPU backends (1 to 256).",
+        )
         st.subheader("Best of N")
         a, b = st.columns([1, 3])
         values["best_of_candidates"] = a.number_input(
@@ -335,6 +352,10 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
             "usd_per_second": _prices(values["hosted_prices"]),
         },
     }
+    data["ray"] = {
+        "address": values["ray_address"].strip(),
+        "workers": values["ray_workers"],
+    }
     data["best_of"] = {
         "candidates": values["best_of_candidates"],
         "objective": list(values["best_of_objective"]),
@@ -368,6 +389,8 @@ def _label(field: str) -> str:
         "hosted.max_retries": "retries",
         "hosted.prices.as_of": "prices as of",
         "best_of.objective": "objective",
+        "ray.address": "Ray address",
+        "ray.workers": "Ray workers",
     }.get(field, field.replace("_", " "))
 
 
