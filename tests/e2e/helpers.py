@@ -8,7 +8,8 @@ import pytest
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
-expect.set_options(timeout=30_000)
+# generous: a busy 2-core machine can take a while to finish a rerun
+expect.set_options(timeout=60_000)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results" / "e2e"
