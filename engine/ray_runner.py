@@ -58,6 +58,9 @@ __all__ = ["RayRunner", "StoryProgress", "BatchStatus"]
 
 log = logging.getLogger(__name__)
 
+# Backends that want a GPU each on a cluster that has them.
+GPU_BACKENDS = frozenset({"ltx"})
+
 
 @dataclass
 class StoryProgress:
@@ -144,7 +147,8 @@ class RayRunner:
         (``num_cpus`` CPUs) and stopped at the end.
     workers : backend actors to start.
     observer : scores each take here, on the driver.
-    gpus_per_worker : GPUs each actor reserves (0 for CPU backends).
+    gpus_per_worker : GPUs each actor reserves; None: one for a GPU backend
+        (``ltx``) when the cluster has a GPU per worker, else none.
     max_retries : times a scene is given back when its worker dies.
     on_submit : called with ``(story_dir, scene_id, worker, attempt)`` after
         each submission (progress displays, tests).
@@ -157,7 +161,7 @@ class RayRunner:
         workers: int = 2,
         num_cpus: int | None = None,
         observer: TakeObserver | None = None,
-        gpus_per_worker: float = 0.0,
+        gpus_per_worker: float | None = None,
         max_retries: int = 1,
         on_submit: Callable[[Path, str, Any, int], None] | None = None,
         on_scene_end: Callable[[Path, str, str], None] | None = None,
@@ -255,8 +259,13 @@ class RayRunner:
             self._board.set.remote()
         # one backend for the batch (the first story's when not given)
         name = self._backend_name(status.stories[0].story_dir, backend)
-        options = {"num_gpus": self.gpus_per_worker} if self.gpus_per_worker else {}
-        options["num_cpus"] = 1
+        gpus = self.gpus_per_worker
+        if gpus is None:  # a GPU each for a GPU backend, when the cluster has them
+            has_gpu = ray.cluster_resources().get("GPU", 0) >= self.workers
+            gpus = 1.0 if name in GPU_BACKENDS and has_gpu else 0.0
+        options: dict[str, Any] = {"num_cpus": 1}
+        if gpus:
+            options["num_gpus"] = gpus
 
         def new_worker() -> Any:
             return BackendWorker.options(**options).remote(name)
