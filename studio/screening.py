@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.film import Film, FilmPlan, FilmRefusedError, assemble_film, plan_film
 from engine.film.plan import MAX_CROSSFADE
-from engine.film.timeline import FORMATS, TIMECODE_FORMATS, render_timeline
+from engine.film.timeline import FORMATS, render_timeline, timecode_problem
 from kg.errors import StoryError
 from kg.graph import DynamicSceneGraph
 from kg.lines import StoryLine, story_lines
@@ -23,7 +23,7 @@ __all__ = [
     "FILM_ERRORS",
     "FORMATS",
     "MAX_CROSSFADE",
-    "TIMECODE_FORMATS",
+    "timecode_problem",
     "FilmPlan",
     "FilmRefusedError",
     "lines",

@@ -66,6 +66,26 @@ FORMATS: dict[str, TimelineFormat] = {
 TIMECODE_FORMATS = frozenset({"xml", "edl"})
 
 
+def timecode_problem(fmt: str, fps: int) -> str | None:
+    """Why ``fmt`` cannot hold a timeline at ``fps`` (None: it can).
+
+    EDL and FCP 7 XML count time in SMPTE timecode, which only the standard
+    frame rates have.
+    """
+    import opentimelineio as otio
+
+    spec = _format(fmt)
+    if spec.name not in TIMECODE_FORMATS:
+        return None
+    if otio.opentime.RationalTime.is_valid_timecode_rate(float(fps)):
+        return None
+    return (
+        f"{spec.label} counts time in SMPTE timecode, which has no {fps} fps; "
+        "set the story's fps to 24, 25, 30, 48, 50 or 60, or export OTIO or "
+        "FCP X XML"
+    )
+
+
 def _format(name: str) -> TimelineFormat:
     try:
         return FORMATS[name]
@@ -190,14 +210,9 @@ def render_timeline(
     import opentimelineio as otio
 
     spec = _format(fmt)
-    if spec.name in TIMECODE_FORMATS and not (
-        otio.opentime.RationalTime.is_valid_timecode_rate(float(plan.fps))
-    ):
-        raise ValueError(
-            f"{spec.label} counts time in SMPTE timecode, which has no "
-            f"{plan.fps} fps; set the story's fps to 24, 25, 30, 48, 50 or 60, "
-            "or export OTIO or FCP X XML"
-        )
+    problem = timecode_problem(fmt, plan.fps)
+    if problem is not None:
+        raise ValueError(problem)
     timeline = build_timeline(story_dir, plan, name=name, media_base=media_base)
     return otio.adapters.write_to_string(timeline, spec.adapter)
 

@@ -176,9 +176,26 @@ def frozen_rows(view: services.StoryView) -> list[dict[str, str]]:
     return rows
 
 
-def _motion_chart(view: services.StoryView) -> None:
+def _side_chart(
+    col,  # noqa: ANN001 - a Streamlit column
+    rows: list[dict],
+    y_title: str,
+    y_floor: float,
+    caption: str,
+) -> None:
+    """One metric per scene in a half-width chart, its axis from 0 to at least
+    ``y_floor`` (never a flat axis when every value is small)."""
     import pandas as pd
 
+    if not rows:
+        return
+    y_max = max(y_floor, *(r["value"] for r in rows))
+    chart = _line_chart(pd.DataFrame(rows), "value", y_title, "metric", 240, y_max)
+    col.altair_chart(chart, width="stretch")
+    col.caption(caption)
+
+
+def _motion_chart(view: services.StoryView) -> None:
     rows, _ = score_rows(view)
     moves = [r for r in rows if r["metric"] == "motion"]
     seams = [r for r in rows if r["metric"] == "seam_flow"]
@@ -187,27 +204,20 @@ def _motion_chart(view: services.StoryView) -> None:
         return
     st.subheader("Motion and flowing cuts")
     left, right = st.columns(2)
-    if moves:
-        left.altair_chart(
-            _line_chart(pd.DataFrame(moves), "value", "motion (px)", "metric",
-                        height=240, y_max=max(8.0, *(r["value"] for r in moves))),
-            width="stretch",
-        )  # fmt: skip
-        left.caption(
-            "Optical flow (OpenCV DIS) between frames sampled at about 8 fps: "
-            "the mean of the largest 5 % of motions, in pixels of a 256-pixel "
-            "short side. VBench counts a clip as dynamic above 6."
-        )
-    if seams:
-        right.altair_chart(
-            _line_chart(pd.DataFrame(seams), "value", "seam flow (ratio)", "metric",
-                        height=240, y_max=max(3.0, *(r["value"] for r in seams))),
-            width="stretch",
-        )  # fmt: skip
-        right.caption(
-            "Flow across each continuous join against the flow just before and "
-            "after it: about 1 when the cut flows, well above 1 when it jumps."
-        )
+    _side_chart(
+        left,
+        moves,
+        "motion (px)",
+        8.0,
+        "Optical flow (OpenCV DIS) between frames sampled at about 8 fps: the "
+        "mean of the largest 5 % of motions, in pixels of a 256-pixel short "
+        "side. VBench counts a clip as dynamic above 6.",
+    )
+    _side_chart(
+        right, seams, "seam flow (ratio)", 3.0,
+        "Flow across each continuous join against the flow just before and "
+        "after it: about 1 when the cut flows, well above 1 when it jumps.",
+    )  # fmt: skip
     if frozen:
         st.markdown(f"**Frozen clips ({len(frozen)})**")
         st.dataframe(frozen, hide_index=True, width="stretch")

@@ -166,9 +166,8 @@ def _timelines(
         "writes them beside the films with relative paths."
     )
     cols = st.columns(len(screening.FORMATS))
-    timecode_ok = plan.fps in (24, 25, 30, 48, 50, 60)
     for col, (name, spec) in zip(cols, screening.FORMATS.items(), strict=True):
-        if name in screening.TIMECODE_FORMATS and not timecode_ok:
+        if screening.timecode_problem(name, plan.fps) is not None:
             col.caption(f"{spec.label}: needs 24, 25, 30, 48, 50 or 60 fps")
             continue
         col.download_button(
