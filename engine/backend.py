@@ -82,6 +82,9 @@ class ContinuityInput:
     last_frame: np.ndarray | None = None
     latent_meta: dict[str, str] = field(default_factory=dict)
     strength: float = 1.0
+    # ``[1, n, D]`` the predecessor's audio tail in the audio stream's packed
+    # normalised latent space (backends with sound; None: it had none)
+    tail_audio_latents: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class GenerationRequest:
     negative_prompt: str = ""
     model: str = ""
     memory_mode: str = "none"
+    # a GGUF transformer in place of the checkpoint's (ltx, ltx2; "" none)
+    transformer_file: str = ""
     continuity: ContinuityInput | None = None
     scene: SceneContext | None = None
     windows: WindowPlan = field(default_factory=WindowPlan)
@@ -183,6 +188,13 @@ class GenerationResult:
     windows: tuple[WindowReport, ...] = ()
     # Hosted backends: (USD, how it was worked out).
     cost: tuple[float, str] | None = None
+    # Backends with sound: ``[channels, samples]`` float32 in [-1, 1], exactly
+    # as long as the frames, at ``audio_rate`` Hz; the audio tail latents for
+    # the next scene; whether the predecessor's audio tail was carried.
+    audio: np.ndarray | None = None
+    audio_rate: int = 0
+    tail_audio_latents: torch.Tensor | None = None
+    audio_continuity_used: Literal["latent", "none"] = "none"
 
 
 class VideoBackend:
@@ -204,6 +216,9 @@ class VideoBackend:
     #: whether the backend conditions on ``request.references`` (else the
     #: engine neither reads nor records them)
     supports_references: bool = False
+    #: whether the backend makes sound with the picture (then the prompt
+    #: carries the scene's dialogue and sound, and takes keep the audio)
+    makes_audio: bool = False
     #: whether jobs cost money the story tracks (hosted APIs): the engine then
     #: checks the budget before submitting and records each take's cost
     charges: bool = False
@@ -248,6 +263,7 @@ _BUILTIN = {
     "ltx": "engine.backends.ltx",
     "replicate": "engine.backends.replicate",
     "fal": "engine.backends.fal",
+    "ltx2": "engine.backends.ltx2",
 }
 
 

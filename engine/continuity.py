@@ -36,16 +36,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TAIL_LATENTS_KEY",
+    "TAIL_AUDIO_KEY",
     "ContinuityError",
     "ContinuityPlan",
     "save_tail_latents",
     "load_tail_latents",
+    "load_tail_audio",
     "plan_continuity",
 ]
 
 log = logging.getLogger(__name__)
 
 TAIL_LATENTS_KEY = "tail_latents"
+# the audio stream's tail (backends with sound), beside the video tail
+TAIL_AUDIO_KEY = "tail_audio_latents"
 Mode = Literal["latent", "frame", "none"]
 
 
@@ -54,9 +58,13 @@ class ContinuityError(Exception):
 
 
 def save_tail_latents(
-    path: str | os.PathLike[str], tensor: torch.Tensor, meta: dict[str, str]
+    path: str | os.PathLike[str],
+    tensor: torch.Tensor,
+    meta: dict[str, str],
+    audio: torch.Tensor | None = None,
 ) -> Path:
-    """Write tail latents ``[B, C, F, h, w]`` and string metadata, atomically.
+    """Write tail latents ``[B, C, F, h, w]`` and string metadata, atomically;
+    with ``audio``, the audio tail ``[B, n, D]`` beside them.
 
     Raises ``TypeError`` when a metadata value is not a string (safetensors
     stores strings only; convert numbers with ``str``).
@@ -67,12 +75,11 @@ def save_tail_latents(
     if bad:
         raise TypeError(f"latent metadata values must be strings, got {bad}")
     final = Path(path)
+    tensors = {TAIL_LATENTS_KEY: tensor.detach().to("cpu").contiguous()}
+    if audio is not None:
+        tensors[TAIL_AUDIO_KEY] = audio.detach().to("cpu").float().contiguous()
     with atomic_path(final) as tmp:
-        save_file(
-            {TAIL_LATENTS_KEY: tensor.detach().to("cpu").contiguous()},
-            str(tmp),
-            metadata=dict(meta),
-        )
+        save_file(tensors, str(tmp), metadata=dict(meta))
     return final
 
 
@@ -90,6 +97,16 @@ def load_tail_latents(
             )
         meta = dict(fh.metadata() or {})
         return fh.get_tensor(TAIL_LATENTS_KEY), meta
+
+
+def load_tail_audio(path: str | os.PathLike[str]) -> torch.Tensor | None:
+    """The audio tail saved beside the video tail, or None when there is none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        if TAIL_AUDIO_KEY not in fh.keys():  # noqa: SIM118 - safe_open API
+            return None
+        return fh.get_tensor(TAIL_AUDIO_KEY)
 
 
 @dataclass(frozen=True)
@@ -179,6 +196,7 @@ def plan_continuity(
     notes: list[str] = []
     mode: Mode = requested
     latents = None
+    audio_tail = None
     meta: dict[str, str] = {}
     if mode == "latent":
         why = ""
@@ -188,9 +206,10 @@ def plan_continuity(
             why = f"take {take.index} of {pred_id!r} has no tail latents"
         else:
             latents, meta = load_tail_latents(tail)
+            audio_tail = load_tail_audio(tail)
             why = _latent_mismatch(meta, width, height, model)
             if why:
-                latents, meta = None, {}
+                latents, meta, audio_tail = None, {}, None
         if why:
             notes.append(why if "continued from" in why else f"{why}; used frame")
             mode = "frame"
@@ -210,5 +229,6 @@ def plan_continuity(
         last_frame=last_frame,
         latent_meta=meta,
         strength=strength,
+        tail_audio_latents=audio_tail,
     )
     return ContinuityPlan(requested, mode, "; ".join(notes), source, cont, last_frame)

@@ -31,7 +31,7 @@ from engine.backend import GenerationRequest, GenerationResult
 from engine.continuity import ContinuityPlan, save_tail_latents
 from engine.observe import TakeObserver
 from engine.takes import apply_selection
-from engine.video import ClipWriter, last_frames, write_png, write_video
+from engine.video import ClipWriter, last_frames, write_png, write_video, write_wav
 from kg.errors import StoryError, UnsafePathError
 from kg.fields import clip_message
 from kg.observation import ObservationRequest
@@ -143,9 +143,18 @@ def _write_files(
         }
         meta.update(result.latent_meta)
         save_tail_latents(
-            resolve_asset(story_dir, files.tail_latents), result.tail_latents, meta
+            resolve_asset(story_dir, files.tail_latents),
+            result.tail_latents,
+            meta,
+            audio=result.tail_audio_latents,
         )
         written.tail_latents = files.tail_latents
+    sound = None
+    if result.audio is not None and files.audio:
+        sound = write_wav(
+            resolve_asset(story_dir, files.audio), result.audio, result.audio_rate
+        )
+        written.audio = files.audio
     video = resolve_asset(story_dir, files.video)
     if writer is not None:  # encodes while the observer scores
         submitted = time.perf_counter()
@@ -153,9 +162,11 @@ def _write_files(
         def encoded(path: Path, error: BaseException | None) -> None:
             tip.timings["encode"] = time.perf_counter() - submitted
 
-        return written, writer.submit(video, frames, request.fps, on_done=encoded)
+        return written, writer.submit(
+            video, frames, request.fps, on_done=encoded, audio=sound
+        )
     t_enc = time.perf_counter()
-    write_video(video, frames, request.fps)
+    write_video(video, frames, request.fps, audio=sound)
     tip.timings["encode"] = time.perf_counter() - t_enc
     written.video = files.video
     return written, None
@@ -271,6 +282,8 @@ def finish(
         take.scores = scores
         take.error = None
         take.overlap_frames = result.repeated_frames if used != "none" else 0
+        if result.audio is not None:
+            take.params.audio_continuity = result.audio_continuity_used
         if result.cost is not None:
             take.cost = TakeCost(
                 usd=result.cost[0], source=clip_message(result.cost[1])

@@ -80,7 +80,8 @@ def _prompt_budget(
     if tokens is None:
         return {}
     counter, limit = tokens
-    return {"counter": counter, "budget": min(limit, settings.prompt_token_budget)}
+    cap = settings.prompt_token_budget
+    return {"counter": counter, "budget": limit if cap is None else min(limit, cap)}
 
 
 def build_request(
@@ -103,7 +104,8 @@ def build_request(
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
     budget = _prompt_budget(backend, settings, model)
-    prompt = build_prompt(graph, scene_id, **budget)
+    audio = backend.makes_audio
+    prompt = build_prompt(graph, scene_id, audio=audio, **budget)
     frames, steps, guidance = _frames_and_preset(backend, scene, settings, model)
     windows = settings.windows
     plan = WindowPlan(
@@ -111,7 +113,7 @@ def build_request(
         overlap_frames=windows.overlap_frames,
         strength=windows.strength,
         adain_factor=windows.adain_factor,
-        prompts=window_prompts(graph, scene_id, **budget),
+        prompts=window_prompts(graph, scene_id, audio=audio, **budget),
     )
     return GenerationRequest(
         prompt=prompt.text,
@@ -125,6 +127,7 @@ def build_request(
         guidance=guidance,
         model=model,
         memory_mode=settings.memory_mode,
+        transformer_file=settings.transformer_file,
         continuity=continuity.input,
         scene=scene_context(story, scene),
         windows=plan,

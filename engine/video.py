@@ -23,6 +23,9 @@ from kg.paths import TMP_MARK, atomic_path, walk_files
 
 __all__ = [
     "write_video",
+    "write_wav",
+    "read_wav",
+    "audio_duration",
     "open_writer",
     "decode_clips",
     "has_audio",
@@ -71,22 +74,107 @@ def write_video(
     *,
     crf: int = 18,
     preset: str = "veryfast",
+    audio: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Encode ``frames`` ``[F, H, W, 3]`` uint8 as an H.264 yuv420p mp4.
 
     yuv420p halves the chroma resolution, so width and height must be even.
     ``crf`` 18 is visually lossless for storyboards; ``veryfast`` keeps
-    encoding well ahead of generation.
+    encoding well ahead of generation. ``audio``: a sound file muxed in as
+    AAC (192 kb/s), the picture stream copied.
     """
     _check_frames(frames)
     _, height, width, _ = frames.shape
     final = Path(path)
     with atomic_path(final) as tmp:
-        writer = open_writer(tmp, width, height, fps, crf=crf, preset=preset)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+        silent = tmp.with_name(tmp.name + ".video.mp4") if audio else tmp
+        try:
+            writer = open_writer(silent, width, height, fps, crf=crf, preset=preset)
+            for frame in frames:
+                writer.send(np.ascontiguousarray(frame))
+            writer.close()
+            if audio:
+                _mux_audio(silent, audio, tmp)
+        finally:
+            if audio:
+                silent.unlink(missing_ok=True)
     return final
+
+
+def _mux_audio(
+    video: Path, audio: str | os.PathLike[str], out: Path, bitrate: str = "192k"
+) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    # the muxer picks the container from the name; the temp name has no .mp4
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+        *("-i", str(video), "-i", str(audio)),
+        *("-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"),
+        *("-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart"),
+        *("-f", "mp4", str(out)),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"ffmpeg could not add the sound to {out}: {done.stderr[-500:]}")
+
+
+def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
+    """``samples`` ``[channels, n]`` float in [-1, 1] as a 16-bit PCM .wav, atomically.
+
+    16-bit PCM is what editors, browsers and the LTX trainers read everywhere;
+    the mp4's AAC is encoded from this file.
+    """
+    import wave
+
+    if samples.ndim != 2 or samples.shape[1] == 0:
+        raise ValueError(
+            f"samples must be [channels, n] with n > 0, got {tuple(samples.shape)}"
+        )
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    final = Path(path)
+    with atomic_path(final) as tmp, wave.open(str(tmp), "wb") as fh:
+        fh.setnchannels(samples.shape[0])
+        fh.setsampwidth(2)
+        fh.setframerate(int(rate))
+        fh.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+    return final
+
+
+def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM .wav as ``[channels, n]`` float32 and its sample rate."""
+    import wave
+
+    with wave.open(str(path), "rb") as fh:
+        if fh.getsampwidth() != 2:
+            raise ValueError(f"{path} is not 16-bit PCM")
+        channels, rate = fh.getnchannels(), fh.getframerate()
+        data = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2")
+    return (data.reshape(-1, channels).T.astype(np.float32) / 32767.0), rate
+
+
+def audio_duration(path: str | os.PathLike[str]) -> float | None:
+    """Seconds of the first audio stream of a media file (None: no sound),
+    decoded by the bundled ffmpeg (exact, not the container's estimate)."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        *("-hide_banner", "-nostdin", "-i", str(path)),
+        *("-map", "0:a:0", "-f", "null", "-"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    times = re.findall(r"time=(\d+):(\d+):(\d+\.\d+)", done.stderr)
+    if done.returncode != 0 or not times:
+        return None
+    h, m, sec = times[-1]
+    return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
 def open_writer(
@@ -312,11 +400,12 @@ class ClipWriter:
         frames: np.ndarray,
         fps: int,
         on_done: Callable[[Path, BaseException | None], None] | None = None,
+        audio: str | os.PathLike[str] | None = None,
     ) -> Future[Path]:
         def job() -> Path:
             error: BaseException | None = None
             try:
-                write_video(path, frames, fps)
+                write_video(path, frames, fps, audio=audio)
             except BaseException as exc:  # reported to on_done, then re-raised
                 error = exc
             if on_done is not None:

@@ -32,6 +32,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints
 
 __all__ = [
+    "GgufPath",
     "MAX_NAME",
     "MAX_TITLE",
     "MAX_STORY_TITLE",
@@ -170,3 +171,17 @@ def check_relative_path(value: str) -> str:
 EntityId = Annotated[str, AfterValidator(_check_id)]
 RelPath = Annotated[str, bounded_text(MAX_PATH), AfterValidator(check_relative_path)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _check_gguf_path(value: str) -> str:
+    value = value.strip()
+    if value and not value.lower().endswith(".gguf"):
+        raise ValueError(
+            f"{value!r} is not a .gguf file; give the path of a GGUF transformer "
+            "file, or leave it empty"
+        )
+    return value
+
+
+# A model file outside the story (like ``ModelId`` folders): never written to.
+GgufPath = Annotated[str, bounded_text(MAX_PATH), AfterValidator(_check_gguf_path)]

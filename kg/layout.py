@@ -6,7 +6,8 @@
     <story>/scenes/<scene>/take-<n>.mp4            a take's clip (H.264, yuv420p)
     <story>/scenes/<scene>/take-<n>.first.png      its first frame, lossless
     <story>/scenes/<scene>/take-<n>.last.png       its last frame, lossless
-    <story>/scenes/<scene>/take-<n>.latents.safetensors     tail latents
+    <story>/scenes/<scene>/take-<n>.latents.safetensors     tail latents (video, audio)
+    <story>/scenes/<scene>/take-<n>.wav                     sound (backends with it)
     <story>/scenes/<scene>/take-<n>.embeddings.safetensors  observer features
     <story>/references/<character>/<image>         reference images
     <story>/dataset/<name>/                        exported datasets
@@ -60,6 +61,7 @@ def take_files(scene_id: str, index: int) -> TakeFiles:
     stem = take_stem(scene_id, index)
     return TakeFiles(
         video=f"{stem}.mp4",
+        audio=f"{stem}.wav",
         first_frame=f"{stem}.first.png",
         last_frame=f"{stem}.last.png",
         tail_latents=f"{stem}.latents.safetensors",

@@ -2,7 +2,19 @@
 
 Order: motion, character visuals, environment, lighting/weather/camera, then
 the entities still in story memory. Motion comes first because LTX-Video
-follows an instruction better when the action leads the prompt. When the
+follows an instruction better when the action leads the prompt.
+
+For backends that make sound (LTX-2) the scene's sound and dialogue follow,
+written the way LTX-2's own prompt guide asks: its prompt-enhancement system
+prompt (Lightricks/LTX-2, ``ltx-core`` ``gemma_t2v_system_prompt.txt``, shipped
+in diffusers as ``pipelines.ltx2.utils.T2V_DEFAULT_SYSTEM_PROMPT``) wants one
+flowing paragraph; a specific soundscape ("soft footsteps on tile", not
+"ambient sound is present") integrated in order with the action; and speech
+as the exact words in quotes with who says them and how ("The man says in an
+excited voice: 'You won't believe what I just saw!'"), never altered. So the
+ambience and effects come as one sentence after the visuals, then every line
+in the scene's order, each naming its speaker and delivery. Lines are the
+user's words: they are dropped last (after everything but the motion). When the
 prompt exceeds the text encoder's token budget the least salient parts are
 dropped first (remembered entities, then minor characters...), never the
 motion. The same scene always gives the same prompt.
@@ -28,12 +40,15 @@ __all__ = [
     "PromptPart",
     "ScenePrompt",
     "build_prompt",
+    "sound_parts",
     "window_prompts",
     "count_tokens",
     "weather_phrase",
     "camera_phrase",
 ]
 
+# The budget when neither the backend nor the story names one.
+DEFAULT_TOKEN_BUDGET = 128
 DEFAULT_NEGATIVE_PROMPT = (
     "worst quality, inconsistent motion, blurry, jittery, distorted"
 )
@@ -81,7 +96,8 @@ def count_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class PromptPart:
-    kind: str  # motion | character | environment | style | memory | override
+    kind: str  # motion | character | environment | style | memory | sound |
+    # dialogue | override
     text: str
     priority: float  # dropped lowest first; motion is never dropped
 
@@ -102,11 +118,49 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "." if text else ""
 
 
+# Above every salience (importance <= 10): what the user wrote for the sound
+# track goes after the visual parts when the prompt must shrink.
+_SOUND_PRIORITY = 20.0
+_DIALOGUE_PRIORITY = 1e9
+
+
+def _say(name: str, text: str, delivery: str) -> str:
+    """One line as LTX-2's guide writes speech: speaker, manner, quoted words.
+
+    >>> _say("Mara", "We should go.", "quietly")
+    'Mara says quietly: "We should go."'
+    """
+    words = text.strip().replace('"', "'")
+    verb = f"says {delivery.strip()}".rstrip()
+    return f'{name} {verb}: "{words}"'
+
+
+def sound_parts(graph: DynamicSceneGraph, scene_id: str) -> list[PromptPart]:
+    """The scene's soundscape, then its dialogue lines in order."""
+    story = graph.story
+    scene = graph.scene(scene_id)
+    parts: list[PromptPart] = []
+    heard = [scene.sound.ambience.strip(), *(e.strip() for e in scene.sound.effects)]
+    heard = [h for h in heard if h]
+    if heard:
+        parts.append(
+            PromptPart(
+                "sound", _sentence("Sound: " + ", ".join(heard)), _SOUND_PRIORITY
+            )
+        )
+    for line in scene.dialogue:
+        name = story.character(line.character_id).name
+        text = _say(name, line.text, line.delivery)
+        parts.append(PromptPart("dialogue", text, _DIALOGUE_PRIORITY))
+    return parts
+
+
 def _parts(
     graph: DynamicSceneGraph,
     scene_id: str,
     memory: list[EntityMemory],
     motion: str | None = None,
+    audio: bool = False,
 ) -> tuple[list[PromptPart], list[EntityMemory]]:
     story = graph.story
     scene = graph.scene(scene_id)
@@ -157,6 +211,8 @@ def _parts(
         else:
             text = f"{story.environment(m.entity_id).name} is still close"
         parts.append(PromptPart("memory", _sentence(text), m.salience))
+    if audio:
+        parts.extend(sound_parts(graph, scene_id))
     return parts, memory
 
 
@@ -187,6 +243,7 @@ def build_prompt(
     counter: Callable[[str], int] = count_tokens,
     memory: list[EntityMemory] | None = None,
     motion: str | None = None,
+    audio: bool = False,
 ) -> ScenePrompt:
     """The prompt of a scene, fitted to ``budget`` tokens.
 
@@ -198,23 +255,26 @@ def build_prompt(
         (`kg.memory.memory_by_scene` for every scene at once).
     motion : replaces the scene's motion (one window of a long take); with a
         prompt override it replaces the override.
+    audio : the backend makes sound: the scene's sound and dialogue follow
+        (after a prompt override too).
 
     Linear in the length of the scene's text and of its ancestor path (or
     constant in the story with ``memory``).
     """
     story = graph.story
     scene = graph.scene(scene_id)
-    budget = budget or story.settings.prompt_token_budget
+    budget = budget or story.settings.prompt_token_budget or DEFAULT_TOKEN_BUDGET
     negative = scene.negative_prompt or DEFAULT_NEGATIVE_PROMPT
     if scene.prompt_override and scene.prompt_override.strip():
         override = motion if motion and motion.strip() else scene.prompt_override
-        text = _truncate(override.strip(), budget, counter)
+        extra = " ".join(p.text for p in sound_parts(graph, scene_id)) if audio else ""
+        text = _truncate(f"{override.strip()} {extra}".strip(), budget, counter)
         part = PromptPart("override", text, math.inf)
         return ScenePrompt(text, negative, (part,), (), counter(text), budget)
 
     if memory is None:
         memory = story_memory(graph, scene_id)
-    parts, kept = _parts(graph, scene_id, memory, motion)
+    parts, kept = _parts(graph, scene_id, memory, motion, audio)
     dropped: list[PromptPart] = []
     # Parts are counted once each (a long part is not recounted per drop);
     # the joined text is counted again below, so a counter whose counts do not
@@ -242,6 +302,7 @@ def window_prompts(
     *,
     budget: int | None = None,
     counter: Callable[[str], int] = count_tokens,
+    audio: bool = False,
 ) -> tuple[str, ...]:
     """One prompt per entry of the scene's ``window_prompts`` (empty: none).
 
@@ -266,6 +327,7 @@ def window_prompts(
                 counter=counter,
                 memory=memory,
                 motion=current,
+                audio=audio,
             ).text
         texts.append(built[current])
     return tuple(texts)

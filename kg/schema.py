@@ -20,6 +20,7 @@ from kg.fields import (
     MAX_STORY_TITLE,
     MAX_TITLE,
     EntityId,
+    GgufPath,
     Key,
     Message,
     ModelId,
@@ -40,6 +41,11 @@ __all__ = [
     "MAX_SCENE_SECONDS",
     "MAX_SCENE_FRAMES",
     "MAX_WINDOW_PROMPTS",
+    "MAX_DIALOGUE_LINES",
+    "MAX_LINE_CHARS",
+    "MAX_SOUND_EFFECTS",
+    "DialogueLine",
+    "SceneSound",
     "CAMERA_MOVES",
     "WEATHERS",
     "SCENE_STATUSES",
@@ -92,7 +98,9 @@ CameraMove = Literal[
 CAMERA_MOVES: tuple[str, ...] = CameraMove.__args__  # type: ignore[attr-defined]
 ContinuityMode = Literal["latent", "frame", "none"]
 QualityPreset = Literal["fast", "balanced", "high"]
-MemoryMode = Literal["none", "model_offload", "sequential_offload", "vae_tiling"]
+MemoryMode = Literal[
+    "none", "model_offload", "sequential_offload", "vae_tiling", "fp8", "group_offload"
+]
 # Scores a best-of-N objective can rank takes by (engine.best_of says how).
 ObjectiveMetric = Literal[
     "seam_dino_cosine",
@@ -106,6 +114,9 @@ ObjectiveMetric = Literal[
     "motion",
 ]
 MAX_CANDIDATES = 16
+MAX_DIALOGUE_LINES = 12
+MAX_LINE_CHARS = 300
+MAX_SOUND_EFFECTS = 8
 MEMORY_MODES: tuple[str, ...] = MemoryMode.__args__  # type: ignore[attr-defined]
 # What "generate all pending" and `storygraph run` pick by default.
 PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
@@ -217,6 +228,10 @@ class GenerationParams(StrictModel):
     random_weights: bool = False
     # The window settings the take was made with (None: before long takes).
     windows: WindowSettings | None = None
+    # Sound (backends that make it): whether the predecessor's audio tail was
+    # carried into this take ("none": nothing carried, see continuity_note);
+    # None: the backend makes no sound.
+    audio_continuity: Literal["latent", "none"] | None = None
     # Reference images placed before the clip as conditioning (none: not used).
     references: list[UsedReference] = Field(default_factory=list, max_length=8)
 
@@ -238,6 +253,8 @@ class BestOfChoice(StrictModel):
 
 class TakeFiles(StrictModel):
     video: RelPath | None = None
+    # the take's sound, lossless (16-bit PCM .wav); the mp4 carries it as AAC
+    audio: RelPath | None = None
     first_frame: RelPath | None = None
     last_frame: RelPath | None = None
     tail_latents: RelPath | None = None
@@ -295,6 +312,24 @@ class Take(StrictModel):
     cost: TakeCost | None = None
 
 
+class DialogueLine(StrictModel):
+    """One spoken line of a scene: who says it, the words, and how."""
+
+    character_id: EntityId
+    text: Annotated[str, bounded_text(MAX_LINE_CHARS, 1)]
+    # how it is said ("quietly", "in an excited voice"); empty: plainly
+    delivery: Annotated[str, bounded_text(80)] = ""
+
+
+class SceneSound(StrictModel):
+    """What a scene sounds like besides speech (LTX-2 makes it with the picture)."""
+
+    ambience: Annotated[str, bounded_text(200)] = ""
+    effects: list[Annotated[str, bounded_text(120, 1)]] = Field(
+        default_factory=list, max_length=MAX_SOUND_EFFECTS
+    )
+
+
 class SceneNode(StrictModel):
     id: EntityId
     title: Annotated[str, bounded_text(MAX_TITLE, 1)]
@@ -307,6 +342,11 @@ class SceneNode(StrictModel):
     )
     lighting: ShortText = ""
     camera: CameraMove = "static"
+    # Spoken lines in order, and the scene's sound (audio backends: ltx2).
+    dialogue: list[DialogueLine] = Field(
+        default_factory=list, max_length=MAX_DIALOGUE_LINES
+    )
+    sound: SceneSound = Field(default_factory=SceneSound)
     # Either a duration (converted with the story fps) or an explicit frame count.
     duration_s: Annotated[float, Field(gt=0.0, le=MAX_SCENE_SECONDS)] = 2.0
     num_frames: Annotated[int, Field(ge=1, le=MAX_SCENE_FRAMES)] | None = None
@@ -474,12 +514,17 @@ class Settings(StrictModel):
     fps: Annotated[int, Field(ge=1, le=120)] = 24
     quality_preset: QualityPreset = "balanced"
     memory_mode: MemoryMode = "none"
+    # A GGUF transformer file (a local path) used in place of the checkpoint's
+    # transformer by the ltx and ltx2 backends; "" for the checkpoint's own.
+    transformer_file: GgufPath = ""
     continuity_mode: ContinuityMode = "latent"
     # Free the video model before scoring and the encoders after each scene so
     # one heavy model is in memory at a time (slower: models reload per scene).
     release_models: bool = False
-    # T5 tokens LTX-Video reads; the prompt generator stays within it.
-    prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] = 128
+    # Text tokens the prompt generator stays within; None: the text encoder's
+    # own (128 T5 tokens for LTX-Video, 1024 Gemma tokens for LTX-2; 128 as an
+    # estimate for backends without a tokenizer).
+    prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] | None = None
     windows: WindowSettings = Field(default_factory=WindowSettings)
     best_of: BestOfSettings = Field(default_factory=BestOfSettings)
     references: ReferenceSettings = Field(default_factory=ReferenceSettings)
@@ -559,6 +604,13 @@ def _reference_problems(story: Story) -> list[str]:
                 problems.append(
                     f"scenes[{i}].character_ids: unknown character {cid!r}; "
                     "add it under characters or remove it from the scene"
+                )
+        for j, line in enumerate(s.dialogue):
+            if line.character_id not in chars:
+                problems.append(
+                    f"scenes[{i}].dialogue[{j}].character_id: unknown character "
+                    f"{line.character_id!r}; add it under characters or give the "
+                    "line to one of them"
                 )
         if s.environment_id is not None and s.environment_id not in envs:
             problems.append(

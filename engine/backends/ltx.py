@@ -143,7 +143,12 @@ class LTXBackend(VideoBackend):
         if cancel.is_set():
             raise GenerationCancelled("cancelled before the model was loaded")
         # 2. Load (once per process).
-        loaded = loaded_model(model, self.device, request.memory_mode)
+        loaded = loaded_model(
+            model,
+            self.device,
+            request.memory_mode,
+            transformer_file=request.transformer_file,
+        )
         ratios = _ratios(loaded.pipe)
         timings["load"] = time.perf_counter() - start
         try:

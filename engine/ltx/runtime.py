@@ -1,9 +1,11 @@
-"""Loaded LTX-Video pipelines: one per (model, device, memory mode), kept.
+"""Loaded LTX pipelines: one per (family, model, device, memory mode, GGUF), kept.
 
 Loading a checkpoint takes seconds to minutes, so a pipeline stays loaded
 across scenes and runs until `release_models` (the engine calls it between
 heavy stages when ``settings.release_models`` asks); memory modes decide
-what is offloaded.
+what is offloaded (`engine.ltx.memory`). Both LTX backends share it
+(``family`` ``ltx``: LTX-Video, ``ltx2``: LTX-2), so only one model is on the
+device at a time whichever backend asked last.
 """
 
 from __future__ import annotations
@@ -15,12 +17,8 @@ from typing import Any
 
 import torch
 
-from engine.ltx.loading import (
-    ModelSource,
-    device_and_dtype,
-    load_pipeline,
-    resolve_model,
-)
+from engine.ltx.loading import ModelSource, device_and_dtype
+from engine.ltx.memory import apply_memory_mode
 
 __all__ = [
     "LoadedModel",
@@ -43,33 +41,78 @@ logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").s
 class LoadedModel:
     """A pipeline ready on its device, and where its weights came from."""
 
-    pipe: Any  # diffusers' LTXI2VLongMultiPromptPipeline (engine.ltx.extend)
+    pipe: Any  # ltx: LTXI2VLongMultiPromptPipeline; ltx2: LTX2ConditionPipeline
     source: ModelSource
     device: torch.device
     dtype: torch.dtype
     memory_mode: str
+    transformer_file: str = ""
 
 
-_MODELS: dict[tuple[str, str, str], LoadedModel] = {}
+_MODELS: dict[tuple[str, ...], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+def _loader(family: str) -> Any:
+    if family == "ltx2":
+        from engine.ltx2 import loading as ltx2_loading
+
+        return ltx2_loading
+    from engine.ltx import loading
+
+    return loading
+
+
 def loaded_model(
-    model: str, device: str | None = None, memory_mode: str = "none"
+    model: str,
+    device: str | None = None,
+    memory_mode: str = "none",
+    *,
+    family: str = "ltx",
+    transformer_file: str = "",
 ) -> LoadedModel:
-    """Load ``model`` once per process for this device and memory mode."""
+    """Load ``model`` once per process for this device, memory mode and GGUF
+    transformer (``transformer_file``, "" for the checkpoint's own)."""
     dev, dtype = device_and_dtype(device)
-    key = (model, str(dev), memory_mode)
+    key = (family, model, str(dev), memory_mode, transformer_file)
     with _MODELS_LOCK:
         if key not in _MODELS:
             # One model on the device at a time: free the others first.
             _MODELS.clear()
             free_device_memory()
-            source = resolve_model(model)
-            pipe = load_pipeline(source, dtype)
-            _apply_memory_mode(pipe, dev, memory_mode)
-            _MODELS[key] = LoadedModel(pipe, source, dev, dtype, memory_mode)
+            loading = _loader(family)
+            source = loading.resolve_model(model)
+            pipe = loading.load_pipeline(source, dtype)
+            if transformer_file:
+                pipe.transformer = _gguf_transformer(
+                    pipe, source, family, transformer_file, dtype
+                )
+            apply_memory_mode(pipe, dev, memory_mode, dtype)
+            _MODELS[key] = LoadedModel(
+                pipe, source, dev, dtype, memory_mode, transformer_file
+            )
         return _MODELS[key]
+
+
+def _gguf_transformer(
+    pipe: Any, source: ModelSource, family: str, file: str, dtype: torch.dtype
+) -> Any:
+    """The GGUF ``file`` loaded in place of the checkpoint's transformer, after
+    checking it holds this family's architecture at this width."""
+    import tempfile
+
+    from engine.ltx.gguf import check_gguf, load_gguf
+
+    transformer = pipe.transformer
+    width = (
+        transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    )
+    check_gguf(file, family, width)  # type: ignore[arg-type]
+    if source.folder is not None:
+        return load_gguf(type(transformer), file, source.folder / "transformer", dtype)
+    with tempfile.TemporaryDirectory() as folder:  # a built model: its config
+        transformer.save_config(folder)
+        return load_gguf(type(transformer), file, folder, dtype)
 
 
 def use_pipeline(
@@ -78,15 +121,17 @@ def use_pipeline(
     device: str | None = None,
     memory_mode: str = "none",
     random_weights: bool = True,
+    *,
+    family: str = "ltx",
 ) -> LoadedModel:
     """Serve an already built pipeline under the name ``model`` (tests, benchmarks)."""
     dev, dtype = device_and_dtype(device)
     source = ModelSource(model, "tiny" if random_weights else "folder")
-    _apply_memory_mode(pipe, dev, memory_mode)
+    apply_memory_mode(pipe, dev, memory_mode, dtype)
     loaded = LoadedModel(pipe, source, dev, dtype, memory_mode)
     with _MODELS_LOCK:
         _MODELS.clear()
-        _MODELS[(model, str(dev), memory_mode)] = loaded
+        _MODELS[(family, model, str(dev), memory_mode, "")] = loaded
     return loaded
 
 
@@ -103,18 +148,3 @@ def free_device_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _apply_memory_mode(pipe: Any, device: torch.device, mode: str) -> None:
-    offload = mode in ("model_offload", "sequential_offload")
-    if offload and device.type == "cuda":
-        if mode == "model_offload":
-            pipe.enable_model_cpu_offload(device=device)
-        else:
-            pipe.enable_sequential_cpu_offload(device=device)
-        return
-    if offload:
-        log.info("memory_mode %r has no effect on %s", mode, device)
-    pipe.to(device)
-    if mode == "vae_tiling":
-        pipe.vae.enable_tiling()

@@ -1,0 +1,103 @@
+"""Memory modes of the LTX backends (``ltx`` and ``ltx2``): what fits a 12-24 GB card.
+
+``settings.memory_mode`` picks one; `MEMORY_MODE_NEEDS` says what each needs
+(the studio's Settings page shows it):
+
+- ``none``: every component on the device.
+- ``model_offload``: diffusers' ``enable_model_cpu_offload``: whole
+  components move to the GPU when used.
+- ``sequential_offload``: ``enable_sequential_cpu_offload``: layer by layer
+  (slowest, least memory).
+- ``vae_tiling``: the VAE decodes in spatial tiles.
+- ``fp8``: the transformer's weights stored as float8 (e4m3) and cast to
+  the compute dtype layer by layer (diffusers' ``enable_layerwise_casting``):
+  about half the transformer's memory of bf16; norms and embeddings stay in
+  the compute dtype (diffusers' default skip list).
+- ``group_offload``: diffusers' group offloading of the transformer and text
+  encoder, one block group at a time, overlapped with compute on a CUDA
+  stream: near ``none`` speed with most weights in CPU RAM.
+
+A GGUF transformer (`engine.ltx.gguf`) is a separate setting
+(``settings.transformer_file``), combinable with every mode but ``fp8``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from engine.backend import BackendError
+
+__all__ = ["MEMORY_MODE_NEEDS", "apply_memory_mode"]
+
+log = logging.getLogger(__name__)
+
+MEMORY_MODE_NEEDS: dict[str, str] = {
+    "none": "all weights on the GPU: LTX-Video 2B ~24 GB, LTX-2 19B ~60 GB in bf16",
+    "model_offload": "CUDA; components move to the GPU in turn (the largest one "
+    "must fit: LTX-2's transformer ~38 GB bf16, ~19 GB fp8 or GGUF Q8)",
+    "sequential_offload": "CUDA; layer by layer: least GPU memory, several "
+    "times slower",
+    "vae_tiling": "all weights on the GPU; decodes in tiles (lower decode peak)",
+    "fp8": "any device; the transformer stored as float8, computed in bf16 "
+    "(fp32 on CPU): about half its memory, small quality cost",
+    "group_offload": "CUDA and enough CPU RAM for the weights; transformer and "
+    "text encoder streamed block by block, overlapped with compute",
+}
+
+
+def apply_memory_mode(
+    pipe: Any, device: torch.device, mode: str, dtype: torch.dtype
+) -> None:
+    """Place ``pipe`` on ``device`` the way ``mode`` asks (see the module doc)."""
+    if mode not in MEMORY_MODE_NEEDS:
+        raise BackendError(
+            f"memory_mode must be one of {', '.join(MEMORY_MODE_NEEDS)}, got {mode!r}"
+        )
+    cuda = device.type == "cuda"
+    if mode in ("model_offload", "sequential_offload") and cuda:
+        if mode == "model_offload":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.enable_sequential_cpu_offload(device=device)
+        return
+    if mode == "group_offload" and cuda:
+        _group_offload(pipe, device)
+        return
+    if mode in ("model_offload", "sequential_offload", "group_offload"):
+        log.info("memory_mode %r has no effect on %s", mode, device)
+    pipe.to(device)
+    if mode == "vae_tiling":
+        pipe.vae.enable_tiling()
+    if mode == "fp8":
+        transformer = pipe.transformer
+        if getattr(transformer, "is_quantized", False):
+            raise BackendError(
+                "memory_mode 'fp8' does not combine with a GGUF transformer "
+                "(settings.transformer_file); it is quantized already: choose "
+                "memory_mode 'none' or clear transformer_file"
+            )
+        transformer.enable_layerwise_casting(
+            storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype
+        )
+
+
+def _group_offload(pipe: Any, device: torch.device) -> None:
+    from diffusers.hooks import apply_group_offloading
+
+    heavy = ("transformer", "text_encoder")
+    for name, component in pipe.components.items():
+        if not isinstance(component, torch.nn.Module):
+            continue
+        if name in heavy:
+            apply_group_offloading(
+                component,
+                onload_device=device,
+                offload_device=torch.device("cpu"),
+                offload_type="leaf_level",
+                use_stream=True,
+            )
+        else:
+            component.to(device)
