@@ -37,6 +37,7 @@ __all__ = [
     "get_backend",
     "available_backends",
     "HOSTED_BACKENDS",
+    "AUDIO_BACKENDS",
 ]
 
 
@@ -270,6 +271,9 @@ _BUILTIN = {
 # Backends that run at a hosted API and charge for it (their modules import no
 # torch, so a front end may load them to estimate costs).
 HOSTED_BACKENDS = ("replicate", "fal")
+# Backends whose takes have sound (``makes_audio``), for front ends that may not
+# import them (the prompt preview shows dialogue and sound for these).
+AUDIO_BACKENDS = ("ltx2",)
 
 
 def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "PENDING_STATUSES",
     "GENERATED_STATUSES",
     "MEMORY_MODES",
+    "MEMORY_MODE_NEEDS",
     "StrictModel",
     "Character",
     "Environment",
@@ -118,6 +119,20 @@ MAX_DIALOGUE_LINES = 12
 MAX_LINE_CHARS = 300
 MAX_SOUND_EFFECTS = 8
 MEMORY_MODES: tuple[str, ...] = MemoryMode.__args__  # type: ignore[attr-defined]
+# What each memory mode needs (engine.ltx.memory applies them; Settings shows it).
+MEMORY_MODE_NEEDS: dict[str, str] = {
+    "none": "all weights on the GPU: LTX-Video 2B ~24 GB, LTX-2 19B ~60 GB in bf16",
+    "model_offload": "CUDA; components move to the GPU in turn (the largest one "
+    "must fit: LTX-2's transformer ~38 GB bf16, ~19 GB fp8 or GGUF Q8)",
+    "sequential_offload": "CUDA; layer by layer: least GPU memory, several "
+    "times slower",
+    "vae_tiling": "all weights on the GPU; decodes in tiles (lower decode peak)",
+    "fp8": "any device; the transformer stored as float8, computed in bf16 "
+    "(fp32 on CPU): about half its memory, small quality cost",
+    "group_offload": "CUDA and enough CPU RAM for the weights; transformer and "
+    "text encoder streamed block by block, overlapped with compute",
+}
+assert tuple(MEMORY_MODE_NEEDS) == MEMORY_MODES, "one entry per memory mode"
 # What "generate all pending" and `storygraph run` pick by default.
 PENDING_STATUSES = ("draft", "failed", "interrupted", "stale")
 # Scenes that went through a generation (an edit of one makes it stale).

@@ -182,13 +182,16 @@ def _path_story(view: StoryView, scene_id: str, draft: SceneNode) -> Story:
 def preview_prompt(
     view: StoryView, scene_id: str, draft: SceneNode | None = None
 ) -> tuple[ScenePrompt, list[EntityMemory]]:
-    """The prompt and the remembered entities of a scene, unsaved edits included."""
+    """The prompt and the remembered entities of a scene, unsaved edits included
+    (with its dialogue and sound when the story's backend makes sound)."""
+    from engine.backend import AUDIO_BACKENDS
     from kg.memory import remembered
     from kg.prompt import build_prompt
 
     draft = draft or view.scene(scene_id)
     graph = DynamicSceneGraph(_path_story(view, scene_id, draft))
-    return build_prompt(graph, scene_id), remembered(graph, scene_id)
+    audio = view.story.settings.backend in AUDIO_BACKENDS
+    return build_prompt(graph, scene_id, audio=audio), remembered(graph, scene_id)
 
 
 def pending_scene_ids(view: StoryView) -> list[str]:

@@ -29,23 +29,11 @@ from typing import Any
 import torch
 
 from engine.backend import BackendError
+from kg.schema import MEMORY_MODE_NEEDS
 
 __all__ = ["MEMORY_MODE_NEEDS", "apply_memory_mode"]
 
 log = logging.getLogger(__name__)
-
-MEMORY_MODE_NEEDS: dict[str, str] = {
-    "none": "all weights on the GPU: LTX-Video 2B ~24 GB, LTX-2 19B ~60 GB in bf16",
-    "model_offload": "CUDA; components move to the GPU in turn (the largest one "
-    "must fit: LTX-2's transformer ~38 GB bf16, ~19 GB fp8 or GGUF Q8)",
-    "sequential_offload": "CUDA; layer by layer: least GPU memory, several "
-    "times slower",
-    "vae_tiling": "all weights on the GPU; decodes in tiles (lower decode peak)",
-    "fp8": "any device; the transformer stored as float8, computed in bf16 "
-    "(fp32 on CPU): about half its memory, small quality cost",
-    "group_offload": "CUDA and enough CPU RAM for the weights; transformer and "
-    "text encoder streamed block by block, overlapped with compute",
-}
 
 
 def apply_memory_mode(

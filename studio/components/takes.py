@@ -86,6 +86,15 @@ def _windows_text(take) -> str:  # noqa: ANN001
     return "".join(f" · {p}" for p in parts)
 
 
+def _sound_text(take) -> str:  # noqa: ANN001
+    carried = take.params.audio_continuity
+    if carried is None:
+        return ""
+    if carried == "latent":
+        return " · sound carried on from the previous take"
+    return " · with sound"
+
+
 def _references_text(take) -> str:  # noqa: ANN001
     refs = take.params.references
     if not refs:
@@ -131,6 +140,9 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         st.video(str(video))
     elif take.status == "done":
         st.warning(f"Clip missing on disk: {md(take.files.video)}")
+    sound = services.resolve_asset(folder, take.files.audio)
+    if sound is not None:
+        st.audio(str(sound))
     if take.error:
         st.error(md(take.error))
     if take.best_of is not None:
@@ -141,6 +153,12 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         f"{p.width}×{p.height} · {p.num_frames} frames @ {p.fps} fps · "
         f"continuity {p.continuity_used}"
         + (f" ({md(p.continuity_note)})" if p.continuity_note else "")
+        + _sound_text(take)
+        + (
+            " · **random weights** (a test model: noise, not a film)"
+            if p.random_weights
+            else ""
+        )
         + _windows_text(take)
         + _references_text(take)
         + (

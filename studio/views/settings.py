@@ -14,7 +14,7 @@ import streamlit as st
 
 from kg.literal import markdown_code as code
 from kg.literal import markdown_literal as md
-from kg.schema import MEMORY_MODES, ObjectiveMetric, Settings
+from kg.schema import MEMORY_MODE_NEEDS, MEMORY_MODES, ObjectiveMetric, Settings
 from studio import services
 from studio.session import flash, story_page
 
@@ -39,6 +39,7 @@ def _values(settings: Settings) -> dict[str, Any]:
         "fps": int(settings.fps),
         "quality_preset": settings.quality_preset,
         "memory_mode": settings.memory_mode,
+        "transformer_file": settings.transformer_file,
         "continuity_mode": settings.continuity_mode,
         "release_models": bool(settings.release_models),
         "decay_rate": float(settings.decay.rate),
@@ -132,8 +133,8 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             "Memory mode",
             MEMORY_MODES,
             key=settings_key("memory_mode"),
-            help="What to offload to fit the model in GPU memory: none is fastest; "
-            "model or sequential offload and VAE tiling trade speed for memory.",
+            help="What to offload or shrink to fit the model in GPU memory "
+            "(ltx and ltx2 backends); the table below says what each needs.",
         )
         values["continuity_mode"] = c.selectbox(
             "Continuity",
@@ -142,6 +143,23 @@ def _form(backends: list[str]) -> dict[str, Any] | None:
             help="How a scene continues the one before it on a continuous edge: "
             "latent (its tail latents), frame (its last frame) or none.",
         )
+        with st.expander("Memory modes and GGUF transformers"):
+            st.table(
+                {
+                    "mode": list(MEMORY_MODE_NEEDS),
+                    "what it needs": list(MEMORY_MODE_NEEDS.values()),
+                }
+            )
+            values["transformer_file"] = st.text_input(
+                "GGUF transformer file",
+                key=settings_key("transformer_file"),
+                placeholder="/models/ltx-2-19b-dev-Q8_0.gguf",
+                help="A .gguf transformer (Q8_0, Q4_K...) used in place of the "
+                "checkpoint's, by the ltx and ltx2 backends: a file made from the "
+                "same model (LTX-Video for ltx, LTX-2 for ltx2); another "
+                "architecture is refused. Combines with every mode but fp8. "
+                "Empty: the checkpoint's own transformer.",
+            )
         values["release_models"] = st.checkbox(
             "Release models between stages",
             key=settings_key("release_models"),
@@ -323,6 +341,7 @@ def _to_settings_input(current: Settings, values: dict[str, Any]) -> dict[str, A
         "fps",
         "quality_preset",
         "memory_mode",
+        "transformer_file",
         "continuity_mode",
         "release_models",
     ):

@@ -19,7 +19,10 @@ from kg.palette import STATUS_COLOURS, STATUS_TONES
 from kg.schema import (
     CAMERA_MOVES,
     MAX_CANDIDATES,
+    MAX_DIALOGUE_LINES,
+    MAX_LINE_CHARS,
     MAX_SCENE_SECONDS,
+    MAX_SOUND_EFFECTS,
     WEATHERS,
     SceneNode,
 )
@@ -71,19 +74,31 @@ def _select_next(scene_id: str) -> None:
 # Scene editor ------------------------------------------------------------------
 
 
-def _scene_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """The editor's values as scene fields (the "none" choices become None)."""
+def _scene_fields(
+    values: dict[str, Any], characters: list[Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The editor's values as scene fields (the "none" choices become None),
+    and the problems of the typed dialogue (naming its lines)."""
     fields = {
         field: None if field in _OPTIONAL and value == _NONE else value
         for field, value in values.items()
+        if field not in ("ambience", "effects")
     }
     # one line per window; an empty line keeps the window before's
     lines = str(fields.get("window_prompts", "")).rstrip().splitlines()
     fields["window_prompts"] = [line.strip() for line in lines]
-    return fields
+    fields["dialogue"], problems = services.parse_dialogue(
+        str(values.get("dialogue", "")), characters
+    )
+    effects = str(values.get("effects", "")).splitlines()
+    fields["sound"] = {
+        "ambience": str(values.get("ambience", "")).strip(),
+        "effects": [e.strip() for e in effects if e.strip()],
+    }
+    return fields, problems
 
 
-def _field_values(scene: SceneNode) -> dict[str, Any]:
+def _field_values(scene: SceneNode, characters: list[Any]) -> dict[str, Any]:
     """A scene as the editor's widgets hold it."""
     return {
         "title": scene.title,
@@ -100,6 +115,9 @@ def _field_values(scene: SceneNode) -> dict[str, Any]:
         "seed": int(scene.seed),
         "prompt_override": scene.prompt_override or "",
         "negative_prompt": scene.negative_prompt,
+        "dialogue": services.dialogue_text(scene.dialogue, characters),
+        "ambience": scene.sound.ambience,
+        "effects": "\n".join(scene.sound.effects),
     }
 
 
@@ -180,6 +198,7 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         "empty line keeps the window before's; past the last line the last "
         "one goes on.",
     )
+    _sound_widgets(k, values)
     values["prompt_override"] = st.text_area(
         "Prompt override",
         key=editor_key(k, "prompt_override"),
@@ -196,6 +215,36 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     return values
 
 
+def _sound_widgets(k: str, values: dict[str, Any]) -> None:
+    """Dialogue and sound: what backends with sound (ltx2) make with the picture."""
+    values["dialogue"] = st.text_area(
+        "Dialogue",
+        key=editor_key(k, "dialogue"),
+        max_chars=(MAX_LINE_CHARS + 120) * MAX_DIALOGUE_LINES,
+        height=80,
+        placeholder="Mara (quietly): Is anyone here?",
+        help=f"One spoken line per row, in order: 'Name: words' or 'Name (how): "
+        f"words', up to {MAX_DIALOGUE_LINES} lines of {MAX_LINE_CHARS} characters. "
+        "The words reach the prompt in quotes, unchanged; backends with sound "
+        "(ltx2) speak them.",
+    )
+    a, b = st.columns(2)
+    values["ambience"] = a.text_input(
+        "Ambience",
+        key=editor_key(k, "ambience"),
+        max_chars=200,
+        placeholder="rain on a tin roof",
+        help="The scene's background sound, specific ('soft footsteps on tile').",
+    )
+    values["effects"] = b.text_area(
+        "Sound effects",
+        key=editor_key(k, "effects"),
+        height=68,
+        placeholder="a door creaks",
+        help=f"One per row, up to {MAX_SOUND_EFFECTS}.",
+    )
+
+
 def _problem_list(problems: list[tuple[str, str]]) -> str:
     return "\n".join(f"- **{md(field)}**: {md(msg)}" for field, msg in problems)
 
@@ -208,8 +257,11 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
     )
     values = _editor_widgets(view, scene)
     remember_draft(_NS, folder, scene.id, values)
-    draft, problems = services.validate_scene(scene, _scene_fields(values))
-    unsaved = values != _field_values(scene)
+    characters = view.story.characters
+    fields, typed = _scene_fields(values, characters)
+    draft, problems = services.validate_scene(scene, fields)
+    problems = typed + problems
+    unsaved = values != _field_values(scene, characters)
     if problems:
         st.error(
             "This scene cannot be saved yet; your values are kept, fix these:\n"
@@ -222,7 +274,7 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
         type="primary" if unsaved else "secondary",
         width="stretch",  # never disabled: a click right after typing must count
     ):
-        _save(folder, scene.id, values, problems, unsaved)
+        _save(folder, scene.id, fields, problems, unsaved)
     revert_col.button(
         "Revert",
         key="storyboard.revert",
@@ -239,7 +291,7 @@ def _scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> N
 def _save(
     folder: Path,
     scene_id: str,
-    values: dict[str, Any],
+    fields: dict[str, Any],
     problems: list,
     unsaved: bool,
 ) -> None:
@@ -249,7 +301,7 @@ def _save(
         st.toast(f"{scene_id}: nothing changed since the last save.")
         return
     try:
-        stale = services.save_scene(folder, scene_id, _scene_fields(values))
+        stale = services.save_scene(folder, scene_id, fields)
     except services.StoryValidationError as exc:
         st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
         return
@@ -343,7 +395,7 @@ def _generate(
         width="stretch",
     ):
         _submit(folder, [selected], force=True, candidates=int(n))
-    saved = _field_values(scene)
+    saved = _field_values(scene, view.story.characters)
     typed = {
         f: st.session_state.get(editor_key(selected, f), v) for f, v in saved.items()
     }
@@ -408,7 +460,11 @@ def storyboard_page() -> None:
         )
         # the editor's values, before anything reads them (unsaved-edits note)
         seed_draft(
-            _NS, folder, selected, _field_values(view.scene(selected)), editor_key
+            _NS,
+            folder,
+            selected,
+            _field_values(view.scene(selected), view.story.characters),
+            editor_key,
         )
         _generate(folder, view, selected, elsewhere)
         structure_panel(
