@@ -264,3 +264,28 @@ def test_tiny_tokenizer_is_gemma_like_and_counts() -> None:
     assert budget == 1024 and count("ab c") == 6  # <bos> ▁ a b ▁ c
     padded = build_tokenizer()("ab", padding="max_length", max_length=6)
     assert padded["attention_mask"] == [0, 0, 1, 1, 1, 1]  # <bos> ▁ a b, left-padded
+
+
+def test_ltx2_dataset_fills_the_audio_column(tmp_path: Path) -> None:
+    import json
+
+    from engine.dataset import ExportOptions, export_dataset
+
+    story_dir = _story(tmp_path / "story")
+    for scene in ("door", "hall"):
+        assert generate_scene(story_dir, scene).status == "done"
+    out = tmp_path / "story" / "dataset" / "ltx2"
+    export_dataset(story_dir, out, ExportOptions(format="ltx2", pairing="none"))
+    rows = [
+        json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["audio"].endswith(".wav")
+        samples, rate = read_wav(out / row["audio"])
+        info = video_info(out / row["video"])
+        assert abs(samples.shape[1] / rate - info["frames"] / info["fps"]) < 1e-3
+        assert has_audio(out / row["video"])
+    readme = (out / "README.md").read_text()
+    assert "--skip-audio" not in readme.split("Then set")[0].split("```")[1]
+    assert "`audio`" in readme

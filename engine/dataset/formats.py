@@ -5,7 +5,9 @@
   ``scripts/process_dataset.py`` detects by convention
   (``Lightricks/LTX-2``, ``packages/ltx-trainer/docs/dataset-preparation.md``,
   "Convention-Based Column Detection" and "IC-LoRA Reference Video
-  Preprocessing").
+  Preprocessing"); takes with sound (ltx2) also fill ``audio``, the column
+  that names an explicit audio file (a lossless .wav beside the clip) and
+  overrides the trainer's extraction from the video.
 - ``ltxv``: ``dataset.csv`` with ``caption``, ``media_path`` and
   ``reference_path``, the older ``Lightricks/LTX-Video-Trainer``
   (``docs/dataset-preparation.md``: ``scripts/preprocess_dataset.py
@@ -38,6 +40,7 @@ class ManifestRow:
     caption: str
     video: str
     reference: str | None = None
+    audio: str | None = None  # the sample's .wav (takes with sound)
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,15 @@ class DatasetFormat:
     # None: the format has no reference column (text-to-video only).
     reference_column: str | None
     trainer: str
+    # None: the trainer reads no separate audio file.
+    audio_column: str | None = None
 
-    def columns(self, paired: bool) -> list[str]:
+    def columns(self, paired: bool, audio: bool = False) -> list[str]:
         cols = [self.caption_column, self.video_column]
         if paired and self.reference_column:
             cols.append(self.reference_column)
+        if audio and self.audio_column:
+            cols.append(self.audio_column)
         return cols
 
     def render_manifest(self, rows: Sequence[ManifestRow], paired: bool) -> str:
@@ -66,6 +73,8 @@ class DatasetFormat:
             if paired and self.reference_column:
                 assert row.reference, f"paired row without a reference: {row}"
                 record[self.reference_column] = row.reference
+            if self.audio_column and row.audio:
+                record[self.audio_column] = row.audio
             records.append(record)
         if self.manifest.endswith(".jsonl"):
             return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -86,6 +95,7 @@ FORMATS: dict[str, DatasetFormat] = {
         "video",
         "reference_video",
         "LTX-2 trainer (Lightricks/LTX-2, packages/ltx-trainer)",
+        "audio",
     ),
     "ltxv": DatasetFormat(
         "ltxv",
@@ -117,18 +127,26 @@ def get_format(name: str) -> DatasetFormat:
         ) from None
 
 
-def _ltx2_commands(fmt: DatasetFormat, bucket: Bucket, paired: bool) -> str:
+def _ltx2_commands(
+    fmt: DatasetFormat, bucket: Bucket, paired: bool, audio: bool = False
+) -> str:
     cmd = (
         "uv run python scripts/process_dataset.py /path/to/this/folder/"
         f"{fmt.manifest} \\\n"
         f'    --resolution-buckets "{bucket.text}" \\\n'
         "    --model-path /path/to/ltx-2-checkpoint.safetensors \\\n"
-        "    --text-encoder-path /path/to/gemma-root \\\n"
-        "    --skip-audio"
+        "    --text-encoder-path /path/to/gemma-root"
+        + ("" if audio else " \\\n    --skip-audio")
     )
     notes = [
-        "Run it from `packages/ltx-trainer` of Lightricks/LTX-2. The clips have "
-        "no audio track, hence `--skip-audio`.",
+        "Run it from `packages/ltx-trainer` of Lightricks/LTX-2. "
+        + (
+            "The clips carry their sound (AAC), and the `audio` column names each "
+            "sample's lossless .wav, cut like its clip; the trainer encodes it "
+            "into `.precomputed/audio_latents/`."
+            if audio
+            else "The clips have no audio track, hence `--skip-audio`."
+        ),
     ]
     if paired:
         notes.append(
@@ -183,6 +201,7 @@ def render_readme(
     rows: int,
     skipped: int,
     synthetic_note: str | None,
+    audio: bool = False,
 ) -> str:
     """The dataset folder's README: what it holds and how to preprocess it."""
     lines = [f"# {story_title}: training dataset ({fmt.name})", ""]
@@ -200,7 +219,7 @@ def render_readme(
         "model, backend and scores, and why each skipped scene was left out).",
         "",
         f"- Manifest: `{fmt.manifest}`, columns "
-        + ", ".join(f"`{c}`" for c in fmt.columns(paired))
+        + ", ".join(f"`{c}`" for c in fmt.columns(paired, audio))
         + f", for the {fmt.trainer}.",
         f"- Samples: {pairing}.",
         f"- Clips: H.264 mp4, {bucket.width}x{bucket.height}, {bucket.frames} "
@@ -221,7 +240,7 @@ def render_readme(
     if fmt.name == "ltxv":
         lines.append(_ltxv_commands(fmt, bucket, paired))
     else:
-        lines.append(_ltx2_commands(fmt, bucket, paired))
+        lines.append(_ltx2_commands(fmt, bucket, paired, audio))
         if fmt.name == "plain":
             lines += [
                 "With the LTX-Video-Trainer instead:",

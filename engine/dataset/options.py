@@ -129,6 +129,10 @@ class ClipRef:
     dest: str  # relative to the dataset folder
     fps: int
     source_kind: str  # model, animatic or random-weights
+    # the take's sound (.wav, relative to the story) and where it goes (None:
+    # a silent take)
+    audio_source: str | None = None
+    audio_dest: str | None = None
 
 
 @dataclass(frozen=True)

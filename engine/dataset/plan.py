@@ -126,6 +126,10 @@ def _clip_ref(scene_id: str, take: Take) -> ClipRef:
         dest=f"{CLIPS_DIR}/{scene_id}-take{take.index}.mp4",
         fps=take.params.fps,
         source_kind=_source_kind(take),
+        audio_source=take.files.audio,
+        audio_dest=(
+            f"{CLIPS_DIR}/{scene_id}-take{take.index}.wav" if take.files.audio else None
+        ),
     )
 
 

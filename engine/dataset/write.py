@@ -31,6 +31,7 @@ from engine.dataset.options import (
     GENERATOR,
     METADATA_FILE,
     README_FILE,
+    ClipRef,
     EmptyDatasetError,
     ExportError,
     ExportOptions,
@@ -45,6 +46,20 @@ from kg.paths import atomic_path, inside, refuse_link, resolve_asset, walk_files
 from kg.store import STATE_FILE
 
 log = logging.getLogger(__name__)
+
+
+def _fitted_sound(
+    story_dir: Path, out: Path, clip: ClipRef, frames: int
+) -> Path | None:
+    """The take's sound cut to the bucket's first ``frames`` (as the clip is),
+    written beside the clip; None for a silent take."""
+    if not clip.audio_source or not clip.audio_dest:
+        return None
+    from engine.video import read_wav, write_wav
+
+    samples, rate = read_wav(resolve_asset(story_dir, clip.audio_source))
+    samples = samples[:, : max(1, round(frames / clip.fps * rate))]
+    return write_wav(inside(out, clip.audio_dest), samples, rate)
 
 
 def _sha256_file(path: Path) -> str:
@@ -203,7 +218,8 @@ def export_dataset(
         else:
             try:
                 frames = fit_to_bucket(read_video(src), plan.bucket)
-                write_video(dest, frames, clip.fps)
+                sound = _fitted_sound(story_dir, out, clip, len(frames))
+                write_video(dest, frames, clip.fps, audio=sound)
             except (ValueError, OSError) as exc:
                 log.warning("clip %s could not be exported: %s", clip.source, exc)
                 bad[clip.dest] = f"{clip.source}: {exc}"
@@ -231,11 +247,17 @@ def export_dataset(
         if not kept:
             raise EmptyDatasetError(replace(plan, skipped=summary.skipped))
     used = {c.dest for c in plan.clips()}
+    used |= {c.audio_dest for c in plan.clips() if c.audio_dest}
     clips = {k: v for k, v in sorted(clips.items()) if k in used}
 
     fmt = options.dataset_format
     manifest = [
-        ManifestRow(r.caption, r.target.dest, r.reference.dest if r.reference else None)
+        ManifestRow(
+            r.caption,
+            r.target.dest,
+            r.reference.dest if r.reference else None,
+            r.target.audio_dest,
+        )
         for r in plan.rows
     ]
     _write_text(inside(out, fmt.manifest), fmt.render_manifest(manifest, plan.paired))
@@ -253,6 +275,7 @@ def export_dataset(
         rows=len(plan.rows),
         skipped=len(summary.skipped),
         synthetic_note=meta["synthetic"],
+        audio=any(r.target.audio_dest for r in plan.rows),
     )
     _write_text(inside(out, README_FILE), readme)
 
