@@ -76,6 +76,38 @@ _DIFFUSERS_PATTERNS = (
     "vae/*.json",
     "vae/*.safetensors",
 )
+# LTX-2 in diffusers format: the folders of its model_index.json (LTX2Pipeline:
+# transformer, vae, audio_vae, vocoder, connectors, text_encoder, tokenizer,
+# scheduler), plus the latent upsampler when the repository has one. The
+# repository's root also holds the original single-file checkpoints
+# (tens of GB each), which the patterns leave out.
+_LTX2_PATTERNS = (
+    "model_index.json",
+    "scheduler/*.json",
+    "tokenizer/*",
+    *(
+        f"{c}/{ext}"
+        for c in (
+            "text_encoder",
+            "transformer",
+            "vae",
+            "audio_vae",
+            "vocoder",
+            "connectors",
+            "latent_upsampler",
+        )
+        for ext in ("*.json", "*.safetensors")
+    ),
+)
+_LTX2_REQUIRED = (
+    "model_index.json",
+    "transformer/config.json",
+    "vae/config.json",
+    "audio_vae/config.json",
+    "vocoder/config.json",
+    "connectors/config.json",
+    "text_encoder/config.json",
+)
 _DIFFUSERS_REQUIRED = (
     "model_index.json",
     "transformer/config.json",
@@ -95,6 +127,9 @@ class ModelSpec:
     required: tuple[str, ...]  # files that must exist after a fetch
     needs: str  # what it takes to use: download size, memory
     description: str = ""
+    # what could not be checked against stored sources ("" when all was)
+    unverified: str = ""
+    backend: str = ""  # the video backend that loads it ("" for observers)
 
 
 CATALOG: tuple[ModelSpec, ...] = (
@@ -107,6 +142,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         needs="~25 GB download (T5-XXL included); CUDA GPU with 12+ GB "
         "(model_offload) or 24+ GB (none)",
         description="LTX-Video 2B dev, 768x512 at 24 fps",
+        backend="ltx",
     ),
     ModelSpec(
         name="ltx-video-13b-distilled",
@@ -116,6 +152,35 @@ CATALOG: tuple[ModelSpec, ...] = (
         required=_DIFFUSERS_REQUIRED,
         needs="~45 GB download; CUDA GPU with 24+ GB (model_offload) or 48+ GB",
         description="LTX-Video 13B distilled: 8 steps, no guidance",
+        backend="ltx",
+    ),
+    ModelSpec(
+        name="ltx-2",
+        repo_id="Lightricks/LTX-2",
+        role="video",
+        allow_patterns=_LTX2_PATTERNS,
+        required=_LTX2_REQUIRED,
+        needs="~80 GB download (Gemma 3 12B included); CUDA GPU with 24+ GB "
+        "(fp8 + group_offload, or a GGUF Q8 transformer) or 80 GB (none)",
+        description="LTX-2 19B dev: video with synchronized sound (ltx2 backend)",
+        unverified="repo id, model_index.json (LTX2Pipeline) and the connectors/, "
+        "tokenizer/ and vocoder/ configs seen in stored sources; file sizes and "
+        "a latent_upsampler/ folder not verified",
+        backend="ltx2",
+    ),
+    ModelSpec(
+        name="ltx-2-distilled",
+        repo_id="blanchon/LTX-2-Distilled-diffusers",
+        role="video",
+        allow_patterns=_LTX2_PATTERNS,
+        required=_LTX2_REQUIRED,
+        needs="~80 GB download; as ltx-2, 8 steps without guidance",
+        description="LTX-2 19B distilled in diffusers format (a community "
+        "conversion of Lightricks' distilled checkpoint)",
+        unverified="a community repository: only its vocoder/config.json was seen "
+        "in stored sources; Lightricks publishes the distilled model as a single "
+        "file (ltx-2-19b-distilled) in Lightricks/LTX-2",
+        backend="ltx2",
     ),
     ModelSpec(
         name="clip-vit-b-32",

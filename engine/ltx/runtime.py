@@ -123,15 +123,21 @@ def use_pipeline(
     random_weights: bool = True,
     *,
     family: str = "ltx",
+    transformer_file: str = "",
 ) -> LoadedModel:
-    """Serve an already built pipeline under the name ``model`` (tests, benchmarks)."""
+    """Serve an already built pipeline under the name ``model`` (tests,
+    benchmarks), with its transformer replaced by ``transformer_file`` (GGUF)."""
     dev, dtype = device_and_dtype(device)
     source = ModelSource(model, "tiny" if random_weights else "folder")
+    if transformer_file:
+        pipe.transformer = _gguf_transformer(
+            pipe, source, family, transformer_file, dtype
+        )
     apply_memory_mode(pipe, dev, memory_mode, dtype)
-    loaded = LoadedModel(pipe, source, dev, dtype, memory_mode)
+    loaded = LoadedModel(pipe, source, dev, dtype, memory_mode, transformer_file)
     with _MODELS_LOCK:
         _MODELS.clear()
-        _MODELS[(family, model, str(dev), memory_mode, "")] = loaded
+        _MODELS[(family, model, str(dev), memory_mode, transformer_file)] = loaded
     return loaded
 
 

@@ -53,7 +53,11 @@ def models_command() -> None:
     for column in ("name", "role", "repository", "local", "needs"):
         table.add_column(column)
     table.add_row(
-        "tiny-random", "video", "(built in code)", "yes (random weights)", "nothing"
+        "tiny-random",
+        "video",
+        "(built in code; ltx and ltx2)",
+        "yes (random weights)",
+        "nothing",
     )
     for status in model_status():
         if status.available:
@@ -67,7 +71,12 @@ def models_command() -> None:
             status.spec.role,
             status.spec.repo_id,
             local,
-            status.spec.needs,
+            status.spec.needs
+            + (
+                f" [dim](unverified: {status.spec.unverified})[/]"
+                if status.spec.unverified
+                else ""
+            ),
         )
     console.print(table)
     console.print("Fetch missing ones with `storygraph fetch-models [NAMES]`.")
