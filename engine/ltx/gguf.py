@@ -9,8 +9,11 @@ the wrong shapes; `check_gguf` reads the file's header first (no weights) and
 refuses it naming the file, what it holds and what the backend expects.
 
 `write_gguf` writes a transformer's weights in the original (LTX) key layout
-that diffusers' single-file conversion reads, quantizing 2-D weights to Q8_0
-(the tests and the benchmark make their GGUF files with it).
+that diffusers' single-file conversion reads, quantizing the transformer
+blocks' attention and feed-forward weights to Q8_0 and keeping the rest
+(embeddings, timestep and AdaLN modulation, input and output projections,
+norms, biases) in float32, as GGUF converters of video transformers do (the
+tests and the benchmark make their GGUF files with it).
 """
 
 from __future__ import annotations
@@ -143,11 +146,11 @@ def write_gguf(
     family: Family = "ltx2",
     quantize: bool = True,
 ) -> Path:
-    """Write ``model``'s weights as a GGUF file (Q8_0 where the shape allows).
+    """Write ``model``'s weights as a GGUF file (see the module docstring).
 
-    2-D weights whose rows are a multiple of 32 are stored as Q8_0, the rest
-    as float32; keys are the original LTX layout under
-    ``model.diffusion_model.``.
+    Block weights (``transformer_blocks.*`` 2-D ``.weight`` tensors whose rows
+    are a multiple of 32) are stored as Q8_0, the rest as float32; keys are
+    the original LTX layout under ``model.diffusion_model.``.
     """
     import numpy as np
     from gguf import GGMLQuantizationType, GGUFWriter
@@ -158,7 +161,8 @@ def write_gguf(
     for key, tensor in model.state_dict().items():
         data = tensor.detach().float().cpu().numpy()
         name = _original_key(key, family)
-        if quantize and data.ndim == 2 and data.shape[-1] % 32 == 0:
+        in_block = key.startswith("transformer_blocks.") and key.endswith(".weight")
+        if quantize and in_block and data.ndim == 2 and data.shape[-1] % 32 == 0:
             q = to_quant(data, GGMLQuantizationType.Q8_0)
             writer.add_tensor(name, q, raw_dtype=GGMLQuantizationType.Q8_0)
         else:
