@@ -6,6 +6,7 @@ the gguf package, and a mismatched GGUF refused; the CLI's done-when run."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -289,3 +290,39 @@ def test_ltx2_dataset_fills_the_audio_column(tmp_path: Path) -> None:
     readme = (out / "README.md").read_text()
     assert "--skip-audio" not in readme.split("Then set")[0].split("```")[1]
     assert "`audio`" in readme
+
+
+def test_two_stage_route_when_the_model_has_a_latent_upsampler() -> None:
+    from engine.backend import ContinuityInput
+    from engine.ltx.runtime import use_pipeline
+    from engine.ltx2.tiny import build_random_pipeline
+
+    pipe = build_random_pipeline(upsampler=True)
+    use_pipeline("tiny-upsampler", pipe, family="ltx2")
+    tokens: list[int] = []
+    pipe.transformer.register_forward_pre_hook(
+        lambda m, a, kw: tokens.append(kw["hidden_states"].shape[1]), with_kwargs=True
+    )
+    reports: list[tuple[int, ...]] = []
+    request = GenerationRequest(
+        prompt="rain", width=128, height=128, num_frames=17, fps=FPS, seed=0,
+        steps=2, guidance=1.0, model="tiny-upsampler",
+    )  # fmt: skip
+    first = LTX2Backend().generate(request, lambda *r: reports.append(r), CancelToken())
+    assert first.frames.shape == (17, 128, 128, 3)
+    frames = 3  # latent frames of 17 pixel frames
+    assert tokens == [frames * 2 * 2] * 2 + [frames * 4 * 4] * 3  # 2 + 3 steps
+    assert reports[-1] == (3, 3, 2, 2)  # stage 2 reports as the second window
+    assert first.audio is not None and first.audio.shape[1] == round(17 / FPS * 16000)
+    tokens.clear()
+    cont = ContinuityInput(
+        mode="latent",
+        tail_latents=first.tail_latents,
+        latent_meta=first.latent_meta,
+        tail_audio_latents=first.tail_audio_latents,
+    )
+    again = LTX2Backend().generate(
+        dataclasses.replace(request, continuity=cont), lambda *r: None, CancelToken()
+    )
+    assert again.continuity_used == "latent" and "two-stage" in again.continuity_note
+    assert again.audio_continuity_used == "latent"

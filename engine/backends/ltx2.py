@@ -10,7 +10,11 @@
    this model and size (no VAE decode/encode), with its audio tail latents,
    else its last frame encoded (no sound carried), and record why;
 4. denoise video and audio together (`engine.ltx2.sample`), reporting each
-   step and stopping between steps on cancel;
+   step and stopping between steps on cancel; when the checkpoint folder has
+   a latent upsampler (``latent_upsampler/``) and the size halves to
+   multiples of 32, in two stages: half size, the upsampler, then LTX-2's
+   three stage-2 sigmas at full size with stage 1's audio held (the carried
+   video tail enters stage 1 averaged 2x2 and stage 2 as it is);
 5. decode the video in chunks straight to uint8 frames, and the audio
    through the audio VAE and vocoder to a waveform as long as the picture;
 6. keep the last latent frames of both streams as the take's tails.
@@ -23,6 +27,7 @@ fp32 on CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
 
 from engine.backend import (
     BackendError,
@@ -61,7 +67,14 @@ from engine.ltx2.audio import (
     latents_per_second,
 )
 from engine.ltx2.loading import load_tokenizer
-from engine.ltx2.sample import Carried, Scene, encode_prompt, sample_scene
+from engine.ltx2.sample import (
+    Carried,
+    Refine,
+    Scene,
+    encode_prompt,
+    sample_scene,
+    upsample_latents,
+)
 from engine.models import TINY_MODEL_ID
 
 __all__ = ["LTX2Backend", "MAX_FRAMES", "PRESETS"]
@@ -172,14 +185,14 @@ class LTX2Backend(VideoBackend):
                 guidance=request.guidance,
                 distilled=checkpoint_kind(model) == "distilled",
             )
-            sampled = sample_scene(
-                pipe,
-                scene,
-                prompt,
-                conditioning.carried,
-                lambda step, steps: progress(step, steps),
-                cancel.is_set,
+            sampled, note = self._denoise(
+                pipe, scene, prompt, conditioning, progress, cancel
             )
+            if note:
+                conditioning = dataclasses.replace(
+                    conditioning,
+                    note="; ".join(n for n in (conditioning.note, note) if n),
+                )
             timings["denoise"] = sampled.seconds
             mark = time.perf_counter()
             frames = decode_in_chunks(
@@ -232,6 +245,56 @@ class LTX2Backend(VideoBackend):
             audio_rate=rate,
             tail_audio_latents=audio_tail,
             audio_continuity_used=("latent" if sampled.conditioned_audio else "none"),
+        )
+
+    def _denoise(
+        self,
+        pipe: Any,
+        scene: Scene,
+        prompt: Any,
+        conditioning: _Conditioning,
+        progress: ProgressFn,
+        cancel: CancelToken,
+    ) -> tuple[Any, str]:
+        """One stage, or the two-stage route when the model has a latent
+        upsampler and the size halves to multiples of 32: stage 1 at half
+        size, the upsampler, then stage 2 (LTX-2's three stage-2 sigmas) at
+        full size from the upsampled latents, the audio of stage 1 held."""
+        carried = conditioning.carried
+        two_stage = (
+            getattr(pipe, "latent_upsampler", None) is not None
+            and scene.width % 64 == 0
+            and scene.height % 64 == 0
+        )
+        if not two_stage:
+            sampled = sample_scene(
+                pipe, scene, prompt, carried, _steps(progress, 1), cancel.is_set
+            )
+            return sampled, ""
+        half = dataclasses.replace(
+            scene, width=scene.width // 2, height=scene.height // 2
+        )
+        small = carried
+        if carried.video is not None:  # the tail at half size (2x2 average)
+            pooled = torch.nn.functional.avg_pool3d(carried.video, (1, 2, 2))
+            small = dataclasses.replace(carried, video=pooled)
+        elif carried.image is not None:
+            pooled = torch.nn.functional.avg_pool3d(carried.image, (1, 2, 2))
+            small = dataclasses.replace(carried, image=pooled)
+        first = sample_scene(
+            pipe, half, prompt, small, _steps(progress, 1), cancel.is_set
+        )
+        up = upsample_latents(pipe, first.video)
+        refine = Refine(up, first.audio, tuple(STAGE_2_DISTILLED_SIGMA_VALUES))
+        second = sample_scene(
+            pipe, scene, prompt, carried, _steps(progress, 2), cancel.is_set, refine
+        )
+        second.audio = first.audio
+        second.conditioned_audio = first.conditioned_audio
+        second.seconds += first.seconds
+        return second, (
+            f"two-stage: {half.width}x{half.height}, latent upsampler, "
+            f"{len(refine.sigmas)} refining steps at {scene.width}x{scene.height}"
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
@@ -345,6 +408,18 @@ class LTX2Backend(VideoBackend):
             )
         notes.append("no last frame to continue from; generated without continuity")
         return _Conditioning(Carried(), "none", "none", "; ".join(notes))
+
+
+def _steps(progress: ProgressFn, stage: int) -> Callable[[int, int], None]:
+    """Steps of a stage to ``progress`` (two stages report as two windows)."""
+
+    def report(step: int, steps: int) -> None:
+        if stage == 1:
+            progress(step, steps)
+        else:
+            progress(step, steps, stage, 2)
+
+    return report
 
 
 def _audio_width(pipe: Any) -> int:

@@ -57,7 +57,16 @@ from diffusers.utils.torch_utils import randn_tensor
 from engine.backend import GenerationCancelled
 from engine.ltx2.audio import audio_latent_count, audio_tail_count, latents_per_second
 
-__all__ = ["Carried", "Encoded", "Sampled", "Scene", "encode_prompt", "sample_scene"]
+__all__ = [
+    "Carried",
+    "Encoded",
+    "Refine",
+    "Sampled",
+    "Scene",
+    "encode_prompt",
+    "sample_scene",
+    "upsample_latents",
+]
 
 AUDIO_GUIDANCE = 7.0  # the pipeline's default audio_guidance_scale
 GUIDANCE_RESCALE = 0.7  # the pipeline's default (video and audio)
@@ -101,6 +110,17 @@ class Scene:
     steps: int
     guidance: float
     distilled: bool = False
+
+
+@dataclass(frozen=True)
+class Refine:
+    """Stage 2 of the two-stage route: start from ``video`` (stage 1's latents,
+    upsampled, normalised ``[1, C, F, h, w]``) noised to ``sigmas[0]`` and
+    denoise along ``sigmas``; ``audio`` (stage 1's, packed) is held as made."""
+
+    video: torch.Tensor
+    audio: torch.Tensor
+    sigmas: tuple[float, ...]
 
 
 @dataclass
@@ -201,11 +221,13 @@ def sample_scene(
     carried: Carried,
     on_step: Callable[[int, int], None],
     cancelled: Callable[[], bool],
+    refine: Refine | None = None,
 ) -> Sampled:
     """Denoise one scene's video and audio together (see the module docstring).
 
     ``on_step(step, steps)`` after each step; cancel is checked before every
-    step and raises `GenerationCancelled`.
+    step and raises `GenerationCancelled`. With ``refine``, stage 2 of the
+    two-stage route (`Refine`).
     """
     start = time.perf_counter()
     device = pipe._execution_device
@@ -215,14 +237,25 @@ def sample_scene(
     generator = torch.Generator("cpu").manual_seed(scene.seed)
     noise_v = randn_tensor(clean_v.shape, generator=generator, device=device)
     noise_a = randn_tensor(clean_a.shape, generator=generator, device=device)
+    if refine is not None:
+        p, pt = (
+            pipe.transformer_spatial_patch_size,
+            pipe.transformer_temporal_patch_size,
+        )
+        first = float(refine.sigmas[0])
+        init = pipe._pack_latents(refine.video.to(device, torch.float32), p, pt)
+        noise_v = noise_v * first + init * (1 - first)
+        clean_a = refine.audio.to(device, torch.float32)
+        mask_a = torch.ones_like(mask_a[:, : clean_a.shape[1]])
+        held_a = 0
     video = noise_v * (1 - mask_v) + clean_v * mask_v
-    audio = noise_a * (1 - mask_a) + clean_a * mask_a
+    audio = noise_a[:, : clean_a.shape[1]] * (1 - mask_a) + clean_a * mask_a
 
     t_ratio = pipe.vae_temporal_compression_ratio
     s_ratio = pipe.vae_spatial_compression_ratio
     frames = (scene.num_frames - 1) // t_ratio + 1
     h, w = scene.height // s_ratio, scene.width // s_ratio
-    sigmas = _sigmas(scene)
+    sigmas = np.array(refine.sigmas) if refine is not None else _sigmas(scene)
     config = pipe.scheduler.config
     mu = calculate_shift(
         video.shape[1],
@@ -306,3 +339,18 @@ def sample_scene(
     p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
     out = pipe._unpack_latents(video, frames, h, w, p, pt)
     return Sampled(out, audio, held_v, held_a, time.perf_counter() - start)
+
+
+def upsample_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
+    """Stage 1's normalised latents through LTX-2's latent upsampler (2x in
+    space), which works on raw latents, as ``LTX2LatentUpsamplePipeline``."""
+    vae = pipe.vae
+    upsampler = pipe.latent_upsampler
+    raw = pipe._denormalize_latents(
+        latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
+    with torch.no_grad():
+        up = upsampler(raw.to(upsampler.dtype)).float()
+    return pipe._normalize_latents(
+        up, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
