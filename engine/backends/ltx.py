@@ -43,6 +43,7 @@ from engine.backend import (
 from engine.ltx.extend import (
     Carried,
     decode_in_chunks,
+    encode_frame,
     sample_windows,
 )
 from engine.ltx.latents import (
@@ -296,7 +297,7 @@ class LTXBackend(VideoBackend):
                 )
             notes.append(f"{fit.reason}; continued from the last frame")
         if carried.last_frame is not None:
-            image = _encode_frame(pipe, carried.last_frame, request)
+            image = encode_frame(pipe, carried.last_frame, request)
             return _Conditioning(
                 Carried(image=image, strength=carried.strength),
                 "frame",
@@ -326,22 +327,6 @@ def _report(progress: ProgressFn) -> Callable[[int, int, int, int], None]:
     return report
 
 
-def _encode_frame(pipe: Any, frame: Any, request: GenerationRequest) -> torch.Tensor:
-    """The previous take's last frame as a normalised latent ``[1, C, 1, h, w]``."""
-    import PIL.Image
-
-    image = pipe.video_processor.preprocess(
-        PIL.Image.fromarray(frame), height=request.height, width=request.width
-    )
-    vae = pipe.vae
-    image = image.to(device=pipe._execution_device, dtype=vae.dtype)
-    with torch.no_grad():
-        encoded = vae.encode(image.unsqueeze(2)).latent_dist.mode()
-    return pipe._normalize_latents(
-        encoded.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-    )
-
-
 def _with_references(
     pipe: Any, request: GenerationRequest, carried: Carried
 ) -> Carried:
@@ -350,7 +335,7 @@ def _with_references(
     if not request.references:
         return carried
     latents = torch.cat(
-        [_encode_frame(pipe, r.frame, request) for r in request.references], dim=2
+        [encode_frame(pipe, r.frame, request) for r in request.references], dim=2
     )
     return dataclasses.replace(
         carried,

@@ -48,7 +48,7 @@ from engine.backend import (
     VideoBackend,
     register_backend,
 )
-from engine.ltx.extend import decode_in_chunks, repeated_frames
+from engine.ltx.extend import decode_in_chunks, encode_frame, repeated_frames
 from engine.ltx.latents import (
     LTX_RATIOS,
     check_latent_fit,
@@ -398,7 +398,7 @@ class LTX2Backend(VideoBackend):
                 )
             notes.append(f"{fit.reason}; continued from the last frame")
         if carried.last_frame is not None:
-            image = _encode_frame(pipe, carried.last_frame, request)
+            image = encode_frame(pipe, carried.last_frame, request)
             notes.append("no sound carried (only latents carry it)")
             return _Conditioning(
                 Carried(image=image, strength=carried.strength),
@@ -425,22 +425,6 @@ def _steps(progress: ProgressFn, stage: int) -> Callable[[int, int], None]:
 def _audio_width(pipe: Any) -> int:
     mel = pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio
     return pipe.audio_latent_channels * mel
-
-
-def _encode_frame(pipe: Any, frame: Any, request: GenerationRequest) -> torch.Tensor:
-    """The previous take's last frame as a normalised latent ``[1, C, 1, h, w]``."""
-    import PIL.Image
-
-    image = pipe.video_processor.preprocess(
-        PIL.Image.fromarray(frame), height=request.height, width=request.width
-    )
-    vae = pipe.vae
-    image = image.to(device=pipe._execution_device, dtype=vae.dtype)
-    with torch.no_grad():
-        encoded = vae.encode(image.unsqueeze(2)).latent_dist.mode()
-    return pipe._normalize_latents(
-        encoded.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
-    )
 
 
 def _check_ratios(pipe: Any) -> None:

@@ -97,6 +97,7 @@ __all__ = [
     "sample_windows",
     "decode_in_chunks",
     "with_reference_coords",
+    "encode_frame",
 ]
 
 StepFn = Callable[[int, int, int, int], None]  # (step, steps, window, windows)
@@ -489,3 +490,20 @@ def decode_in_chunks(
         del video, chunk
     assert frames is not None, "a take has at least one latent frame"
     return frames
+
+
+def encode_frame(pipe: Any, frame: Any, request: GenerationRequest) -> torch.Tensor:
+    """A frame ``[H, W, 3]`` uint8 as a normalised latent ``[1, C, 1, h, w]`` at the
+    request's size (LTX-Video's and LTX-2's VAEs alike)."""
+    import PIL.Image
+
+    image = pipe.video_processor.preprocess(
+        PIL.Image.fromarray(frame), height=request.height, width=request.width
+    )
+    vae = pipe.vae
+    image = image.to(device=pipe._execution_device, dtype=vae.dtype)
+    with torch.no_grad():
+        encoded = vae.encode(image.unsqueeze(2)).latent_dist.mode()
+    return pipe._normalize_latents(
+        encoded.float(), vae.latents_mean, vae.latents_std, vae.config.scaling_factor
+    )
