@@ -38,6 +38,7 @@ __all__ = [
     "available_backends",
     "HOSTED_BACKENDS",
     "AUDIO_BACKENDS",
+    "PROMPT_TOKEN_BUDGETS",
 ]
 
 
@@ -274,6 +275,10 @@ HOSTED_BACKENDS = ("replicate", "fal")
 # Backends whose takes have sound (``makes_audio``), for front ends that may not
 # import them (the prompt preview shows dialogue and sound for these).
 AUDIO_BACKENDS = ("ltx2",)
+# Text tokens the backends' encoders read (their default max_sequence_length):
+# LTX-Video's T5 128, LTX-2's Gemma 1024. Front ends that do not load the
+# tokenizer estimate counts against these.
+PROMPT_TOKEN_BUDGETS = {"ltx": 128, "ltx2": 1024}
 
 
 def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:

@@ -184,14 +184,17 @@ def preview_prompt(
 ) -> tuple[ScenePrompt, list[EntityMemory]]:
     """The prompt and the remembered entities of a scene, unsaved edits included
     (with its dialogue and sound when the story's backend makes sound)."""
-    from engine.backend import AUDIO_BACKENDS
+    from engine.backend import AUDIO_BACKENDS, PROMPT_TOKEN_BUDGETS
     from kg.memory import remembered
     from kg.prompt import build_prompt
 
     draft = draft or view.scene(scene_id)
     graph = DynamicSceneGraph(_path_story(view, scene_id, draft))
-    audio = view.story.settings.backend in AUDIO_BACKENDS
-    return build_prompt(graph, scene_id, audio=audio), remembered(graph, scene_id)
+    settings = view.story.settings
+    audio = settings.backend in AUDIO_BACKENDS
+    budget = settings.prompt_token_budget or PROMPT_TOKEN_BUDGETS.get(settings.backend)
+    prompt = build_prompt(graph, scene_id, audio=audio, budget=budget)
+    return prompt, remembered(graph, scene_id)
 
 
 def pending_scene_ids(view: StoryView) -> list[str]:

@@ -112,3 +112,10 @@ def test_settings_list_memory_modes_and_take_a_gguf_file(example: Path) -> None:
     saved = load_story(example).settings
     assert saved.transformer_file == "/models/ltx2-Q8_0.gguf"
     assert saved.memory_mode == "fp8"
+
+
+def test_prompt_preview_counts_against_the_backends_encoder_budget(
+    example: Path,
+) -> None:
+    at = page_test("storyboard", example).run()
+    assert "/ 1024 tokens" in shown_text(at)  # LTX-2's Gemma reads 1024

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import torch
 
 from engine.backend import (
+    PROMPT_TOKEN_BUDGETS,
     BackendError,
     CancelToken,
     GenerationCancelled,
@@ -120,7 +121,7 @@ class LTXBackend(VideoBackend):
         self,
         model: str = "",
         device: str | None = None,
-        max_sequence_length: int = 128,
+        max_sequence_length: int = PROMPT_TOKEN_BUDGETS["ltx"],
         decode_chunk_latents: int | None = None,
     ) -> None:
         if decode_chunk_latents is not None and decode_chunk_latents < 1:

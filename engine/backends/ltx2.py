@@ -38,6 +38,7 @@ import torch
 from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
 
 from engine.backend import (
+    PROMPT_TOKEN_BUDGETS,
     BackendError,
     CancelToken,
     GenerationCancelled,
@@ -136,7 +137,7 @@ class LTX2Backend(VideoBackend):
         self,
         model: str = "",
         device: str | None = None,
-        max_sequence_length: int = 1024,
+        max_sequence_length: int = PROMPT_TOKEN_BUDGETS["ltx2"],
     ) -> None:
         self.model = model
         self.device = device

@@ -42,6 +42,7 @@ __all__ = [
     "read_safetensors_header",
     "check_checkpoint",
     "load_pipeline",
+    "folder_tokenizer",
     "device_and_dtype",
     "save_pipeline",
     "pipeline_class",
@@ -230,6 +231,11 @@ def load_tokenizer(name: str) -> Any:
         from engine.ltx.tiny import build_tokenizer  # test builder, only when asked
 
         return build_tokenizer()
+    return folder_tokenizer(source)
+
+
+def folder_tokenizer(source: ModelSource) -> Any:
+    """The tokenizer of a diffusers folder (``tokenizer/``), offline."""
     from transformers import AutoTokenizer
 
     assert source.folder is not None, "folder sources carry their folder"

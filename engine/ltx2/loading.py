@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from engine.backend import BackendError
-from engine.ltx.loading import ModelSource
+from engine.ltx.loading import ModelSource, folder_tokenizer
 from engine.models import TINY_MODEL_ID, CheckpointMismatchError, resolve_cached
 
 __all__ = ["SUPPORTED_PIPELINES", "resolve_model", "load_pipeline", "load_tokenizer"]
@@ -78,12 +78,7 @@ def load_tokenizer(name: str) -> Any:
         from engine.ltx2.tiny import build_tokenizer  # test builder, only when asked
 
         return build_tokenizer()
-    from transformers import AutoTokenizer
-
-    assert source.folder is not None, "folder sources carry their folder"
-    return AutoTokenizer.from_pretrained(
-        source.folder / "tokenizer", local_files_only=True
-    )
+    return folder_tokenizer(source)
 
 
 def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
