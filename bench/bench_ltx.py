@@ -44,8 +44,8 @@ from typing import Any
 import torch
 
 from engine.backend import CancelToken, ContinuityInput, GenerationRequest, WindowPlan
-from engine.backends.ltx import LTXBackend, release_models, use_pipeline
-from engine.ltx.tiny import build_random_pipeline
+from engine.backends.ltx.backend import LTXBackend, release_models, use_pipeline
+from engine.backends.ltx.tiny import build_random_pipeline
 
 
 @dataclasses.dataclass(frozen=True)

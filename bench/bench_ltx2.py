@@ -43,10 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine.backend import CancelToken, ContinuityInput, GenerationRequest  # noqa: E402
-from engine.backends.ltx2 import LTX2Backend  # noqa: E402
-from engine.ltx.gguf import write_gguf  # noqa: E402
-from engine.ltx.runtime import release_models, use_pipeline  # noqa: E402
-from engine.ltx2.tiny import build_random_pipeline  # noqa: E402
+from engine.backends.diffusers.gguf import write_gguf  # noqa: E402
+from engine.backends.ltx2.backend import (  # noqa: E402
+    LTX2Backend,  # noqa: E402
+    release_models,
+    use_pipeline,
+)
+from engine.backends.ltx2.tiny import build_random_pipeline  # noqa: E402
 
 CONFIGS = {
     "tiny": dict(transformer="tiny", size=64, frames=33, steps=4),
@@ -133,7 +136,6 @@ def cpu_config(name: str, repeat: int, gguf_dir: Path) -> dict[str, Any]:
             "bench-ltx2",
             build_random_pipeline(cfg["transformer"]),
             memory_mode=memory,
-            family="ltx2",
             transformer_file=file,
         )
         runs = [
@@ -164,7 +166,6 @@ def cuda_section(repeat: int, gguf_dir: Path) -> dict[str, Any]:
             pipe,
             device="cuda",
             memory_mode=memory,
-            family="ltx2",
             transformer_file=file,
         )
         torch.cuda.reset_peak_memory_stats()

@@ -73,8 +73,8 @@ def _storyboard(story_dir: Path, repeat: int) -> tuple[float, float]:
 
 
 def bench_scenes(sizes: list[int], repeat: int, root: Path) -> list[dict]:
-    from kg.draw import MAX_DRAWN_SCENES
     from studio.components.graph import graph_data
+    from studio.graph_image import MAX_DRAWN_SCENES
     from studio.services import StoryView
 
     rows = []

@@ -142,7 +142,7 @@ def animatic_take(repeat: int) -> tuple[float | None, np.ndarray, str]:
         out["frames"] = backend.generate(request, lambda *_: None, CancelToken()).frames
 
     seconds = _time(run, repeat, False)
-    return seconds, out["frames"], "engine.backends.animatic"
+    return seconds, out["frames"], "engine.backends.animatic.backend"
 
 
 def observer_rows(

@@ -1,6 +1,6 @@
 """The video backend contract: ``generate(request, progress, cancel) -> result``.
 
-Every backend (CPU animatic, LTX-Video on diffusers, later cloud ones) takes a
+Every backend (CPU animatic, LTX-Video and LTX-2 on diffusers, hosted APIs) takes a
 frozen `GenerationRequest` and returns a `GenerationResult` of uint8 frames,
 the tail latents when it has them, and stage timings. Progress and cancel go
 through one contract modelled on diffusers' ``callback_on_step_end`` plus an
@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from engine.errors import BackendError, GenerationCancelled, OutOfMemoryError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,9 +38,6 @@ __all__ = [
     "register_backend",
     "get_backend",
     "available_backends",
-    "HOSTED_BACKENDS",
-    "AUDIO_BACKENDS",
-    "PROMPT_TOKEN_BUDGETS",
 ]
 
 
@@ -56,18 +55,6 @@ class ProgressFn(Protocol):
 
 class CancelToken(threading.Event):
     """Set by the UI or Ctrl-C; checked by backends between steps."""
-
-
-class BackendError(Exception):
-    """A generation failed for a reason the user can act on (the message says how)."""
-
-
-class GenerationCancelled(BackendError):
-    """The user cancelled the generation between two steps."""
-
-
-class OutOfMemoryError(BackendError):
-    """The device ran out of memory; the message suggests what to lower."""
 
 
 @dataclass(frozen=True)
@@ -218,12 +205,26 @@ class VideoBackend:
     #: whether the backend conditions on ``request.references`` (else the
     #: engine neither reads nor records them)
     supports_references: bool = False
-    #: whether the backend makes sound with the picture (then the prompt
-    #: carries the scene's dialogue and sound, and takes keep the audio)
-    makes_audio: bool = False
-    #: whether jobs cost money the story tracks (hosted APIs): the engine then
-    #: checks the budget before submitting and records each take's cost
-    charges: bool = False
+
+    @property
+    def makes_audio(self) -> bool:
+        """Whether the backend makes sound with the picture (then the prompt
+        carries the scene's dialogue and sound, and takes keep the audio).
+        Default: its catalog spec's ``makes_audio`` (False outside it)."""
+        return self._spec_flag("makes_audio")
+
+    @property
+    def charges(self) -> bool:
+        """Whether jobs cost money the story tracks (hosted APIs): the engine
+        then checks the budget before submitting and records each take's cost.
+        Default: its catalog spec's ``hosted`` (False outside it)."""
+        return self._spec_flag("hosted")
+
+    def _spec_flag(self, name: str) -> bool:
+        from engine.catalog import CATALOG
+
+        entry = CATALOG.get(self.name)
+        return bool(entry is not None and getattr(entry, name))
 
     def generate(
         self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
@@ -236,11 +237,14 @@ class VideoBackend:
         return frames
 
     def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
-        """Steps and guidance of a quality preset. Default: the dev-checkpoint
-        table of `engine.ltx.presets` (backends without steps ignore them)."""
-        from engine.ltx.presets import resolve_preset
+        """Steps and guidance of a quality preset. Default: the backend's
+        catalog presets (`engine.catalog`); one step without guidance for a
+        backend that has none."""
+        from engine.catalog import CATALOG, resolve_preset
 
-        chosen = resolve_preset(quality_preset, "")
+        if self.name not in CATALOG:
+            return 1, 0.0
+        chosen = resolve_preset(self.name, quality_preset, model)
         return chosen.steps, chosen.guidance
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int] | None:
@@ -260,25 +264,6 @@ class VideoBackend:
 
 
 _REGISTRY: dict[str, Callable[..., VideoBackend]] = {}
-_BUILTIN = {
-    "animatic": "engine.backends.animatic",
-    "ltx": "engine.backends.ltx",
-    "replicate": "engine.backends.replicate",
-    "fal": "engine.backends.fal",
-    "ltx2": "engine.backends.ltx2",
-}
-
-
-# Backends that run at a hosted API and charge for it (their modules import no
-# torch, so a front end may load them to estimate costs).
-HOSTED_BACKENDS = ("replicate", "fal")
-# Backends whose takes have sound (``makes_audio``), for front ends that may not
-# import them (the prompt preview shows dialogue and sound for these).
-AUDIO_BACKENDS = ("ltx2",)
-# Text tokens the backends' encoders read (their default max_sequence_length):
-# LTX-Video's T5 128, LTX-2's Gemma 1024. Front ends that do not load the
-# tokenizer estimate counts against these.
-PROMPT_TOKEN_BUDGETS = {"ltx": 128, "ltx2": 1024}
 
 
 def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:
@@ -286,15 +271,20 @@ def register_backend(name: str, factory: Callable[..., VideoBackend]) -> None:
 
 
 def available_backends() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_BUILTIN))
+    from engine.catalog import backend_names
+
+    return sorted(set(_REGISTRY) | set(backend_names()))
 
 
 def get_backend(name: str, **options: Any) -> VideoBackend:
-    """Build a backend by name (``animatic``, ``ltx``...)."""
-    if name not in _REGISTRY and name in _BUILTIN:
+    """Build a backend by name (``animatic``, ``ltx``...): a catalog backend's
+    module is imported on first use and registers itself."""
+    from engine.catalog import CATALOG
+
+    if name not in _REGISTRY and name in CATALOG:
         import importlib
 
-        importlib.import_module(_BUILTIN[name])  # registers itself
+        importlib.import_module(CATALOG[name].module)  # registers itself
     if name not in _REGISTRY:
         raise BackendError(
             f"unknown backend {name!r}; choose one of {available_backends()}"

@@ -4,10 +4,12 @@ The candidates are ordinary takes (seeds ``seed, seed + 1, ...``), each scored
 by the observer as it finishes. `choose` ranks them by the story's objective
 (``settings.best_of.objective``), an ordered list of metrics: the first
 metric keeps the candidates within its tolerance of the best value, the next
-metric decides among those, and so on; what is still tied goes to the lowest
-take index, so the choice is deterministic. A metric no candidate has (no
-seam on a first scene, no CLIP weights) is passed over; a candidate without
-a value where others have one falls behind on that metric.
+metric decides among those, and so on (which way each metric is better and
+its tolerance are its row of the metric table, `kg.metrics`); what is still
+tied goes to the lowest take index, so the choice is deterministic. A metric
+no candidate has (no seam on a first scene, no CLIP weights) is passed over;
+a candidate without a value where others have one falls behind on that
+metric.
 
 The chosen take is selected (continuous successors go stale, as with any
 selection) and records a `kg.schema.BestOfChoice`: the candidates, the
@@ -28,19 +30,22 @@ from engine.generate import generate_scene
 from engine.observe import TakeObserver
 from engine.takes import apply_selection
 from engine.video import ClipWriter
+from kg.metrics import Better, metric, metric_names
 from kg.schema import MAX_CANDIDATES, BestOfChoice, Scores, Story, Take
 from kg.store import load_story, update_story
 
-__all__ = ["Goal", "GOALS", "Choice", "choose", "generate_best_of"]
+__all__ = ["Goal", "goal", "Choice", "choose", "generate_best_of", "select_best"]
 
 
 @dataclass(frozen=True)
 class Goal:
     """How one metric ranks takes: ``goodness`` (higher is better) of a
-    value, and the difference under which two takes count as tied."""
+    value, the difference under which two takes count as tied, and which way
+    the metric itself is better (its row of the metric table)."""
 
     goodness: Callable[[float], float]
     tolerance: float
+    better: Better
 
 
 def _higher(x: float) -> float:
@@ -56,17 +61,33 @@ def _near_one(x: float) -> float:
     return -abs(math.log(max(x, 1e-6)))
 
 
-GOALS: dict[str, Goal] = {
-    "seam_dino_cosine": Goal(_higher, 0.01),
-    "seam_pixel_mae": Goal(_lower, 1.0),  # 0-255 pixel values
-    "seam_flow": Goal(_near_one, 0.05),
-    "subject_consistency": Goal(_higher, 0.005),
-    "background_consistency": Goal(_higher, 0.005),
-    "clip_score": Goal(_higher, 0.01),
-    "temporal_flicker": Goal(_higher, 0.002),
-    "dynamic_degree": Goal(_higher, 0.5),
-    "motion": Goal(_higher, 0.25),  # pixels at a 256-pixel short side
+_GOODNESS: dict[str, Callable[[float], float]] = {
+    "higher": _higher,
+    "lower": _lower,
+    "near 1": _near_one,
 }
+
+
+def goal(name: str) -> Goal:
+    """How metric ``name`` ranks takes: direction and tolerance from its row of
+    the metric table (`kg.metrics`).
+
+    >>> g = goal("seam_pixel_mae")
+    >>> g.goodness(3.5) > g.goodness(12.0), g.tolerance
+    (True, 1.0)
+    """
+    row = metric(name)
+    return Goal(_GOODNESS[row.better], row.tolerance, row.better)
+
+
+def _margin(g: Goal, a: float, b: float) -> float:
+    """How far ``a`` is ahead of ``b`` in the metric's units (log units of
+    the ratio for a metric best near 1)."""
+    if g.better == "higher":
+        return a - b
+    if g.better == "lower":
+        return b - a
+    return g.goodness(a) - g.goodness(b)  # how much closer to 1
 
 
 @dataclass(frozen=True)
@@ -77,23 +98,23 @@ class Choice:
     margin: float | None
 
 
-def _value(scores: Scores | None, metric: str) -> float | None:
+def _value(scores: Scores | None, name: str) -> float | None:
     if scores is None:
         return None
-    value = getattr(scores, metric)
+    value = getattr(scores, name)
     return None if value is None else float(value)
 
 
 def _winner(pool: list[tuple[int, Scores | None]], objective: Sequence[str]) -> int:
-    for metric in objective:
-        goal = GOALS[metric]
-        values = {i: _value(s, metric) for i, s in pool}
-        scored = {i: goal.goodness(v) for i, v in values.items() if v is not None}
+    for name in objective:
+        g = goal(name)
+        values = {i: _value(s, name) for i, s in pool}
+        scored = {i: g.goodness(v) for i, v in values.items() if v is not None}
         if not scored:
             continue  # no candidate has it
         top = max(scored.values())
         pool = [
-            (i, s) for i, s in pool if i in scored and scored[i] >= top - goal.tolerance
+            (i, s) for i, s in pool if i in scored and scored[i] >= top - g.tolerance
         ]
         if len(pool) == 1:
             break
@@ -106,19 +127,15 @@ def _decider(
     """The first metric on which ``other`` is behind ``best`` beyond its
     tolerance, and by how much in the metric's units (None: behind because it
     has no value)."""
-    for metric in objective:
-        goal = GOALS[metric]
-        a, b = _value(best, metric), _value(other, metric)
+    for name in objective:
+        g = goal(name)
+        a, b = _value(best, name), _value(other, name)
         if a is None:
             continue
         if b is None:
-            return metric, None
-        gap = goal.goodness(a) - goal.goodness(b)
-        if gap > goal.tolerance:
-            margin = a - b if goal.goodness is _higher else b - a
-            if goal.goodness is _near_one:
-                margin = gap  # how much closer to 1, in log units
-            return metric, margin
+            return name, None
+        if g.goodness(a) - g.goodness(b) > g.tolerance:
+            return name, _margin(g, a, b)
     return None, 0.0
 
 
@@ -136,9 +153,10 @@ def choose(
     """
     if not candidates:
         raise ValueError("no candidates to choose from")
-    unknown = [m for m in objective if m not in GOALS]
+    known = metric_names()
+    unknown = [m for m in objective if m not in known]
     if unknown:
-        raise ValueError(f"unknown objective metrics {unknown}; use {list(GOALS)}")
+        raise ValueError(f"unknown objective metrics {unknown}; use {list(known)}")
     pool = sorted(candidates, key=lambda c: c[0])
     best = _winner(pool, objective)
     rest = [c for c in pool if c[0] != best]
@@ -214,6 +232,21 @@ def generate_best_of(
                 seed_offset=i,
             )
         )
+    return select_best(root, scene_id, takes, writer)
+
+
+def select_best(
+    story_dir: str | os.PathLike[str],
+    scene_id: str,
+    takes: Sequence[Take],
+    writer: ClipWriter | None = None,
+) -> Take:
+    """Choose among the candidate ``takes`` of a scene that finished, select
+    the best and record why; returns it (the last take by index when none
+    finished). Whoever made the candidates (here, or Ray workers) calls it
+    once every candidate has ended."""
+    root = Path(story_dir)
+    takes = sorted(takes, key=lambda t: t.index)  # in the order they began
     done = [t for t in takes if t.status == "done"]
     if not done:
         return takes[-1]

@@ -24,8 +24,15 @@ def spent(story: Story) -> float:
     return sum(t.cost.usd for s in story.scenes for t in s.takes if t.cost is not None)
 
 
-def check_budget(story: Story, estimate: tuple[float, str] | None, what: str) -> None:
-    """Refuse a job that would take the story past ``settings.hosted.budget_usd``."""
+def check_budget(
+    story: Story,
+    estimate: tuple[float, str] | None,
+    what: str,
+    *,
+    in_flight_usd: float = 0.0,
+) -> None:
+    """Refuse a job that would take the story past ``settings.hosted.budget_usd``,
+    counting what is spent and what the jobs still in flight will cost."""
     budget = story.settings.hosted.budget_usd
     if budget is None:
         return
@@ -34,11 +41,16 @@ def check_budget(story: Story, estimate: tuple[float, str] | None, what: str) ->
             f"{what}: the story has a budget of ${budget:.2f} but no price for "
             "this model; add its USD per second to settings.hosted.prices"
         )
-    used = spent(story)
+    used = spent(story) + in_flight_usd
     cost, how = estimate
     if used + cost > budget + 1e-9:
+        held = (
+            f" (${in_flight_usd:.2f} of it held by jobs in flight)"
+            if in_flight_usd
+            else ""
+        )
         raise BudgetExceededError(
             f"{what} would cost about ${cost:.2f} ({how}); ${used:.2f} of the "
-            f"story's ${budget:.2f} budget is spent, so it was not submitted. "
-            "Raise the budget in Settings or generate fewer scenes"
+            f"story's ${budget:.2f} budget is spent{held}, so it was not "
+            "submitted. Raise the budget in Settings or generate fewer scenes"
         )

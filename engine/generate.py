@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-
-import numpy as np
 
 from engine.backend import (
     BackendError,
@@ -41,7 +38,6 @@ from engine.backend import (
     GenerationCancelled,
     GenerationRequest,
     GenerationResult,
-    OutOfMemoryError,
     ProgressFn,
     ReferenceImage,
     VideoBackend,
@@ -50,6 +46,7 @@ from engine.backend import (
 from engine.budget import check_budget
 from engine.cache import cache_key
 from engine.continuity import ContinuityPlan, plan_continuity
+from engine.failure import check_result, failure_message
 from engine.observe import TakeObserver
 from engine.outcome import TakeInProgress, abandon, fail, finish
 from engine.references import chosen_references, read_references, used
@@ -216,10 +213,13 @@ def prepare_take(
     force: bool = False,
     backends: Callable[[str], VideoBackend] = get_backend,
     seed_offset: int = 0,
+    in_flight_usd: float = 0.0,
 ) -> PreparedTake | Take:
     """Steps 1 to 4: continuity, references, request, budget, cache, and a
     ``generating`` take saved; returns the reused take when an identical one
-    exists (the caller must hold the story's run lock)."""
+    exists (the caller must hold the story's run lock). ``in_flight_usd``:
+    what the story's takes still in flight are estimated to cost (they count
+    against the budget with what is spent)."""
     story_dir = Path(story_dir)
     t0 = time.perf_counter()
 
@@ -252,7 +252,8 @@ def prepare_take(
     params = _params(story, backend_name, impl, model, request, plan)
     if impl.charges:  # before anything is begun
         estimate = impl.estimate_cost(request, story.settings.hosted)
-        check_budget(story, estimate, f"scene {scene_id!r} on {backend_name}")
+        what = f"scene {scene_id!r} on {backend_name}"
+        check_budget(story, estimate, what, in_flight_usd=in_flight_usd)
 
     # 3. cache lookup
     if not force:
@@ -301,7 +302,7 @@ def backend_failed(prepared: PreparedTake, exc: BaseException) -> Take:
                 tip.scene_id,
                 exc_info=exc,
             )
-        return fail(tip, _failure_message(exc, prepared.backend_name, tip.request))
+        return fail(tip, failure_message(exc, prepared.backend_name, tip.request))
     abandon(tip)
     raise exc
 
@@ -319,9 +320,9 @@ def complete_take(
     for name, seconds in result.timings.items():
         tip.timings[f"backend.{name}"] = float(seconds)
     try:
-        _check_result(result, tip.request)
+        check_result(result, tip.request)
     except BackendError as exc:
-        return fail(tip, _failure_message(exc, prepared.backend_name, tip.request))
+        return fail(tip, failure_message(exc, prepared.backend_name, tip.request))
     release = tip.story.settings.release_models
     if release:  # free the video model before the encoders load
         prepared.impl.release()
@@ -393,47 +394,3 @@ def _save_change(story_dir: Path, story: Story, mutate: Callable[[Story], T]) ->
     except StoryConflictError:
         result = update_story(story_dir, mutate)
     return result
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, (OutOfMemoryError, MemoryError)):
-        return True
-    torch = sys.modules.get("torch")
-    oom = getattr(torch, "OutOfMemoryError", None) if torch else None
-    return oom is not None and isinstance(exc, oom)
-
-
-def _failure_message(
-    exc: BaseException, backend: str, request: GenerationRequest
-) -> str:
-    if _is_out_of_memory(exc):
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return (
-            f"out of memory in backend {backend!r} at {request.width}x"
-            f"{request.height}, {request.num_frames} frames"
-            + (f" ({detail})" if detail else "")
-            + "; lower settings.width/height or the scene's duration, set "
-            "settings.memory_mode to 'model_offload' or 'sequential_offload', "
-            "or choose the 'fast' quality preset"
-        )
-    if isinstance(exc, BackendError):
-        return str(exc)
-    return (
-        f"backend {backend!r} failed: {type(exc).__name__}: {exc}; "
-        "see the log for details"
-    )
-
-
-def _check_result(result: GenerationResult, request: GenerationRequest) -> None:
-    want = (request.num_frames, request.height, request.width, 3)
-    frames = result.frames
-    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise BackendError(
-            f"the backend returned frames of type {type(frames).__name__}, "
-            "expected a uint8 numpy array"
-        )
-    if frames.shape[1:] != want[1:] or frames.shape[0] < 1:
-        raise BackendError(
-            f"the backend returned frames of shape {tuple(frames.shape)}, "
-            f"expected {want}"
-        )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engine.backend import BackendError
+from engine.errors import BackendError, CheckpointMismatchError
 from kg.weights import WeightsUnavailable, local_weights
 
 __all__ = [
@@ -37,12 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# The random-weight LTX-Video built in code for smoke runs (engine.ltx.tiny).
+# The random-weight LTX-Video built in code for smoke runs (engine.backends.ltx.tiny).
 TINY_MODEL_ID = "tiny-random"
-
-
-class CheckpointMismatchError(BackendError):
-    """The weights in a model folder do not match its config."""
 
 
 def read_safetensors_header(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:

@@ -30,8 +30,9 @@ import numpy as np
 from engine.backend import GenerationRequest, GenerationResult
 from engine.continuity import ContinuityPlan, save_tail_latents
 from engine.observe import TakeObserver
+from engine.sound import write_wav
 from engine.takes import apply_selection
-from engine.video import ClipWriter, last_frames, write_png, write_video, write_wav
+from engine.video import ClipWriter, last_frames, write_png, write_video
 from kg.errors import StoryError, UnsafePathError
 from kg.fields import clip_message
 from kg.observation import ObservationRequest

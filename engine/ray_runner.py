@@ -3,22 +3,27 @@
 `RayRunner` renders the pending scenes of one or more stories on Ray actors
 that each hold one backend (one GPU each with ``gpus_per_worker``, else a CPU
 for the animatic). This process, the driver, stays the only writer of every
-``kg_state.json``: it prepares each take (`engine.generate.prepare_take`:
-continuity, request, a ``generating`` take saved), ships the request to a
-worker, and completes the take with the worker's result
+``kg_state.json``: it begins each take (`engine.scheduler.begin_take`:
+continuity, request, budget, a ``generating`` take saved), ships the request
+to a worker, and completes the take with the worker's result
 (`engine.generate.complete_take`: files, scores, ``done`` and selected) the
 same way the local runner does.
 
-Scheduling: a scene is submitted once its continuity source is ready (its
-continuous predecessor done in this run, or not pending at all), so a
-continuous chain runs in order (its tail latents or last frame read from the
-take just written) while cuts, independent branches and other stories run
-in parallel, up to one scene per worker. Stories take turns, so a batch
-starts every story at once.
+Scheduling is `engine.scheduler`'s, as for the local runner: a scene is
+submitted once its continuity source is ready, so a continuous chain runs in
+order (its tail latents or last frame read from the take just written) while
+cuts, independent branches and other stories run in parallel, up to one take
+per worker; stories take turns, so a batch starts every story at once. The
+takes in flight count against a story's hosted budget; a refusal stops
+submitting that story's scenes. With ``candidates`` > 1 a scene is made as
+that many candidate takes (seeds ``seed, seed + 1, ...``) on free workers at
+once; when all have ended the best is selected and recorded
+(`engine.best_of.select_best`), then its continuous successors start.
 
 Failures: a worker that dies mid-scene (``RayActorError``) is replaced and
-the scene given back, up to ``max_retries`` times; after that the take fails
-with the worker's error. A backend error is a failed take, as locally.
+the take given back, up to ``max_retries`` times; after that the take fails
+with the worker's error. A backend error is a failed take, and any other
+error ends the scene as `engine.scheduler.ERROR_RULES` says, as locally.
 Cancel (``cancel()``, or Ctrl-C in `run`) stops submitting, tells the
 workers through a shared flag checked between steps, and abandons the takes
 in flight: every story is left consistent. Progress is reported per story.
@@ -27,6 +32,8 @@ in flight: every story is left consistent. Progress is reported per story.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import time
@@ -36,46 +43,35 @@ from pathlib import Path
 from typing import Any
 
 from engine.backend import CancelToken, GenerationCancelled
-from engine.continuity import ContinuityError
-from engine.generate import (
-    PreparedTake,
-    backend_failed,
-    complete_take,
-    prepare_take,
-)
+from engine.catalog import CATALOG
+from engine.generate import PreparedTake, backend_failed, complete_take
 from engine.observe import TakeObserver
-from engine.outcome import abandon, fail
+from engine.outcome import fail
 from engine.recovery import recover_interrupted
-from engine.references import ReferenceFileError
 from engine.runlock import hold_run
+from engine.scheduler import (
+    Outcome,
+    SceneRun,
+    StoryProgress,
+    check_candidates,
+    next_scene,
+    plan_story,
+)
 from engine.video import ClipWriter
-from kg.errors import StoryError
-from kg.graph import DynamicSceneGraph, continuity_predecessor, generation_order
 from kg.schema import Take
 from kg.store import load_story
 
-__all__ = ["RayRunner", "StoryProgress", "BatchStatus"]
+__all__ = ["RayRunner", "StoryProgress", "BatchStatus", "worker_gpus"]
 
 log = logging.getLogger(__name__)
 
-# Backends that want a GPU each on a cluster that has them.
-GPU_BACKENDS = frozenset({"ltx"})
 
-
-@dataclass
-class StoryProgress:
-    """Where one story of the run stands."""
-
-    story_dir: Path
-    pending: list[str]
-    finished: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        return not self.pending
+def worker_gpus(backend: str, cluster_gpus: float, workers: int) -> float:
+    """GPUs each worker asks Ray for: one for a backend whose catalog spec
+    needs a GPU, when the cluster has one per worker (Ray hides CUDA from an
+    actor that asked for none); none otherwise."""
+    wants = backend in CATALOG and CATALOG[backend].needs_gpu
+    return 1.0 if wants and cluster_gpus >= workers else 0.0
 
 
 @dataclass
@@ -133,6 +129,7 @@ def _remote_classes() -> tuple[Any, Any]:
 @dataclass
 class _Flight:
     story: int
+    scene: SceneRun
     prepared: PreparedTake
     worker: Any
     attempt: int = 0
@@ -147,11 +144,13 @@ class RayRunner:
         (``num_cpus`` CPUs) and stopped at the end.
     workers : backend actors to start.
     observer : scores each take here, on the driver.
-    gpus_per_worker : GPUs each actor reserves; None: one for a GPU backend
-        (``ltx``) when the cluster has a GPU per worker, else none.
-    max_retries : times a scene is given back when its worker dies.
+    gpus_per_worker : GPUs each actor reserves; None: one for a backend the
+        catalog says needs a GPU, when the cluster has a GPU per worker.
+    max_retries : times a take is given back when its worker dies.
     on_submit : called with ``(story_dir, scene_id, worker, attempt)`` after
         each submission (progress displays, tests).
+    on_scene_end : called with ``(story_dir, scene_id, outcome)`` (an
+        `engine.scheduler.Kind`) as each scene ends.
     """
 
     def __init__(
@@ -178,6 +177,8 @@ class RayRunner:
         self.on_scene_end = on_scene_end
         self._cancelled = False
         self._board: Any = None
+        self._scenes: list[tuple[int, SceneRun]] = []  # begun, not yet ended
+        self._writer: ClipWriter | None = None
 
     def cancel(self) -> None:
         """Stop submitting, tell the workers, abandon what is in flight."""
@@ -194,9 +195,12 @@ class RayRunner:
         backend: Any = None,
         model: str | None = None,
         force: bool = False,
+        candidates: int = 1,
     ) -> BatchStatus:
         """Render the pending scenes of every story (``scenes`` picks them per
-        story); returns where each story stands."""
+        story), each as ``candidates`` takes with the best kept (needs an
+        observer); returns where each story stands."""
+        check_candidates(candidates, self.observer)
         import ray
 
         started_here = False
@@ -215,40 +219,24 @@ class RayRunner:
                 story_dir = Path(folder)
                 recover_interrupted(story_dir)
                 stack.enter_context(hold_run(story_dir))
-                progress.append(
-                    StoryProgress(story_dir, self._pending(story_dir, scenes, force))
-                )
+                picked = (scenes or {}).get(story_dir)
+                progress.append(plan_story(story_dir, picked, force))
             status = BatchStatus(progress)
             try:
-                self._schedule(status, backend, model, force)
+                self._schedule(status, backend, model, force, candidates)
             finally:
                 if started_here:
                     ray.shutdown()
         status.seconds = time.perf_counter() - t0
         return status
 
-    @staticmethod
-    def _pending(
-        story_dir: Path, scenes: dict[Path, list[str]] | None, force: bool
-    ) -> list[str]:
-        from kg.schema import PENDING_STATUSES
-
-        story = load_story(story_dir)
-        order = generation_order(DynamicSceneGraph(story))
-        wanted = (scenes or {}).get(story_dir)
-        if wanted is not None:
-            return [sid for sid in order if sid in set(wanted)]
-        return [
-            sid for sid in order if force or story.scene(sid).status in PENDING_STATUSES
-        ]
-
-    def _backend_name(self, story_dir: Path, backend: Any) -> Any:
-        if backend is not None:
-            return backend
-        return load_story(story_dir).settings.backend
-
     def _schedule(
-        self, status: BatchStatus, backend: Any, model: Any, force: bool
+        self,
+        status: BatchStatus,
+        backend: Any,
+        model: Any,
+        force: bool,
+        candidates: int,
     ) -> None:
         import ray
         from ray.exceptions import RayActorError
@@ -258,11 +246,13 @@ class RayRunner:
         if self._cancelled:
             self._board.set.remote()
         # one backend for the batch (the first story's when not given)
-        name = self._backend_name(status.stories[0].story_dir, backend)
+        name = backend
+        if name is None:
+            name = load_story(status.stories[0].story_dir).settings.backend
         gpus = self.gpus_per_worker
-        if gpus is None:  # a GPU each for a GPU backend, when the cluster has them
-            has_gpu = ray.cluster_resources().get("GPU", 0) >= self.workers
-            gpus = 1.0 if name in GPU_BACKENDS and has_gpu else 0.0
+        if gpus is None:
+            cluster = ray.cluster_resources().get("GPU", 0)
+            gpus = worker_gpus(name, cluster, self.workers)
         options: dict[str, Any] = {"num_cpus": 1}
         if gpus:
             options["num_gpus"] = gpus
@@ -272,89 +262,96 @@ class RayRunner:
 
         free = [new_worker() for _ in range(self.workers)]
         # clips encode on a thread here while the workers make the next scenes
-        writer = ClipWriter()
-        stack = contextlib.ExitStack()
-        stack.callback(writer.close)
+        writer = self._writer = ClipWriter()
         flights: dict[Any, _Flight] = {}
-        graphs = {
-            i: DynamicSceneGraph(load_story(s.story_dir))
-            for i, s in enumerate(status.stories)
-        }
+        self._scenes = []
         turn = 0
         try:
             while True:
-                # submit every ready scene a free worker can take, stories in turn
+                # begin every take a free worker can make, stories in turn
                 while free and not self._cancelled:
-                    picked = self._next_ready(status, graphs, flights, turn)
-                    if picked is None:
-                        break
-                    i, sid = picked
-                    turn = i + 1
-                    story = status.stories[i]
-                    prepared = self._prepare(story, sid, name, model, force)
+                    begun = next((b for b in self._scenes if b[1].more), None)
+                    if begun is None:
+                        picked = next_scene(status.stories, turn)
+                        if picked is None:
+                            break
+                        i, sid = picked
+                        turn = i + 1
+                        status.stories[i].start(sid)
+                        begun = (i, SceneRun(status.stories[i], sid, candidates))
+                        self._scenes.append(begun)
+                    i, scene = begun
+                    prepared = scene.begin(backend=name, model=model, force=force)
                     if prepared is None:
-                        continue
-                    worker = free.pop()
-                    self._submit(flights, _Flight(i, prepared, worker), status)
+                        self._close_if_over(i, scene)
+                    else:
+                        flight = _Flight(i, scene, prepared, free.pop())
+                        self._submit(flights, flight, status)
                 if not flights:
                     break
                 ready, _ = ray.wait(list(flights), num_returns=1)
-                ref = ready[0]
-                flight = flights.pop(ref)
-                story = status.stories[flight.story]
-                sid = flight.prepared.tip.scene_id
+                flight = flights.pop(ready[0])
+                came: Any
                 try:
-                    result = ray.get(ref)
+                    came = ray.get(ready[0])
+                    free.append(flight.worker)
                 except RayActorError as exc:
+                    sid = flight.scene.scene_id
                     if flight.attempt < self.max_retries and not self._cancelled:
                         status.retries += 1
                         log.warning("worker died on %s; retrying: %s", sid, exc)
-                        flight = _Flight(flight.story, flight.prepared, new_worker(),
-                                         flight.attempt + 1)  # fmt: skip
+                        flight = dataclasses.replace(
+                            flight, worker=new_worker(), attempt=flight.attempt + 1
+                        )
                         self._submit(flights, flight, status)
                         continue
                     free.append(new_worker())
-                    take = fail(
-                        flight.prepared.tip,
-                        f"the Ray worker died {flight.attempt + 1} time(s) making "
-                        f"this scene: {exc}",
-                    )
-                    self._end(story, sid, take)
-                    continue
+                    came = (f"the Ray worker died {flight.attempt + 1} time(s) "
+                            f"making this scene: {exc}")  # fmt: skip
                 except Exception as exc:  # the backend's error, from the worker
                     free.append(flight.worker)
-                    cause = getattr(exc, "cause", None) or exc
-                    if isinstance(cause, GenerationCancelled) or self._cancelled:
-                        abandon(flight.prepared.tip)
-                        self._cancelled_scene(story, sid)
-                        continue
-                    try:
-                        take = backend_failed(flight.prepared, cause)
-                    except BaseException:  # noqa: BLE001 - abandoned, counted
-                        self._cancelled_scene(story, sid)
-                        continue
-                    self._end(story, sid, take)
-                    continue
-                free.append(flight.worker)
-                if self._cancelled:
-                    abandon(flight.prepared.tip)
-                    self._cancelled_scene(story, sid)
-                    continue
-                take = complete_take(flight.prepared, result, self.observer, writer)
-                self._end(story, sid, take)
+                    came = getattr(exc, "cause", None) or exc
+                if self._cancelled:  # what comes back after a cancel is dropped
+                    came = GenerationCancelled("the run was cancelled")
+                flight.scene.settle(flight.prepared, functools.partial(self._end, came))
+                self._close_if_over(flight.story, flight.scene)
         except BaseException:
             self.cancel()
+            stop = functools.partial(self._end, GenerationCancelled("stopped"))
             for flight in flights.values():
-                with contextlib.suppress(Exception):
-                    abandon(flight.prepared.tip)
-                self._cancelled_scene(status.stories[flight.story],
-                                      flight.prepared.tip.scene_id)  # fmt: skip
+                flight.scene.settle(flight.prepared, stop)  # abandoned
             raise
         finally:
-            stack.close()  # every clip written before the run returns
+            writer.close()  # every clip written before the run returns
+            for i, scene in list(self._scenes):  # cancelled, or never ended
+                self._close(i, scene, Outcome("cancelled"))
             for story in status.stories:
-                story.cancelled.extend(story.pending)
-                story.pending.clear()
+                story.drain()
+
+    def _end(self, came: Any, prepared: PreparedTake) -> Take:
+        """End a take with what its worker sent back: a result, the backend's
+        error, or why the worker died."""
+        if isinstance(came, str):
+            return fail(prepared.tip, came)
+        if isinstance(came, BaseException):
+            return backend_failed(prepared, came)
+        return complete_take(prepared, came, self.observer, self._writer)
+
+    def _close_if_over(self, story: int, scene: SceneRun) -> None:
+        if scene.over:
+            self._close(story, scene, scene.outcome(self._writer))
+
+    def _close(self, story: int, scene: SceneRun, outcome: Outcome) -> None:
+        """The scene ended: record it in its story and tell the listener."""
+        if (story, scene) not in self._scenes:
+            return  # ended already
+        self._scenes.remove((story, scene))
+        scene.story.end(scene.scene_id, outcome)
+        if self.on_scene_end is not None:
+            try:
+                self.on_scene_end(scene.story.story_dir, scene.scene_id, outcome.kind)
+            except Exception:
+                log.exception("on_scene_end failed after %r", scene.scene_id)
 
     def _submit(
         self, flights: dict[Any, _Flight], flight: _Flight, status: BatchStatus
@@ -363,76 +360,8 @@ class RayRunner:
         flights[ref] = flight
         if len(flights) > status.max_in_flight:
             status.max_in_flight = len(flights)
-            status.busiest = [
-                (f.story, f.prepared.tip.scene_id) for f in flights.values()
-            ]
+            status.busiest = [(f.story, f.scene.scene_id) for f in flights.values()]
         if self.on_submit is not None:
-            story_dir = status.stories[flight.story].story_dir
-            self.on_submit(story_dir, flight.prepared.tip.scene_id, flight.worker,
+            story_dir = flight.scene.story.story_dir
+            self.on_submit(story_dir, flight.scene.scene_id, flight.worker,
                            flight.attempt)  # fmt: skip
-
-    def _next_ready(
-        self,
-        status: BatchStatus,
-        graphs: dict[int, DynamicSceneGraph],
-        flights: dict[Any, _Flight],
-        turn: int,
-    ) -> tuple[int, str] | None:
-        n = len(status.stories)
-        flying = {(f.story, f.prepared.tip.scene_id) for f in flights.values()}
-        for k in range(n):
-            i = (turn + k) % n
-            story = status.stories[i]
-            for sid in story.pending:
-                if (i, sid) in flying:
-                    continue
-                source = continuity_predecessor(graphs[i], sid)
-                waiting = source is not None and (
-                    source in story.pending or (i, source) in flying
-                )
-                if not waiting:
-                    return i, sid
-        return None
-
-    def _prepare(
-        self, story: StoryProgress, sid: str, backend: Any, model: Any, force: bool
-    ) -> PreparedTake | None:
-        try:
-            prepared = prepare_take(
-                story.story_dir, sid, backend=backend, model=model, force=force
-            )
-        except (ContinuityError, ReferenceFileError, StoryError, KeyError) as exc:
-            story.pending.remove(sid)
-            story.failed.append(sid)
-            story.errors[sid] = str(exc).strip("\"'")
-            self._notify(story, sid, "failed")
-            return None
-        if isinstance(prepared, Take):  # an identical take was reused
-            self._end(story, sid, prepared)
-            return None
-        # the scene is in flight: no longer pending, not yet finished
-        return prepared
-
-    def _end(self, story: StoryProgress, sid: str, take: Take) -> None:
-        if sid in story.pending:
-            story.pending.remove(sid)
-        if take.status == "done":
-            story.finished.append(sid)
-            self._notify(story, sid, "done")
-        else:
-            story.failed.append(sid)
-            story.errors[sid] = take.error or "failed"
-            self._notify(story, sid, "failed")
-
-    def _cancelled_scene(self, story: StoryProgress, sid: str) -> None:
-        if sid in story.pending:
-            story.pending.remove(sid)
-        story.cancelled.append(sid)
-        self._notify(story, sid, "cancelled")
-
-    def _notify(self, story: StoryProgress, sid: str, outcome: str) -> None:
-        if self.on_scene_end is not None:
-            try:
-                self.on_scene_end(story.story_dir, sid, outcome)
-            except Exception:
-                log.exception("on_scene_end failed after %r", sid)

@@ -4,7 +4,7 @@ A scene is conditioned on the reference images of its characters (in the
 scene's order) and of its environment, first image of each before anyone's
 second, up to ``settings.references.max_images``. The backend places them as
 keyframes *before* the clip, never as its first frame (a first frame is a
-starting image, not an identity; see `engine.ltx.extend`). Their strength is
+starting image, not an identity; see `engine.backends.ltx.extend`). Their strength is
 ``settings.references.strength`` where nothing is carried into the scene (a
 first scene, after a cut) and the lower ``strength_with_continuity`` where a
 predecessor's tail is carried. A scene can switch them off

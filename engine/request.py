@@ -19,6 +19,7 @@ from engine.backend import (
     WindowPlan,
     get_backend,
 )
+from engine.catalog import CATALOG, check_settings
 from engine.continuity import ContinuityPlan
 from kg.graph import DynamicSceneGraph
 from kg.prompt import build_prompt, window_prompts
@@ -101,6 +102,8 @@ def build_request(
     """
     backend = backend or VideoBackend()
     settings = story.settings
+    if backend.name in CATALOG:  # the rules Settings validation applies
+        check_settings(settings, backend.name)
     graph = DynamicSceneGraph(story)
     scene = graph.scene(scene_id)
     budget = _prompt_budget(backend, settings, model)

@@ -2,8 +2,10 @@
 
 The studio and the CLI submit scene ids; one worker thread per process
 generates them in story order (a scene waits for the scene it continues
-from), reports progress and an ETA through a frozen `RunnerStatus` snapshot
-that a UI polls, and stops between steps on `JobRunner.cancel`. Every status
+from; `engine.scheduler` decides what is ready and how each error ends a
+scene, as for the Ray runner), reports progress and an ETA through a frozen
+`RunnerStatus` snapshot that a UI polls, and stops between steps on
+`JobRunner.cancel`. Every status
 change is written to ``kg_state.json`` as it happens, so a process that dies
 leaves at worst ``generating``/``queued`` scenes; `recover_interrupted` turns
 them into ``interrupted`` once no live process holds the story's run lock.
@@ -17,30 +19,27 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backend import (
-    CancelToken,
-    GenerationCancelled,
-    VideoBackend,
-    get_backend,
-)
+from engine.backend import CancelToken, VideoBackend, get_backend
 from engine.best_of import generate_best_of
-from engine.continuity import ContinuityError
 from engine.generate import generate_scene
 from engine.observe import TakeObserver
 from engine.recovery import recover_interrupted
-from engine.references import ReferenceFileError
-from engine.runlock import RunLockedError, hold_run
-from engine.video import ClipWriter
-from kg.graph import (
-    DynamicSceneGraph,
-    continuity_predecessor,
-    generation_order,
+from engine.runlock import hold_run
+from engine.scheduler import (
+    Outcome,
+    StoryProgress,
+    check_candidates,
+    outcome_of_error,
+    outcome_of_take,
+    stopped,
+    story_order,
 )
+from engine.video import ClipWriter
+from kg.graph import DynamicSceneGraph, generation_order
 from kg.schema import Story
 from kg.store import update_story
 
@@ -78,9 +77,6 @@ class _Job:
     model: str | None
     force: bool
     prior_status: str  # restored when the job is cancelled or cannot start
-    # the scene it continues from, as the story was when it was queued (only
-    # orders the queue; generation checks continuity on the newest state)
-    after: str | None = None
     candidates: int = 1  # > 1: best of N (engine.best_of)
 
 
@@ -97,8 +93,9 @@ class JobRunner:
         instance per name for this runner (front ends share one across
         runners, `studio.wiring.shared_backend`).
     on_scene_end : called on the worker thread with ``(scene_id, outcome)``
-        (``done``, ``failed`` or ``cancelled``) after each scene's state is
-        saved, before the next scene starts (e.g. to redraw a live graph).
+        (an `engine.scheduler.Kind`: ``done``, ``failed``, ``budget``,
+        ``interrupted`` or ``cancelled``) after each scene's state is saved,
+        before the next scene starts (e.g. to redraw a live graph).
     """
 
     def __init__(
@@ -115,7 +112,8 @@ class JobRunner:
         self.background_encode = background_encode
         self.on_scene_end = on_scene_end
         self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()
+        self._book = StoryProgress(self.story_dir, [])  # queued and ended scenes
+        self._jobs: dict[str, _Job] = {}  # the queued ones
         self._current: str | None = None
         self._step = 0
         self._total = 0
@@ -123,9 +121,6 @@ class JobRunner:
         self._candidate, self._candidates = 1, 1
         self._scene_started = 0.0
         self._scene_seconds: list[float] = []
-        self._finished: list[str] = []
-        self._failed: list[str] = []
-        self._cancelled: list[str] = []
         self._last_error: str | None = None
         self._cancel = CancelToken()
         self._thread: threading.Thread | None = None
@@ -148,14 +143,10 @@ class JobRunner:
         saved with status ``queued``. ``candidates`` > 1 makes that many takes
         of each scene and keeps the best (`engine.best_of`; needs an observer).
         """
-        if candidates > 1 and self.observer is None:
-            raise ValueError(
-                "best of N ranks takes by their scores; this runner has no "
-                "observer (turn scoring on)"
-            )
+        check_candidates(candidates, self.observer)
         wanted = set(scene_ids)
         with self._cond:
-            busy = {j.scene_id for j in self._queue} | {self._current}
+            busy = set(self._book.pending) | {self._current}
 
         def mark_queued(s: Story) -> list[tuple[str, str, str | None]]:
             """(scene, prior status, continuity predecessor) of each queued scene."""
@@ -168,13 +159,12 @@ class JobRunner:
                     f"choose from {order}"
                 )
             queued = []
-            for sid in order:
-                if sid in wanted and sid not in busy:
-                    scene = graph.scene(sid)
-                    queued.append(
-                        (sid, scene.status, continuity_predecessor(graph, sid))
-                    )
-                    scene.status = "queued"
+            for sid, after in story_order(
+                graph, lambda sid: sid in wanted and sid not in busy
+            ):
+                scene = graph.scene(sid)
+                queued.append((sid, scene.status, after))
+                scene.status = "queued"
             return queued
 
         # Hold the run lock from before the scenes are marked queued until the
@@ -193,9 +183,8 @@ class JobRunner:
             return []
         with self._cond:
             for sid, prior, after in queued:
-                self._queue.append(
-                    _Job(sid, backend, model, force, prior, after, candidates)
-                )
+                self._book.add(sid, after)
+                self._jobs[sid] = _Job(sid, backend, model, force, prior, candidates)
             if self._thread is None or not self._thread.is_alive():
                 self._cancel.clear()
                 self._thread = threading.Thread(
@@ -215,16 +204,17 @@ class JobRunner:
         with self._cond:
             now = time.perf_counter()
             elapsed = now - self._scene_started if self._current else 0.0
+            book = self._book
             return RunnerStatus(
-                running=self._current is not None or bool(self._queue),
+                running=self._current is not None or bool(book.pending),
                 current_scene=self._current,
                 step=self._step,
                 total_steps=self._total,
                 eta_s=self._eta(elapsed),
-                queued=tuple(j.scene_id for j in self._queue),
-                finished=tuple(self._finished),
-                failed=tuple(self._failed),
-                cancelled=tuple(self._cancelled),
+                queued=tuple(book.pending),
+                finished=tuple(book.finished),
+                failed=tuple(book.failed),
+                cancelled=tuple(book.cancelled),
                 last_error=self._last_error,
                 scene_elapsed_s=elapsed,
                 window=self._window,
@@ -236,7 +226,7 @@ class JobRunner:
     def cancel(self) -> None:
         """Stop the running scene between two steps and drop the queue."""
         with self._cond:
-            if self._current is not None or self._queue:
+            if self._current is not None or self._book.pending:
                 self._cancel.set()
             self._cond.notify_all()
 
@@ -253,7 +243,7 @@ class JobRunner:
 
     # Worker --------------------------------------------------------------------
     def _eta(self, elapsed: float) -> float | None:
-        if self._current is None and not self._queue:
+        if self._current is None and not self._book.pending:
             return None
         per_scene = (
             sum(self._scene_seconds) / len(self._scene_seconds)
@@ -267,7 +257,7 @@ class JobRunner:
                 per_scene = elapsed / self._step * self._total
         if per_scene is None:
             return None
-        return (current or 0.0) + per_scene * len(self._queue)
+        return (current or 0.0) + per_scene * len(self._book.pending)
 
     def _progress(
         self, step: int, total: int, window: int = 1, windows: int = 1
@@ -286,22 +276,16 @@ class JobRunner:
             self._cond.notify_all()
 
     def _next_job(self) -> _Job | None:
-        """The first queued job whose continuity predecessor is not queued."""
+        """The first queued job that is ready (`StoryProgress.next_ready`)."""
         with self._cond:
-            if not self._queue:
-                return None
             if self._cancel.is_set():
                 return None
-            queued = {j.scene_id for j in self._queue}
-
-        def ready(job: _Job) -> bool:
-            return job.after not in queued
-
-        with self._cond:
-            # the fallback is unreachable in a DAG; it keeps the queue from stalling
-            job = next(filter(ready, self._queue), self._queue[0])
-            self._queue.remove(job)
-            self._current = job.scene_id
+            sid = self._book.next_ready()
+            if sid is None:
+                return None
+            self._book.start(sid)
+            job = self._jobs.pop(sid)
+            self._current = sid
             self._step, self._total = 0, 0
             self._window, self._windows = 1, 1
             self._candidate, self._candidates = 1, job.candidates
@@ -320,13 +304,10 @@ class JobRunner:
                     if writer is not None:
                         writer.close()
         except Exception as exc:  # keep the story consistent, report, stop
-            if isinstance(exc, RunLockedError):
-                log.warning("%s", exc)
-                self._last_error = str(exc)
-            else:
-                log.exception("the job runner stopped")
-                self._last_error = f"the job runner stopped: {exc}"
-            self._drain(failed=True)
+            outcome = stopped(exc)
+            log.warning("%s", outcome.message)
+            self._last_error = outcome.message
+            self._drain(outcome)
         finally:
             self._drain()
             with self._cond:
@@ -339,8 +320,6 @@ class JobRunner:
         return self._backends[name]
 
     def _run(self, job: _Job, writer: ClipWriter | None) -> None:
-        error: str | None = None
-        outcome = "failed"
         common = {
             "backend": job.backend,
             "model": job.model,
@@ -363,31 +342,21 @@ class JobRunner:
                 take = generate_scene(
                     self.story_dir, job.scene_id, force=job.force, **common
                 )
-            outcome = "done" if take.status == "done" else "failed"
-            error = take.error if take.status != "done" else None
-        except GenerationCancelled:
-            outcome = "cancelled"
-            self._restore(job)
-        except (ContinuityError, ReferenceFileError, KeyError) as exc:
-            error = str(exc).strip("\"'")
-            self._restore(job)
-        except Exception as exc:
-            log.exception("scene %r could not be generated", job.scene_id)
-            error = f"scene {job.scene_id!r} could not be generated: {exc}"
-            self._restore(job)
+            outcome, began = outcome_of_take(take), True
+        except Exception as exc:  # how it ends: engine.scheduler.ERROR_RULES
+            outcome, began = outcome_of_error(job.scene_id, exc), False
         with self._cond:
             seconds = time.perf_counter() - self._scene_started
-            if outcome == "done":
-                self._finished.append(job.scene_id)
+            self._book.end(job.scene_id, outcome)
+            if outcome.kind == "done":
                 self._scene_seconds.append(seconds)
-            elif outcome == "cancelled":
-                self._cancelled.append(job.scene_id)
-            else:
-                self._failed.append(job.scene_id)
-                self._last_error = error
+            elif outcome.failed:
+                self._last_error = outcome.message
+        if not began:
+            self._restore(job)
         if self.on_scene_end is not None:
             try:
-                self.on_scene_end(job.scene_id, outcome)
+                self.on_scene_end(job.scene_id, outcome.kind)
             except Exception:  # a listener must not stop the story
                 log.exception("on_scene_end failed after %r", job.scene_id)
         with self._cond:
@@ -407,14 +376,11 @@ class JobRunner:
 
         update_story(self.story_dir, mutate)
 
-    def _drain(self, failed: bool = False) -> None:
-        """Cancelled or stopped: restore every job still queued."""
+    def _drain(self, outcome: Outcome | None = None) -> None:
+        """Cancelled or stopped: restore every job still queued (they end
+        with ``outcome``, else the story's stop, else cancelled)."""
         with self._cond:
-            jobs = list(self._queue)
-            self._queue.clear()
-            (self._failed if failed else self._cancelled).extend(
-                j.scene_id for j in jobs
-            )
+            jobs = [self._jobs.pop(sid) for sid in self._book.drain(outcome)]
         if not jobs:
             return
 

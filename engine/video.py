@@ -19,17 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.sound import mux_aac
 from kg.paths import TMP_MARK, atomic_path, walk_files
 
 __all__ = [
     "write_video",
-    "write_wav",
-    "read_wav",
-    "audio_duration",
     "open_writer",
     "decode_clips",
-    "has_audio",
-    "audio_streams",
     "read_video",
     "last_frames",
     "video_info",
@@ -81,7 +77,7 @@ def write_video(
     yuv420p halves the chroma resolution, so width and height must be even.
     ``crf`` 18 is visually lossless for storyboards; ``veryfast`` keeps
     encoding well ahead of generation. ``audio``: a sound file muxed in as
-    AAC (192 kb/s), the picture stream copied.
+    AAC (192 kb/s, `mux_aac`), the picture stream copied.
     """
     _check_frames(frames)
     _, height, width, _ = frames.shape
@@ -94,87 +90,11 @@ def write_video(
                 writer.send(np.ascontiguousarray(frame))
             writer.close()
             if audio:
-                _mux_audio(silent, audio, tmp)
+                mux_aac(silent, [audio], tmp)
         finally:
             if audio:
                 silent.unlink(missing_ok=True)
     return final
-
-
-def _mux_audio(
-    video: Path, audio: str | os.PathLike[str], out: Path, bitrate: str = "192k"
-) -> None:
-    import subprocess
-
-    import imageio_ffmpeg
-
-    # the muxer picks the container from the name; the temp name has no .mp4
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
-        *("-i", str(video), "-i", str(audio)),
-        *("-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"),
-        *("-c:a", "aac", "-b:a", bitrate, "-movflags", "+faststart"),
-        *("-f", "mp4", str(out)),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise OSError(f"ffmpeg could not add the sound to {out}: {done.stderr[-500:]}")
-
-
-def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> Path:
-    """``samples`` ``[channels, n]`` float in [-1, 1] as a 16-bit PCM .wav, atomically.
-
-    16-bit PCM is what editors, browsers and the LTX trainers read everywhere;
-    the mp4's AAC is encoded from this file.
-    """
-    import wave
-
-    if samples.ndim != 2 or samples.shape[1] == 0:
-        raise ValueError(
-            f"samples must be [channels, n] with n > 0, got {tuple(samples.shape)}"
-        )
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    final = Path(path)
-    with atomic_path(final) as tmp, wave.open(str(tmp), "wb") as fh:
-        fh.setnchannels(samples.shape[0])
-        fh.setsampwidth(2)
-        fh.setframerate(int(rate))
-        fh.writeframes(np.ascontiguousarray(pcm.T).tobytes())
-    return final
-
-
-def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """A 16-bit PCM .wav as ``[channels, n]`` float32 and its sample rate."""
-    import wave
-
-    with wave.open(str(path), "rb") as fh:
-        if fh.getsampwidth() != 2:
-            raise ValueError(f"{path} is not 16-bit PCM")
-        channels, rate = fh.getnchannels(), fh.getframerate()
-        data = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2")
-    return (data.reshape(-1, channels).T.astype(np.float32) / 32767.0), rate
-
-
-def audio_duration(path: str | os.PathLike[str]) -> float | None:
-    """Seconds of the first audio stream of a media file (None: no sound),
-    decoded by the bundled ffmpeg (exact, not the container's estimate)."""
-    import re
-    import subprocess
-
-    import imageio_ffmpeg
-
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(),
-        *("-hide_banner", "-nostdin", "-i", str(path)),
-        *("-map", "0:a:0", "-f", "null", "-"),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    times = re.findall(r"time=(\d+):(\d+):(\d+\.\d+)", done.stderr)
-    if done.returncode != 0 or not times:
-        return None
-    h, m, sec = times[-1]
-    return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
 def open_writer(
@@ -278,37 +198,6 @@ def decode_clips(
                     f"decoding {len(batch)} clips gave {got} of {expected} frames: "
                     f"{err or 'a clip holds no video'}; generate the scene again"
                 )
-
-
-def has_audio(path: str | os.PathLike[str]) -> bool:
-    """Whether the media file holds an audio stream (asked of the bundled ffmpeg)."""
-    return audio_streams([path])[0]
-
-
-def audio_streams(paths: Sequence[str | os.PathLike[str]]) -> list[bool]:
-    """Whether each media file holds an audio stream: one ffmpeg probe per
-    `DECODE_BATCH` files, reading the stream list ffmpeg prints per input."""
-    import re
-    import subprocess
-
-    import imageio_ffmpeg
-
-    found = [False] * len(paths)
-    stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio:")
-    for start in range(0, len(paths), DECODE_BATCH):
-        batch = paths[start : start + DECODE_BATCH]
-        inputs = [arg for p in batch for arg in ("-i", str(p))]
-        probe = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *inputs],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
-        for line in probe.stderr.splitlines():
-            if match := stream.match(line):
-                found[start + int(match.group(1))] = True
-    return found
 
 
 def video_info(path: str | os.PathLike[str]) -> dict[str, float | int]:

@@ -1,6 +1,13 @@
-"""Story knowledge graph: schema, graph with memory decay, persistence, prompts.
+"""The story knowledge graph, the lowest layer: the story and nothing else.
 
-This package imports no torch.
+The schema of ``kg_state.json`` and its bounded fields, strict JSON and
+crash-safe persistence, the story folder's layout and paths confined to it,
+the scene graph with memory decay, story lines, the prompt generator, story
+edits without a user interface, the window rules of long takes, the weights
+lookup and the observation contract between the engine and scoring.
+
+This package imports no torch and nothing of presentation (matplotlib, rich,
+Streamlit): drawing, colours and escaping for a screen live in ``studio``.
 """
 
 from kg.errors import (

@@ -13,15 +13,12 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from kg.errors import StoryConflictError, StoryValidationError
-from kg.graph import (
-    DynamicSceneGraph,
-    mark_stale_descendants,
-)
+from kg.graph import DynamicSceneGraph, mark_stale_descendants
 from kg.schema import (
     GENERATED_STATUSES,
     Character,
@@ -37,9 +34,6 @@ from kg.store import (
     parse_story,
     validation_problems,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ CLIPScore (Hessel et al., 2021) and the background features of VBench
 (Huang et al., 2024); DINOv2 (Oquab et al., 2023) gives VBench's subject
 features. Weights come from a local folder or the Hugging Face cache and are
 never downloaded here (``storygraph fetch-models clip-vit-b-32 dinov2-small``
-fetches them). Each encoder loads once per process (until `release_encoders`),
-on the best device, runs batched in inference mode, and returns L2-normalised
-float32 features on the CPU.
+fetches them). Each encoder is held once (`scoring.held`: in the front ends'
+model cache, until released), on the best device, runs batched in inference
+mode, and returns L2-normalised float32 features on the CPU.
 
 Tiny random-weight variants (`tiny_clip`, `tiny_dino`) and the real
 architectures with random weights (`random_clip`, `random_dino`) are built from
@@ -19,12 +19,9 @@ crop, normalise), following each model's own preprocessing configuration.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +47,6 @@ __all__ = [
     "resolve_model_folder",
     "load_clip",
     "load_dino",
-    "get_clip",
-    "get_dino",
-    "release_encoders",
 ]
 
 log = logging.getLogger(__name__)
@@ -342,48 +336,6 @@ def load_dino(
         random_weights=False,
         device=device,
     )
-
-
-_lock = threading.Lock()
-_loaded: dict[tuple[str, str, str], ImageEncoder] = {}
-
-
-def _get(kind: str, loader: Any, source: Any, device: Any) -> Any:
-    key = (kind, str(source or ""), str(device or ""))
-    with _lock:
-        if key not in _loaded:
-            _loaded[key] = loader(source, device=device)
-        return _loaded[key]
-
-
-def get_clip(
-    source: str | os.PathLike[str] | None = None,
-    device: torch.device | str | None = None,
-) -> ClipEncoder:
-    """`load_clip` once per process (a failed load is retried next time)."""
-    return _get("clip", load_clip, source, device)
-
-
-def get_dino(
-    source: str | os.PathLike[str] | None = None,
-    device: torch.device | str | None = None,
-) -> DinoEncoder:
-    """`load_dino` once per process (a failed load is retried next time)."""
-    return _get("dino", load_dino, source, device)
-
-
-def release_encoders() -> None:
-    """Drop the encoders `get_clip`/`get_dino` hold and return their device memory.
-
-    The next ``get_*`` call loads again. An `Observer` that already holds an
-    encoder keeps it until the observer itself is dropped.
-    """
-    with _lock:
-        _loaded.clear()
-    gc.collect()
-    torch = sys.modules.get("torch")  # never imported: no device memory to return
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _default_dino_processor(resize: int = 256, crop: int = 224) -> Any:

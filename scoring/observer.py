@@ -12,8 +12,11 @@ scoring never imports the engine). For every take it
    cosine and character consistency against cached reference features,
 4. writes the features to ``scenes/<scene>/take-<n>.embeddings.safetensors``.
 
-Without weights the semantic metrics are ``None`` and ``Scores.unavailable``
-says why and which command fetches them. Nothing here raises into the engine:
+Which metrics need CLIP or DINOv2, and which compare with the previous take,
+is read from the metric table (`kg.metrics`); the formulas are
+`scoring.metrics` and `scoring.motion`. Without weights the semantic metrics
+are ``None`` and ``Scores.unavailable`` says why and which command fetches
+them. Nothing here raises into the engine:
 a failing metric is recorded as unavailable with its error, never a failed take.
 """
 
@@ -27,12 +30,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kg.fields import clip_message, utc_now
+from kg.fields import utc_now
+from kg.metrics import NEEDS, metric_table, needing
 from kg.observation import Observation, ObservationRequest
 from kg.paths import atomic_path, resolve_asset
 from kg.schema import Scores
-from scoring import metrics, motion
+from scoring import metrics
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
+from scoring.recording import (
+    NO_PREVIOUS,
+    ONE_FRAME,
+    failure_message,
+    put_score,
+    record_failure,
+    resize_frame,
+    score_motion,
+)
 from scoring.references import ReferenceCache
 from scoring.sampling import DEFAULT_SAMPLES, sample_indices
 
@@ -40,35 +53,32 @@ if TYPE_CHECKING:
     import torch
 
     from scoring.encoders import ClipEncoder, DinoEncoder, ImageEncoder
+    from scoring.held import ModelHolder
 
 __all__ = ["Observer", "resize_frame"]
 
 log = logging.getLogger(__name__)
 
-LABELS = {"clip": "CLIP", "dino": "DINOv2"}
-CLIP_METRICS = ("clip_score", "background_consistency")
+# What each encoder is called and which metrics need it: the metric table's
+# needs (`kg.metrics`).
+LABELS = {"clip": NEEDS["clip"], "dino": NEEDS["dino"]}
+CLIP_METRICS = tuple(m.name for m in needing("clip"))
 # The DINOv2 metrics of the take's own frames; character consistency also
 # needs the reference images and is scored after them.
-DINO_FRAME_METRICS = ("subject_consistency", "seam_dino_cosine")
+DINO_FRAME_METRICS = tuple(m.name for m in needing("dino"))
 DINO_METRICS = (*DINO_FRAME_METRICS, "character_consistency")
+# Compared with the previous take's last frame across a continuous join (the
+# flow across it needs the previous take's last two: `score_motion`).
+JOIN_METRICS = tuple(
+    m.name for m in metric_table() if m.at_join and "flow" not in m.needs
+)
 # The VBench consistency (score field, formula) of each encoder's image features.
 CONSISTENCY = {
     "clip": ("background_consistency", metrics.background_consistency),
     "dino": ("subject_consistency", metrics.subject_consistency),
 }
-ONE_FRAME = "the take has one frame; needs two"
 
 EncoderSource = Any  # an encoder, a zero-argument loader returning one, or None
-
-
-def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A ``[H, W, 3]`` uint8 frame resized to ``height`` x ``width`` (bilinear)."""
-    if frame.shape[:2] == (height, width):
-        return frame
-    from PIL import Image
-
-    img = Image.fromarray(frame).resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def _write_safetensors(
@@ -78,35 +88,6 @@ def _write_safetensors(
 
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata)
-
-
-def _put(s: Scores, metric: str, value: float | None) -> None:
-    """Set a score; a NaN or infinite one (e.g. a blank clip) is recorded as why."""
-    if value is None:
-        setattr(s, metric, None)
-        return
-    value = float(value)
-    if math.isfinite(value):
-        setattr(s, metric, value)
-    else:
-        s.unavailable[metric] = (
-            f"the metric came out as {value} for this take (a blank or constant "
-            "clip?); nothing to compare"
-        )
-
-
-def _failure(exc: BaseException) -> str:
-    return clip_message(f"scoring failed ({type(exc).__name__}: {exc}); see the log")
-
-
-def _record_failure(
-    s: Scores, name: str, metric_names: tuple[str, ...], exc: BaseException
-) -> None:
-    """Encoder ``name`` failed: each of its metrics not yet computed says why."""
-    log.exception("%s scoring failed", LABELS[name], exc_info=exc)
-    for metric in metric_names:
-        if getattr(s, metric) is None:
-            s.unavailable[metric] = _failure(exc)
 
 
 class Observer:
@@ -133,6 +114,7 @@ class Observer:
         motion: bool = True,
     ) -> None:
         self._sources = {"clip": clip, "dino": dino}
+        self._models: ModelHolder | None = None
         self._encoders: dict[str, ImageEncoder] = {}
         self.device = device
         self.samples = samples
@@ -146,20 +128,24 @@ class Observer:
         *,
         clip_source: str | os.PathLike[str] | None = None,
         dino_source: str | os.PathLike[str] | None = None,
+        models: ModelHolder | None = None,
     ) -> Observer:
         """An observer with the default models, loaded lazily once per process.
 
         Weights come from ``clip_source``/``dino_source`` (a folder or a
         Hugging Face repo id in the local cache), else the environment
         variables ``STORYGRAPH_CLIP_MODEL``/``STORYGRAPH_DINO_MODEL``, else the
-        catalog defaults. Nothing is downloaded.
+        catalog defaults. Nothing is downloaded. ``models``: the process's
+        model cache that holds them (the front ends pass theirs).
         """
-        from scoring.encoders import get_clip, get_dino
+        from scoring.held import get_clip, get_dino
 
-        return cls(
-            clip=lambda: get_clip(clip_source, device),
-            dino=lambda: get_dino(dino_source, device),
+        observer = cls(
+            clip=lambda: get_clip(clip_source, device, models),
+            dino=lambda: get_dino(dino_source, device, models),
         )
+        observer._models = models
+        return observer
 
     def release(self) -> None:
         """Drop the encoders this observer loaded and free their memory.
@@ -167,10 +153,10 @@ class Observer:
         They load again on the next take (the engine calls this between
         heavy stages when ``settings.release_models`` is set).
         """
-        from scoring.encoders import release_encoders
+        from scoring.held import release_encoders
 
         self._encoders.clear()
-        release_encoders()
+        release_encoders(self._models)
 
     # Encoders ---------------------------------------------------------------
     def encoder(self, name: str) -> tuple[ImageEncoder | None, str | None]:
@@ -215,7 +201,9 @@ class Observer:
                 "scoring scene %r take %s failed", request.scene_id, request.take_index
             )
             return Observation(
-                Scores(unavailable={"observer": _failure(exc)}, scored_at=utc_now())
+                Scores(
+                    unavailable={"observer": failure_message(exc)}, scored_at=utc_now()
+                )
             )
         rel = None
         if any(k != "frame_indices" for k in tensors):
@@ -224,7 +212,7 @@ class Observer:
                 _write_safetensors(resolve_asset(request.story_dir, rel), tensors, meta)
             except Exception as exc:
                 log.exception("writing embeddings %s failed", rel)
-                scores.unavailable["embeddings"] = _failure(exc)
+                scores.unavailable["embeddings"] = failure_message(exc)
                 rel = None
         return Observation(scores, rel)
 
@@ -248,17 +236,17 @@ class Observer:
             previous = resize_frame(np.asarray(previous_last_frame), height, width)
 
         # 1. pixel metrics, on every frame
-        _put(s, "temporal_flicker", metrics.temporal_flicker(frames))
+        put_score(s, "temporal_flicker", metrics.temporal_flicker(frames))
         if s.temporal_flicker is None:
             s.unavailable["temporal_flicker"] = ONE_FRAME
         if previous is not None:
-            _put(s, "seam_pixel_mae", metrics.seam_pixel_mae(previous, frames[0]))
+            put_score(s, "seam_pixel_mae", metrics.seam_pixel_mae(previous, frames[0]))
         else:
-            for name in ("seam_pixel_mae", "seam_dino_cosine"):
-                s.unavailable[name] = "no previous take (first scene, or a cut)"
+            for name in JOIN_METRICS:
+                s.unavailable[name] = NO_PREVIOUS
 
         if self.motion:
-            _score_motion(s, request, frames)
+            score_motion(s, request, frames)
 
         # 2. sampled frames through the encoders
         idx = sample_indices(len(frames), self.samples)
@@ -286,7 +274,9 @@ class Observer:
             image = self._consistency_features(s, "clip", clip, sampled, tensors)
             _score_prompt(s, clip, prompt, image, tensors, meta)
         except Exception as exc:
-            _record_failure(s, "clip", CLIP_METRICS, exc)
+            record_failure(
+                s, f"{LABELS['clip']} scoring", CLIP_METRICS, exc, missing_only=True
+            )
 
     def _score_dino(
         self,
@@ -306,7 +296,13 @@ class Observer:
             if previous is not None:
                 _score_seam(s, dino, previous, image)
         except Exception as exc:
-            _record_failure(s, "dino", DINO_FRAME_METRICS, exc)
+            record_failure(
+                s,
+                f"{LABELS['dino']} scoring",
+                DINO_FRAME_METRICS,
+                exc,
+                missing_only=True,
+            )
             return
         self._score_characters(s, request, dino, image)
 
@@ -337,7 +333,7 @@ class Observer:
         tensors[f"{name}_image"] = image
         metric, consistency = CONSISTENCY[name]
         value = consistency(image.numpy())
-        _put(s, metric, value)
+        put_score(s, metric, value)
         if value is None:
             s.unavailable[metric] = ONE_FRAME
         return image
@@ -358,7 +354,7 @@ class Observer:
             )
         except Exception as exc:
             log.exception("reference features failed")
-            s.unavailable["character_consistency"] = _failure(exc)
+            s.unavailable["character_consistency"] = failure_message(exc)
             return
         for cid in character_ids:
             if cid in refs:
@@ -391,7 +387,7 @@ def _score_prompt(
     text = clip.encode_text([prompt])
     tensors["clip_text"] = text
     meta["prompt"] = prompt
-    _put(s, "clip_score", metrics.clip_score(image.numpy(), text[0].numpy()))
+    put_score(s, "clip_score", metrics.clip_score(image.numpy(), text[0].numpy()))
 
 
 def _score_seam(
@@ -399,44 +395,6 @@ def _score_seam(
 ) -> None:
     """DINO cosine of the previous take's last frame and this take's first."""
     prev = dino.encode_images(previous[None])
-    _put(s, "seam_dino_cosine", metrics.seam_cosine(prev[0].numpy(), image[0].numpy()))
-
-
-MOTION_METRICS = ("dynamic_degree", "motion", "static")
-
-
-def _score_motion(s: Scores, request: ObservationRequest, frames: np.ndarray) -> None:
-    """Optical-flow motion of the clip and across its join (`scoring.motion`)."""
-    try:
-        pairs = motion.pair_motion(frames, request.fps)
-        n_sampled = len(frames[:: motion.sample_step(request.fps)])
-        _put(s, "dynamic_degree", motion.dynamic_degree(pairs, n_sampled, request.fps))
-        _put(s, "motion", motion.motion(pairs))
-        s.static = motion.is_static(pairs)
-        if not pairs:
-            for name in MOTION_METRICS:
-                s.unavailable[name] = ONE_FRAME
-    except Exception as exc:
-        _record_failure_named(s, "optical flow", MOTION_METRICS, exc)
-    tail = request.previous_tail
-    head = frames[request.overlap_frames : request.overlap_frames + 2]
-    if tail is None or len(tail) < 2:
-        s.unavailable["seam_flow"] = "no previous take (first scene, or a cut)"
-        return
-    if len(head) < 2:
-        s.unavailable["seam_flow"] = "fewer than two new frames after the join"
-        return
-    _, height, width, _ = frames.shape
-    tail = np.stack([resize_frame(np.asarray(f), height, width) for f in tail[-2:]])
-    try:
-        _put(s, "seam_flow", motion.seam_flow(tail, head))
-    except Exception as exc:
-        _record_failure_named(s, "optical flow", ("seam_flow",), exc)
-
-
-def _record_failure_named(
-    s: Scores, what: str, metric_names: tuple[str, ...], exc: BaseException
-) -> None:
-    log.exception("%s failed", what, exc_info=exc)
-    for metric in metric_names:
-        s.unavailable[metric] = _failure(exc)
+    put_score(
+        s, "seam_dino_cosine", metrics.seam_cosine(prev[0].numpy(), image[0].numpy())
+    )

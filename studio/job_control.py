@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -20,12 +20,7 @@ from kg.errors import StoryError
 if TYPE_CHECKING:
     from engine.runner import RunnerStatus
 
-    pass
-
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Problem = tuple[str, str]  # (field path, message)
 
 
 # Generation ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,23 +24,11 @@ from kg.errors import StoryError, StoryValidationError
 from kg.layout import references_dir
 from kg.paths import TMP_MARK, inside, make_folder
 from kg.paths import resolve_asset as _resolve_asset
-from kg.schema import (
-    Story,
-)
-from kg.store import (
-    STATE_FILE,
-    parse_story_bytes,
-    save_story,
-)
+from kg.schema import Story
+from kg.store import STATE_FILE, parse_story_bytes, save_story
 from studio.story_views import forget_views, story_view
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Problem = tuple[str, str]  # (field path, message)
 
 
 OUTPUTS_ENV = "STORYGRAPH_OUTPUTS"

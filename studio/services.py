@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.catalog import CATALOG, settings_problems
 from kg.edits import (
     Problem,
     add_scene,
@@ -75,7 +76,6 @@ from studio.library import (
     slugify,
 )
 from studio.story_views import (
-    SCORE_FIELDS,
     StoryView,
     pending_scene_ids,
     preview_prompt,
@@ -89,7 +89,6 @@ __all__ = [
     "reference_thumbnail",
     "StoryError",
     "StoryValidationError",
-    "SCORE_FIELDS",
     "JobSnapshot",
     "OUTPUTS_ENV",
     "StoryEntry",
@@ -176,17 +175,8 @@ def validate_settings(values: dict[str, Any]) -> tuple[Settings | None, list[Pro
                 f"{available_backends()}",
             )
         )
-    if settings.backend == "ltx":
-        for name in ("width", "height"):
-            value = getattr(settings, name)
-            if value % 32:
-                problems.append(
-                    (
-                        name,
-                        f"LTX-Video needs a multiple of 32, got {value}; "
-                        f"try {max(32, round(value / 32) * 32)}",
-                    )
-                )
+    elif settings.backend in CATALOG:  # the rules generation applies, same words
+        problems += settings_problems(settings)
     return (None, problems) if problems else (settings, [])
 
 
@@ -194,8 +184,13 @@ def scene_windows(story: Story, scene: SceneNode, duration_s: float) -> int:
     """Windows a scene of ``duration_s`` (or its explicit frame count) needs."""
     settings = story.settings
     frames = scene.num_frames or max(1, round(float(duration_s) * settings.fps))
+    backend = CATALOG.get(settings.backend)
+    if backend is None or not backend.windows or backend.temporal_ratio is None:
+        return 1  # made in one piece
     windows = settings.windows
-    return window_count(frames, windows.frames, windows.overlap_frames)
+    return window_count(
+        frames, windows.frames, windows.overlap_frames, temporal=backend.temporal_ratio
+    )
 
 
 def references_text(story: Story, scene: SceneNode, values: dict[str, Any]) -> str:
@@ -233,12 +228,12 @@ def references_text(story: Story, scene: SceneNode, values: dict[str, Any]) -> s
 def cost_text(view: StoryView, scene_ids: list[str]) -> str | None:
     """The estimated cost of generating ``scene_ids`` with the story's hosted
     backend, against its budget; None for a local backend."""
-    from engine.backend import HOSTED_BACKENDS, GenerationRequest, get_backend
+    from engine.backend import GenerationRequest, get_backend
     from engine.budget import spent
 
     story = view.story
     settings = story.settings
-    if settings.backend not in HOSTED_BACKENDS:
+    if settings.backend not in CATALOG or not CATALOG[settings.backend].hosted:
         return None
     backend = get_backend(settings.backend)  # a client wrapper: no torch
     total, unknown = 0.0, []

@@ -15,8 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from kg.literal import markdown_literal as md
 from studio import services
+from studio.literal import markdown_literal as md
 
 __all__ = [
     "STORY_KEY",

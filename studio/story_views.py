@@ -8,10 +8,9 @@ inode), so a rerun with nothing changed costs a ``stat``; derived values
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from kg.graph import (
     DynamicSceneGraph,
@@ -26,19 +25,11 @@ from kg.schema import (
     SceneNode,
     Story,
 )
-from kg.store import (
-    STATE_FILE,
-    load_story,
-)
+from kg.store import STATE_FILE, load_story
 
 if TYPE_CHECKING:
     from kg.memory import EntityMemory
     from kg.prompt import ScenePrompt
-
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-Problem = tuple[str, str]  # (field path, message)
 
 
 # Reading: a cached view per file version ----------------------------------------
@@ -184,15 +175,18 @@ def preview_prompt(
 ) -> tuple[ScenePrompt, list[EntityMemory]]:
     """The prompt and the remembered entities of a scene, unsaved edits included
     (with its dialogue and sound when the story's backend makes sound)."""
-    from engine.backend import AUDIO_BACKENDS, PROMPT_TOKEN_BUDGETS
+    from engine.catalog import CATALOG
     from kg.memory import remembered
     from kg.prompt import build_prompt
 
     draft = draft or view.scene(scene_id)
     graph = DynamicSceneGraph(_path_story(view, scene_id, draft))
     settings = view.story.settings
-    audio = settings.backend in AUDIO_BACKENDS
-    budget = settings.prompt_token_budget or PROMPT_TOKEN_BUDGETS.get(settings.backend)
+    backend = CATALOG.get(settings.backend)
+    audio = backend is not None and backend.makes_audio
+    budget = settings.prompt_token_budget or (
+        backend.prompt_token_budget if backend is not None else None
+    )
     prompt = build_prompt(graph, scene_id, audio=audio, budget=budget)
     return prompt, remembered(graph, scene_id)
 
@@ -211,14 +205,4 @@ def stale_if_selected(view: StoryView, scene_id: str) -> list[str]:
     ]
 
 
-SCORE_FIELDS = (
-    "clip_score",
-    "subject_consistency",
-    "background_consistency",
-    "temporal_flicker",
-    "seam_dino_cosine",
-    "seam_pixel_mae",
-    "dynamic_degree",
-    "motion",
-    "seam_flow",
-)
+# The metrics of the table (`kg.metrics`), in its order.

@@ -72,7 +72,7 @@ def shown_text(at: AppTest) -> str:
     """The text of every notice, Markdown block and caption, as a reader sees it.
 
     AppTest reports Markdown source; user text in it is backslash-escaped
-    (`kg.literal.markdown_literal`), so the escapes are removed here.
+    (`studio.literal.markdown_literal`), so the escapes are removed here.
     """
     kinds = ("error", "warning", "success", "info", "markdown", "caption")
     source = "\n".join(str(e.value) for k in kinds for e in getattr(at, k))

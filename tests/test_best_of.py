@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from engine.best_of import choose, generate_best_of
 from engine.runner import JobRunner
 from kg.example import example_story
+from kg.metrics import metric
 from kg.observation import Observation, ObservationRequest
 from kg.schema import Scores
 from kg.store import load_story, save_story
@@ -202,7 +203,8 @@ def test_studio_offers_best_of_n_and_explains_the_choice(
         ),
     )
     at = page_test("storyboard", story).run()
-    assert "Best of 2 (takes 1, 2): chosen on clip_score, 0.5 ahead of take 2." in (
+    label = metric("clip_score").label  # the take card names metrics by label
+    assert f"Best of 2 (takes 1, 2): chosen on {label}, 0.5 ahead of take 2." in (
         shown_text(at)
     )
     at.number_input(key="storyboard.candidates").set_value(4).run()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.backend import VideoBackend
-from engine.backends.ltx import LTXBackend
+from engine.backends.ltx.backend import LTXBackend
 from engine.continuity import ContinuityPlan
-from engine.ltx.presets import resolve_preset
 from engine.request import build_request
 from kg.example import example_story
 
@@ -46,8 +45,8 @@ def test_backends_without_rules_get_the_engine_defaults(plan: ContinuityPlan) ->
     story = example_story()
     request = build_request(story, "arrival", "", plan, None)
     assert request.num_frames == 48
-    default = resolve_preset("balanced", "")  # the base class's documented default
-    assert (request.steps, request.guidance) == (default.steps, default.guidance)
+    # the base class's documented default: one step, no guidance (no presets)
+    assert (request.steps, request.guidance) == (1, 0.0)
 
 
 class _Recorder:
@@ -114,7 +113,7 @@ def test_release_models_frees_each_stage_before_the_next(
 
 
 def test_prompt_fits_the_backends_own_tokenizer(plan: ContinuityPlan) -> None:
-    from engine.ltx.loading import load_tokenizer
+    from engine.backends.ltx.loading import load_tokenizer
 
     story = example_story()
     story.settings.prompt_token_budget = 40

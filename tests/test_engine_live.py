@@ -7,10 +7,10 @@ from pathlib import Path
 from PIL import Image
 from typer.testing import CliRunner
 
-from engine.live_graph import LiveGraph
 from kg.example import example_story
 from kg.store import load_story, save_story
 from studio.cli import app
+from studio.cli.live_graph import LiveGraph
 
 
 def test_run_live_redraws_graph_after_each_scene(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

@@ -15,6 +15,7 @@ from engine.backend import (
     get_backend,
 )
 from engine.continuity import load_tail_latents, save_tail_latents
+from engine.sound import audio_duration, has_audio, mux_aac, write_wav
 from engine.video import (
     ClipWriter,
     read_png,
@@ -82,6 +83,27 @@ def test_mp4_round_trip_keeps_frame_count_size_and_is_h264_yuv420p(tmp_path):
         text=True,
     ).stderr
     assert "h264" in probe and "yuv420p" in probe
+
+
+def test_sound_is_muxed_as_aac_by_one_function(tmp_path):
+    frames = np.zeros((24, 64, 64, 3), np.uint8)  # 1 s at 24 fps
+    tone = np.sin(np.linspace(0, 440 * 2 * np.pi, 16_000))[None].repeat(2, 0)
+    wav = write_wav(tmp_path / "tone.wav", 0.5 * tone, 16_000)
+    clip = write_video(tmp_path / "clip.mp4", frames, 24, audio=wav)
+    assert has_audio(clip) and video_info(clip)["frames"] == 24
+    silent = write_video(tmp_path / "silent.mp4", frames, 24)
+    # a graph over several inputs, cut to a length, into a name without .mp4
+    both = mux_aac(
+        silent,
+        [wav, wav],
+        tmp_path / "both.partial",
+        audio_filter="[1:a][2:a]concat=n=2:v=0:a=1[aout]",
+        seconds=1.5,
+    )
+    assert abs(audio_duration(both) - 1.5) < 0.05
+    assert read_video(both).shape == frames.shape
+    with pytest.raises(OSError, match="could not add the sound"):
+        mux_aac(silent, [tmp_path / "missing.wav"], tmp_path / "x.mp4")
 
 
 def test_odd_sizes_are_refused_with_the_setting_to_change(tmp_path):

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from engine.film import FilmRefusedError, assemble_film, plan_film
 from engine.film.timeline import render_timeline, write_timeline
 from engine.generate import generate_scene
-from engine.video import has_audio, read_video, write_video
+from engine.sound import has_audio
+from engine.video import read_video, write_video
 from kg.errors import UnsafePathError
 from kg.example import example_story
 from kg.graph import DynamicSceneGraph, generation_order

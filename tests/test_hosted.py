@@ -18,11 +18,11 @@ from engine.backend import (
     GenerationCancelled,
     GenerationRequest,
 )
-from engine.backends.fal import FalBackend
-from engine.backends.replicate import ReplicateBackend
+from engine.backends.hosted.client import HostedError
+from engine.backends.hosted.fal import FalBackend
+from engine.backends.hosted.replicate import ReplicateBackend
 from engine.budget import BudgetExceededError
 from engine.generate import generate_scene
-from engine.hosted import HostedError
 from engine.video import write_video
 from kg.example import example_story
 from kg.schema import HostedSettings, PriceTable
@@ -163,7 +163,7 @@ def test_bad_downloads_are_refused(
     clip: bytes, output: bytes | None, says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if output is None:  # oversized: a real clip over a lowered limit
-        import engine.hosted as hosted
+        import engine.backends.hosted.client as hosted
 
         monkeypatch.setattr(hosted, "MAX_DOWNLOAD_BYTES", 1024)
         output = clip

@@ -24,10 +24,11 @@ from engine.backend import (
     GenerationRequest,
     WindowPlan,
 )
-from engine.backends.ltx import LTXBackend, loaded_model
-from engine.ltx import extend
+from engine.backends.ltx import extend
+from engine.backends.ltx.backend import LTXBackend, loaded_model
+from engine.catalog import check_settings
 from kg.schema import SceneEdge, SceneNode, Settings, Story, WindowSettings
-from kg.store import StoryValidationError, load_story, parse_story, save_story
+from kg.store import load_story, parse_story, save_story
 
 # 41 frames = 6 latents; windows of 17 frames (3 latents) overlapping by 8
 # (1 latent) -> latent spans (0, 3), (2, 5), (4, 6): three windows.
@@ -169,12 +170,16 @@ def test_bad_window_settings_are_refused_naming_field_and_fix(
 ) -> None:
     story = Story(title="t", scenes=[SceneNode(id="a", title="A")])
     doc = json.loads(story.model_dump_json())
+    doc["settings"]["backend"] = "ltx"
     doc["settings"]["windows"] = {"frames": frames, "overlap_frames": overlap}
-    with pytest.raises(StoryValidationError) as err:
-        parse_story(json.dumps(doc))
+    # the window rules are the backend's: the file loads, ltx names the field
+    loaded = parse_story(json.dumps(doc))
+    with pytest.raises(BackendError) as err:
+        check_settings(loaded.settings)
     shown = str(err.value)
     assert "settings.windows" in shown
     assert re.search(message, shown), shown
+    assert check_settings(loaded.settings, "animatic") is None  # no windows
     request = dataclasses.replace(
         LONG, windows=WindowPlan(frames=frames, overlap_frames=overlap)
     )
@@ -286,7 +291,7 @@ def test_animatic_records_its_repeated_frame_and_renders_any_length(
         assert take is not None
         carried = take.params.continuity_used != "none"
         assert take.overlap_frames == (1 if carried else 0)
-    from engine.backends.animatic import AnimaticBackend
+    from engine.backends.animatic.backend import AnimaticBackend
 
     long = dataclasses.replace(
         LONG, num_frames=2_881, width=32, height=32, model="", windows=WindowPlan()

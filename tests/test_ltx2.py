@@ -15,12 +15,12 @@ import torch
 from typer.testing import CliRunner
 
 from engine.backend import CancelToken, GenerationCancelled, GenerationRequest
-from engine.backends.ltx2 import LTX2Backend
+from engine.backends.diffusers.gguf import write_gguf
+from engine.backends.ltx2.backend import LTX2Backend, loaded_model, release_models
 from engine.continuity import load_tail_audio, load_tail_latents
 from engine.generate import generate_scene
-from engine.ltx.gguf import write_gguf
-from engine.ltx.runtime import loaded_model, release_models
-from engine.video import audio_duration, has_audio, read_wav, video_info
+from engine.sound import audio_duration, has_audio, read_wav
+from engine.video import video_info
 from kg.schema import (
     Character,
     DialogueLine,
@@ -120,7 +120,7 @@ class _Watch:
 
 def test_continuous_story_carries_video_and_audio_tails(tmp_path: Path) -> None:
     story_dir = _story(tmp_path)
-    watch = _Watch(loaded_model("tiny-random", family="ltx2").pipe)
+    watch = _Watch(loaded_model("tiny-random").pipe)
     first = generate_scene(story_dir, "door")
     assert first.status == "done", first.error
     watch.reset()
@@ -207,7 +207,7 @@ def test_fp8_layerwise_casting_generates_on_cpu(tmp_path: Path) -> None:
     story_dir = _story(tmp_path, memory_mode="fp8")
     take = generate_scene(story_dir, "door")
     assert take.status == "done", take.error
-    pipe = loaded_model("tiny-random", memory_mode="fp8", family="ltx2").pipe
+    pipe = loaded_model("tiny-random", memory_mode="fp8").pipe
     block = pipe.transformer.transformer_blocks[0]
     assert block.attn1.to_q.weight.dtype == torch.float8_e4m3fn
     assert has_audio(story_dir / take.files.video)
@@ -216,13 +216,13 @@ def test_fp8_layerwise_casting_generates_on_cpu(tmp_path: Path) -> None:
 def test_gguf_transformer_loads_through_from_single_file(tmp_path: Path) -> None:
     from diffusers.quantizers.gguf.utils import GGUFParameter
 
-    from engine.ltx2.tiny import build_random_pipeline
+    from engine.backends.ltx2.tiny import build_random_pipeline
 
     gguf = write_gguf(build_random_pipeline().transformer, tmp_path / "t.gguf")
     story_dir = _story(tmp_path / "story", transformer_file=str(gguf))
     take = generate_scene(story_dir, "door")
     assert take.status == "done", take.error
-    pipe = loaded_model("tiny-random", family="ltx2", transformer_file=str(gguf)).pipe
+    pipe = loaded_model("tiny-random", transformer_file=str(gguf)).pipe
     assert pipe.transformer.is_quantized
     quantized = [
         p for p in pipe.transformer.parameters() if isinstance(p, GGUFParameter)
@@ -233,7 +233,7 @@ def test_gguf_transformer_loads_through_from_single_file(tmp_path: Path) -> None
 def test_mismatched_gguf_is_refused_naming_file_and_architecture(
     tmp_path: Path,
 ) -> None:
-    from engine.ltx.tiny import build_random_pipeline as ltx_video
+    from engine.backends.ltx.tiny import build_random_pipeline as ltx_video
 
     gguf = write_gguf(ltx_video().transformer, tmp_path / "ltxv.gguf", family="ltx")
     story_dir = _story(tmp_path / "story", transformer_file=str(gguf))
@@ -259,7 +259,7 @@ def test_cli_run_ltx2_tiny_random_makes_clips_with_sound(tmp_path: Path) -> None
 
 
 def test_tiny_tokenizer_is_gemma_like_and_counts() -> None:
-    from engine.ltx2.tiny import build_tokenizer
+    from engine.backends.ltx2.tiny import build_tokenizer
 
     count, budget = LTX2Backend().prompt_tokens("tiny-random")
     assert budget == 1024 and count("ab c") == 6  # <bos> ▁ a b ▁ c
@@ -294,11 +294,11 @@ def test_ltx2_dataset_fills_the_audio_column(tmp_path: Path) -> None:
 
 def test_two_stage_route_when_the_model_has_a_latent_upsampler() -> None:
     from engine.backend import ContinuityInput
-    from engine.ltx.runtime import use_pipeline
-    from engine.ltx2.tiny import build_random_pipeline
+    from engine.backends.ltx2.backend import use_pipeline
+    from engine.backends.ltx2.tiny import build_random_pipeline
 
     pipe = build_random_pipeline(upsampler=True)
-    use_pipeline("tiny-upsampler", pipe, family="ltx2")
+    use_pipeline("tiny-upsampler", pipe)
     tokens: list[int] = []
     pipe.transformer.register_forward_pre_hook(
         lambda m, a, kw: tokens.append(kw["hidden_states"].shape[1]), with_kwargs=True

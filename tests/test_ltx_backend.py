@@ -23,7 +23,7 @@ from engine.backend import (
     OutOfMemoryError,
     get_backend,
 )
-from engine.backends.ltx import LTXBackend, loaded_model
+from engine.backends.ltx.backend import LTXBackend, loaded_model
 
 REQUEST = GenerationRequest(
     prompt="a fox runs through snow",
@@ -202,7 +202,8 @@ def test_out_of_memory_inside_the_pipeline_becomes_advice(backend: LTXBackend) -
 
     handle = pipe.transformer.register_forward_pre_hook(explode)
     try:
-        with pytest.raises(OutOfMemoryError, match="memory_mode to model_offload"):
+        advice = "memory_mode to fp8, group_offload or model_offload"
+        with pytest.raises(OutOfMemoryError, match=advice):
             _run(backend, REQUEST)
     finally:
         handle.remove()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.backend import BackendError
-from engine.ltx.latents import (
+from engine.backends.diffusers.latents import (
     LatentShape,
     check_latent_fit,
     check_size,
@@ -17,7 +17,7 @@ from engine.ltx.latents import (
     tail_meta,
     tail_pixel_frames,
 )
-from engine.ltx.presets import checkpoint_kind, resolve_preset
+from engine.catalog import checkpoint_kind, resolve_preset
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 12, 20])
@@ -86,10 +86,12 @@ def test_tail_latents_keep_the_last_frames_on_cpu() -> None:
 
 
 def test_presets_distilled_get_their_own_steps_and_overrides_win() -> None:
-    dev = resolve_preset("balanced", "Lightricks/LTX-Video-0.9.5")
-    distilled = resolve_preset("balanced", "Lightricks/LTX-Video-0.9.7-distilled")
+    dev = resolve_preset("ltx", "balanced", "Lightricks/LTX-Video-0.9.5")
+    distilled = resolve_preset(
+        "ltx", "balanced", "Lightricks/LTX-Video-0.9.7-distilled"
+    )
     assert distilled.steps < dev.steps and distilled.guidance == 1.0
-    assert resolve_preset("fast", "x", steps=7, guidance=2.0).steps == 7
+    assert resolve_preset("ltx", "fast", "x", steps=7, guidance=2.0).steps == 7
     assert checkpoint_kind("tiny-random") == "tiny"
     with pytest.raises(BackendError, match="quality_preset"):
-        resolve_preset("ultra", "x")
+        resolve_preset("ltx", "ultra", "x")

@@ -19,14 +19,14 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from engine.backend import BackendError, CancelToken, GenerationRequest
-from engine.backends.ltx import LTXBackend, release_models
-from engine.ltx.loading import (
+from engine.backends.ltx.backend import LTXBackend, release_models
+from engine.backends.ltx.loading import (
     CheckpointMismatchError,
     check_checkpoint,
     resolve_model,
     save_pipeline,
 )
-from engine.ltx.tiny import build_random_pipeline, tiny_transformer_config
+from engine.backends.ltx.tiny import build_random_pipeline, tiny_transformer_config
 
 REQUEST = GenerationRequest(
     prompt="a lighthouse at dusk",

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from engine.backend import CancelToken, GenerationRequest, ReferenceImage, get_backend
-from engine.backends.ltx import loaded_model
+from engine.backends.ltx.backend import loaded_model
 from engine.generate import generate_scene
 from engine.references import ReferenceFileError, chosen_references
 from kg.schema import (

@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 import scoring.encoders as enc
+import scoring.held
 from kg.example import example_story
 from kg.schema import GenerationParams, Take, TakeFiles, TakeRef
 from kg.store import load_story, save_story
@@ -141,7 +142,7 @@ def test_scored_takes_are_skipped_unless_forced(app, story_dir, tiny_default):
 
 
 def test_score_without_weights_reports_why(app, story_dir, monkeypatch):
-    monkeypatch.setattr(enc, "_loaded", {})
+    monkeypatch.setattr(scoring.held, "_loaded", {})
     monkeypatch.setattr(enc, "DEFAULT_CLIP", str(story_dir / "no-clip"))
     monkeypatch.setattr(enc, "DEFAULT_DINO", str(story_dir / "no-dino"))
     monkeypatch.delenv(enc.CLIP_ENV, raising=False)
@@ -173,11 +174,16 @@ def test_score_is_a_storygraph_command():
     assert "score" in names
 
 
-def test_show_lists_the_scores(app, story_dir, tiny_default):
+def test_show_lists_the_scores(app, story_dir, tiny_default, monkeypatch):
+    from kg.metrics import headline_metrics
+    from studio.cli import output
     from studio.cli import story as story_cli
 
     story_cli.register(app)
     assert runner.invoke(app, ["score", str(story_dir)]).exit_code == 0
+    monkeypatch.setattr(output.console, "width", 200)  # labels on one line
     shown = runner.invoke(app, ["show", str(story_dir), "--width", "20"])
     assert shown.exit_code == 0, shown.output
-    assert "clip" in shown.output and "bg" in shown.output and "seam" in shown.output
+    # the headline metrics of the table, under their short labels
+    for m in headline_metrics():
+        assert m.short in shown.output, m.name

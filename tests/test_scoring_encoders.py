@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoring import encoders
+from scoring import encoders, held
 from scoring.encoders import (
     FETCH_COMMAND,
     ImagePrep,
@@ -180,26 +180,26 @@ def test_environment_variable_picks_the_model(clip, tmp_path, monkeypatch):
 
 def test_get_clip_loads_once_per_process(clip, tmp_path, monkeypatch):
     folder = save_clip(clip, tmp_path / "clip")
-    monkeypatch.setattr(encoders, "_loaded", {})
-    first = encoders.get_clip(folder, "cpu")
-    assert encoders.get_clip(folder, "cpu") is first
+    monkeypatch.setattr(held, "_loaded", {})
+    first = held.get_clip(folder, "cpu")
+    assert held.get_clip(folder, "cpu") is first
     with pytest.raises(WeightsUnavailable):
-        encoders.get_dino(tmp_path / "nothing-here", "cpu")
-    assert len(encoders._loaded) == 1  # failures are not cached
+        held.get_dino(tmp_path / "nothing-here", "cpu")
+    assert len(held._loaded) == 1  # failures are not cached
 
 
 def test_released_encoders_are_loaded_again(clip, dino, frames, tmp_path, monkeypatch):
     clip_folder = save_clip(clip, tmp_path / "clip")
     dino.model.save_pretrained(tmp_path / "dino")
-    monkeypatch.setattr(encoders, "_loaded", {})
-    first_clip = encoders.get_clip(clip_folder, "cpu")
-    first_dino = encoders.get_dino(tmp_path / "dino", "cpu")
-    encoders.release_encoders()
-    assert encoders._loaded == {}
-    again_clip = encoders.get_clip(clip_folder, "cpu")
-    again_dino = encoders.get_dino(tmp_path / "dino", "cpu")
+    monkeypatch.setattr(held, "_loaded", {})
+    first_clip = held.get_clip(clip_folder, "cpu")
+    first_dino = held.get_dino(tmp_path / "dino", "cpu")
+    held.release_encoders()
+    assert held._loaded == {}
+    again_clip = held.get_clip(clip_folder, "cpu")
+    again_dino = held.get_dino(tmp_path / "dino", "cpu")
     assert again_clip is not first_clip and again_dino is not first_dino
-    assert encoders.get_clip(clip_folder, "cpu") is again_clip  # cached again
+    assert held.get_clip(clip_folder, "cpu") is again_clip  # cached again
     torch.testing.assert_close(
         again_clip.encode_images(frames), first_clip.encode_images(frames)
     )
@@ -210,10 +210,10 @@ def test_released_encoders_are_loaded_again(clip, dino, frames, tmp_path, monkey
 
 def test_release_encoders_empties_the_cuda_cache(monkeypatch):
     emptied = []
-    monkeypatch.setattr(encoders, "_loaded", {})
+    monkeypatch.setattr(held, "_loaded", {})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
-    encoders.release_encoders()
+    held.release_encoders()
     assert emptied == [True]
 
 

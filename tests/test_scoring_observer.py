@@ -247,8 +247,9 @@ def test_without_weights_semantic_metrics_are_unavailable(story_dir, story):
 
 def test_default_observer_without_cached_weights(story_dir, story, monkeypatch):
     import scoring.encoders as enc
+    import scoring.held
 
-    monkeypatch.setattr(enc, "_loaded", {})
+    monkeypatch.setattr(scoring.held, "_loaded", {})
     monkeypatch.setattr(enc, "DEFAULT_CLIP", str(story_dir / "no-clip-here"))
     monkeypatch.setattr(enc, "DEFAULT_DINO", str(story_dir / "no-dino-here"))
     monkeypatch.delenv(enc.CLIP_ENV, raising=False)
@@ -345,7 +346,7 @@ def test_release_drops_loaded_encoders_until_the_next_take(
 
 def test_a_non_finite_score_is_recorded_as_unavailable() -> None:
     from kg.schema import Scores
-    from scoring.observer import _put
+    from scoring.recording import put_score as _put
 
     s = Scores()
     _put(s, "clip_score", float("nan"))

@@ -120,6 +120,7 @@ def test_storyboard_keeps_its_layout_when_notices_come_and_go(generated: Path) -
 
 
 def test_take_scores_keep_their_values_in_view(generated: Path) -> None:
+    from kg.metrics import metric
     from kg.schema import Scores
     from kg.store import update_story
 
@@ -139,8 +140,13 @@ def test_take_scores_keep_their_values_in_view(generated: Path) -> None:
     # behind a scroll bar, no long reason pushing the values out of view
     assert list(table.columns) == ["value"]
     values = dict(zip(table.index, table["value"], strict=True))
-    assert values["subject_consistency"] == "0.910" and values["clip_score"] == "–"
+    # each metric under its short label (kg.metrics)
+    subject, clip, background = (
+        metric(name).short
+        for name in ("subject_consistency", "clip_score", "background_consistency")
+    )
+    assert values[subject] == "0.910" and values[clip] == "–"
     # the reason once, under the table, for every metric it applies to
     text = shown_text(at)
     assert text.count("no CLIP weights") == 3  # one caption holding it
-    assert "Unavailable (clip_score, background_consistency" in text
+    assert f"Unavailable ({clip}, {background}" in text

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.backend import AUDIO_BACKENDS, available_backends, get_backend
+from engine.backend import available_backends, get_backend
+from engine.catalog import CATALOG
 from engine.generate import generate_scene
 from kg.schema import MEMORY_MODES, DialogueLine, SceneSound
 from kg.store import load_story, update_story
@@ -32,8 +33,10 @@ def example(outputs: Path) -> Path:
 
 
 def test_audio_backends_are_those_that_make_sound() -> None:
-    with_sound = {n for n in available_backends() if n not in ("replicate", "fal")}
-    assert {n for n in with_sound if get_backend(n).makes_audio} == set(AUDIO_BACKENDS)
+    local = {n for n in available_backends() if not CATALOG[n].hosted}
+    expected = {n for n in local if CATALOG[n].makes_audio}
+    assert expected == {"ltx2"}
+    assert {n for n in local if get_backend(n).makes_audio} == expected
 
 
 def test_edit_dialogue_and_sound_preview_and_save(example: Path) -> None:

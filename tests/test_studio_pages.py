@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kg.store import load_story, save_story
+from kg.metrics import metric
+from kg.store import load_story, save_story, update_story
 from studio import services
 from studio.testing import app_test, page_test, shown_text
 from studio.views.cast import NEW, cast_key
@@ -306,7 +307,7 @@ def test_select_take_shows_stale_descendants(example: Path) -> None:
     at.selectbox(key=SELECTED_KEY).set_value("climb").run()
     text = _texts(at)
     assert "Selecting it makes stale: lamp-room" in text
-    assert "Unavailable (clip_score" in text
+    assert f"Unavailable ({metric('clip_score').short}" in text
     cells = _cells(at)
     assert "0.900" in cells  # temporal flicker, the one computed metric
     assert "no CLIP weights" in text  # why the others are missing, under the table
@@ -443,7 +444,7 @@ def test_insights_charts_and_problem_scenes(example: Path) -> None:
     assert "Story: **The Lighthouse Keeper's Daughter**" in _texts(at)
     text = _texts(at)
     assert "stale" in _cells(at)
-    assert "clip_score" in _cells(at)
+    assert metric("clip_score").label in _cells(at)  # unavailable, by its label
     assert "Memory decay" in "\n".join(h.value for h in at.subheader) and text
 
 
@@ -469,8 +470,9 @@ def test_insights_pixel_mae_has_its_own_axis(example: Path) -> None:
     at = page_test("insights", example).run()
     charts = [_chart_data(c) for c in at.get("vega_lite_chart")]
     assert len(charts) == 3  # scores, seam pixel difference, memory decay
-    (scores,) = [m for spec, m in charts if m and "0-255" not in spec]
-    (mae,) = [m for spec, m in charts if "0-255" in spec]
+    axis = metric("seam_pixel_mae").axis_title  # e.g. "... (pixel values, 0 to 255)"
+    (scores,) = [m for spec, m in charts if m and axis not in spec]
+    (mae,) = [m for spec, m in charts if axis in spec]
     assert scores == {"temporal_flicker"}
     assert mae == {"seam_pixel_mae"}
 
@@ -517,7 +519,9 @@ def test_settings_ltx_needs_multiple_of_32(example: Path) -> None:
     at.selectbox(key="settings.backend").set_value("ltx")
     at.number_input(key="settings.width").set_value(500)
     at.button(key="FormSubmitter:settings.form-Save settings").click().run()
-    assert "multiple of 32, got 500" in _texts(at)
+    shown = _texts(at)
+    assert "multiples of 32 for the ltx backend, got 500 x 512" in shown
+    assert "nearest valid: 512 x 512" in shown
 
 
 def test_pages_without_story_say_what_to_do(outputs: Path) -> None:
@@ -557,6 +561,7 @@ def test_unsaved_edits_warn_before_generating(example: Path) -> None:
 
 
 def test_long_take_duration_and_window_prompts_save(example: Path) -> None:
+    update_story(example, lambda s: setattr(s.settings, "backend", "ltx"))
     at = page_test("storyboard", example).run()
     at.selectbox(key=SELECTED_KEY).set_value("meeting").run()
     at.number_input(key=editor_key("meeting", "duration_s")).set_value(12.0).run()
@@ -583,13 +588,14 @@ def test_long_take_duration_and_window_prompts_save(example: Path) -> None:
 
 
 def test_window_settings_refused_with_the_nearest_valid_values(example: Path) -> None:
+    update_story(example, lambda s: setattr(s.settings, "backend", "ltx"))
     at = page_test("settings", example).run()
     assert not at.exception
     at.number_input(key="settings.window_overlap_frames").set_value(130)
     at.button(key="FormSubmitter:settings.form-Save settings").click().run()
     assert not at.exception
     shown = _texts(at)
-    assert "long takes" in shown and "nearest valid: 112" in shown
+    assert "windows.overlap_frames" in shown and "nearest valid: 112" in shown
     assert at.number_input(key="settings.window_overlap_frames").value == 130
     assert load_story(example).settings.windows.overlap_frames == 24
     at.number_input(key="settings.window_overlap_frames").set_value(16)

@@ -6,7 +6,6 @@ why the others are left out) and `engine.dataset.write` (the files).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -20,9 +19,6 @@ from engine.dataset.formats import (
     DatasetFormat,
     get_format,
 )
-
-log = logging.getLogger(__name__)
-
 
 PAIRINGS = ("continuation", "none")
 GENERATOR = "storygraph export"

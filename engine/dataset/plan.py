@@ -9,11 +9,11 @@ predecessor) are listed with the reason.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from engine.catalog import CATALOG
 from engine.dataset.bucket import Bucket
 from engine.dataset.options import (
     CLIPS_DIR,
@@ -28,13 +28,12 @@ from kg.paths import resolve_asset
 from kg.schema import SceneNode, Story, Take
 from kg.store import load_story
 
-log = logging.getLogger(__name__)
-
 
 def _source_kind(take: Take) -> str:
     if take.params.random_weights:
         return "random-weights"
-    if take.params.backend == "animatic":
+    backend = CATALOG.get(take.params.backend)
+    if backend is not None and backend.frames == "storyboard":
         return "animatic"
     return "model"
 

@@ -55,7 +55,7 @@ def _fitted_sound(
     written beside the clip; None for a silent take."""
     if not clip.audio_source or not clip.audio_dest:
         return None
-    from engine.video import read_wav, write_wav
+    from engine.sound import read_wav, write_wav
 
     samples, rate = read_wav(resolve_asset(story_dir, clip.audio_source))
     samples = samples[:, : max(1, round(frames / clip.fps * rate))]

@@ -8,8 +8,8 @@ another frame rate is conformed by picking the nearest source frame, and a
 dissolve at a cut blends the last N frames of one shot into the first N of
 the next (linear, as ffmpeg's ``xfade=fade``). When any take has sound, the
 audio of every shot is cut the same way (silence for shots without any),
-joined with ``acrossfade`` at dissolves and muxed as AAC with the bundled
-ffmpeg.
+joined with ``acrossfade`` at dissolves and muxed as AAC
+(`engine.sound.mux_aac`).
 
 The film lands atomically at ``films/<leaf>-<key>.mp4`` (`FilmPlan.path`):
 ``key`` hashes the takes and options, so assembling an unchanged line again
@@ -19,7 +19,6 @@ once the new one is in place.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.film.plan import FilmPlan, Shot
-from engine.video import audio_streams, decode_clips, has_audio, open_writer
+from engine.sound import audio_streams, has_audio, mux_aac
+from engine.video import decode_clips, open_writer
 from kg.layout import FILMS_DIR
 from kg.paths import atomic_path, make_folder, resolve_asset
 
@@ -126,17 +126,19 @@ def _write_video(
 
 def _audio_graph(
     root: Path, plan: FilmPlan, sounding: list[bool]
-) -> tuple[list[str], str]:
-    """ffmpeg inputs and ``-filter_complex`` for the film's sound."""
-    inputs: list[str] = []
+) -> tuple[list[Path], str]:
+    """The clips that sound and the ``-filter_complex`` graph of the film's sound
+    (input 0 is the film's picture, the clips follow; the output is ``[aout]``).
+    """
+    sounds: list[Path] = []
     chains: list[str] = []
     fmt = f"aformat=sample_rates={AUDIO_RATE}:channel_layouts=stereo"
     for k, (shot, sound) in enumerate(zip(plan.shots, sounding, strict=True)):
         seconds = shot.film_frames / plan.fps
         if sound:
             start = shot.head / shot.fps
-            inputs += ["-i", str(resolve_asset(root, shot.video))]
-            n = len(inputs) // 2  # input 0 is the film's video
+            sounds.append(resolve_asset(root, shot.video))
+            n = len(sounds)  # input 0 is the film's video
             chains.append(
                 f"[{n}:a]atrim=start={start:.6f},asetpts=PTS-STARTPTS,{fmt},"
                 f"apad,atrim=end={seconds:.6f}[a{k}]"
@@ -155,27 +157,14 @@ def _audio_graph(
             chains.append(f"[{current}][a{k}]concat=n=2:v=0:a=1[{out}]")
         current = out
     chains.append(f"[{current}]anull[aout]")
-    return inputs, ";".join(chains)
+    return sounds, ";".join(chains)
 
 
-def _mux_audio(
+def _add_sound(
     root: Path, plan: FilmPlan, video: Path, out: Path, sounding: list[bool]
 ) -> None:
-    import imageio_ffmpeg
-
-    inputs, graph = _audio_graph(root, plan, sounding)
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-        "-i", str(video), *inputs,
-        "-filter_complex", graph,
-        "-map", "0:v", "-map", "[aout]",
-        "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
-        "-t", f"{plan.frames / plan.fps:.6f}",
-        "-movflags", "+faststart", str(out),
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    if done.returncode != 0:
-        raise RuntimeError(f"muxing the film's sound failed: {done.stderr.strip()}")
+    sounds, graph = _audio_graph(root, plan, sounding)
+    mux_aac(video, sounds, out, audio_filter=graph, seconds=plan.frames / plan.fps)
 
 
 def _remove_older(root: Path, plan: FilmPlan, keep: Path) -> None:
@@ -220,7 +209,7 @@ def assemble_film(
             silent = tmp.with_name(f"{tmp.stem}-video{tmp.suffix}")
             try:
                 written = _write_video(root, plan, silent, progress, cancelled)
-                _mux_audio(root, plan, silent, tmp, sounding)
+                _add_sound(root, plan, silent, tmp, sounding)
             finally:
                 silent.unlink(missing_ok=True)
         else:

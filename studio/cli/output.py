@@ -7,7 +7,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from kg.literal import terminal_literal
+from studio.literal import terminal_literal
 
 __all__ = ["console", "err_console", "fail", "lit"]
 

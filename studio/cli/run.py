@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kg.literal import terminal_literal
 from kg.schema import PENDING_STATUSES
 from studio.cli.output import console, err_console
+from studio.literal import terminal_literal
 
 if TYPE_CHECKING:
-    from engine.live_graph import LiveGraph
     from engine.runner import JobRunner, RunnerStatus
+    from studio.cli.live_graph import LiveGraph
 
 __all__ = ["register", "run"]
 
@@ -173,11 +173,6 @@ def run(
     from kg.errors import StoryError
     from kg.store import load_story
 
-    if ray is not None and candidates > 1:
-        err_console.print(
-            "[red]--candidates: best of N runs on the local runner[/]; drop --ray"
-        )
-        raise typer.Exit(2)
     if candidates > 1 and no_score:
         err_console.print(
             "[red]--candidates: best of N ranks takes by their scores[/]; "
@@ -216,7 +211,7 @@ def run(
             address, n = ray_target(story, ray, workers)
             batch = run_on_ray(
                 [directory], address, n, no_score, backend, model, force,
-                scenes={directory: ids},
+                scenes={directory: ids}, candidates=candidates,
             )  # fmt: skip
             if film:
                 _films(directory)
@@ -257,13 +252,15 @@ def run_on_ray(
     model: str | None,
     force: bool,
     scenes: dict[Path, list[str]] | None = None,
+    candidates: int = 1,
 ):  # noqa: ANN201 - engine.ray_runner.BatchStatus
-    """Render stories on Ray, printing each scene as it ends and a summary."""
+    """Render stories on Ray (each scene as ``candidates`` takes, the best
+    kept), printing each scene as it ends and a summary."""
     from engine.ray_runner import RayRunner
     from studio.wiring import default_observer
 
     def ended(story_dir: Path, scene: str, outcome: str) -> None:
-        colour = {"done": "green", "failed": "red"}.get(outcome, "yellow")
+        colour = {"done": "green", "cancelled": "yellow"}.get(outcome, "red")
         console.print(
             f"{terminal_literal(story_dir.name)} {terminal_literal(scene)}: "
             f"[{colour}]{outcome}[/]",
@@ -277,9 +274,8 @@ def run_on_ray(
         on_scene_end=ended,
     )
     try:
-        batch = runner.run(
-            directories, scenes=scenes, backend=backend, model=model, force=force
-        )
+        batch = runner.run(directories, scenes=scenes, backend=backend,
+                           model=model, force=force, candidates=candidates)  # fmt: skip
     except KeyboardInterrupt:
         console.print("Cancelled; every story is left consistent.")
         raise typer.Exit(130) from None
@@ -380,7 +376,7 @@ def _generate(
 
     live_graph = None
     if live:
-        from engine.live_graph import LiveGraph, display_available
+        from studio.cli.live_graph import LiveGraph, display_available
 
         live_graph = LiveGraph(directory, window=display_available())
         console.print(f"Live graph: {live_graph.png}")

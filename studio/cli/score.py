@@ -94,25 +94,21 @@ def _fmt(value: float | None) -> str:
 
 
 def _summary(rows: list[tuple[str, int, Scores]]) -> Table:
+    """One row per scored take: every metric of the table (`kg.metrics`) under
+    its short label, then the frozen-clip flag."""
+    from kg.metrics import metric_table
+
+    metrics = metric_table()
     table = Table(title="scores")
-    columns = ("scene", "take", "clip", "subject", "background", "flicker", "seam",
-               "motion", "seam flow")  # fmt: skip
-    for col in columns:
+    for col in ("scene", "take", *(m.short for m in metrics), "static"):
         table.add_column(col)
     for scene_id, index, s in rows:
-        seam = "-"
-        if s.seam_dino_cosine is not None or s.seam_pixel_mae is not None:
-            seam = f"cos {_fmt(s.seam_dino_cosine)} / mae {_fmt(s.seam_pixel_mae)}"
+        static = "-" if s.static is None else ("yes" if s.static else "no")
         table.add_row(
             scene_id,
             str(index),
-            _fmt(s.clip_score),
-            _fmt(s.subject_consistency),
-            _fmt(s.background_consistency),
-            _fmt(s.temporal_flicker),
-            seam,
-            "static" if s.static else _fmt(s.motion),
-            _fmt(s.seam_flow),
+            *(_fmt(getattr(s, m.name)) for m in metrics),
+            static,
         )
     return table
 
@@ -135,6 +131,7 @@ def score(
     from kg.paths import resolve_asset
     from kg.store import load_story
     from scoring.observer import Observer
+    from studio.wiring import models
 
     try:
         story = load_story(directory)
@@ -148,7 +145,7 @@ def score(
             "(use --takes all or --force to score more)."
         )
         return
-    observer = Observer.default()
+    observer = Observer.default(models=models())  # held by the process's cache
     rows: list[tuple[str, int, Scores]] = []
     failed = 0
     with Progress(console=console, transient=True) as progress:

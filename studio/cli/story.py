@@ -69,12 +69,30 @@ def new(
 def validate(
     path: Annotated[Path, typer.Argument(help="A story folder or kg_state.json.")],
 ) -> None:
-    """Check a story; exit 2 listing every problem with its JSON path."""
+    """Check a story; exit 2 listing every problem with its JSON path (the
+    file's, then what its backend cannot make, as generation would refuse)."""
+    from engine.catalog import CATALOG, settings_problems
     from kg.errors import StoryError, StoryValidationError
-    from kg.store import load_story
+    from kg.store import load_story, state_path
 
     try:
         story = load_story(path)
+        backend = story.settings.backend
+        problems = [
+            (f"settings.{field}", message)
+            for field, message in (
+                settings_problems(story.settings) if backend in CATALOG else []
+            )
+        ]
+        if backend not in CATALOG:
+            problems.append(
+                (
+                    "settings.backend",
+                    f"unknown backend {backend!r}; choose one of {sorted(CATALOG)}",
+                )
+            )
+        if problems:
+            raise StoryValidationError(str(state_path(path)), problems)
     except (FileNotFoundError, StoryError) as exc:
         if not isinstance(exc, StoryValidationError):
             err_console.print(f"[red]{lit(exc)}[/]", highlight=False)
@@ -96,20 +114,16 @@ def validate(
 
 
 def _score_cell(scene) -> str:  # noqa: ANN001 - SceneNode
+    """The headline scores of the selected take (`kg.metrics`), short labels."""
+    from kg.metrics import headline_metrics
+
     take = scene.selected
     if take is None or take.scores is None:
         return "-"
-    s = take.scores
     cells = [
-        f"{name} {value:.2f}"
-        for name, value in (
-            ("clip", s.clip_score),
-            ("subj", s.subject_consistency),
-            ("bg", s.background_consistency),
-            ("flick", s.temporal_flicker),
-            ("seam", s.seam_dino_cosine),
-        )
-        if value is not None
+        f"{m.short} {value:.2f}"
+        for m in headline_metrics()
+        if (value := getattr(take.scores, m.name)) is not None
     ]
     return ", ".join(cells) or "unavailable"
 
@@ -178,9 +192,9 @@ def graph(
     ] = 60,
 ) -> None:
     """Draw the story graph (status colours, salience fade, transitions)."""
-    from kg.draw import MAX_DRAWN_SCENES, draw_story_graph
     from kg.errors import StoryError
     from kg.graph import DynamicSceneGraph, neighbourhood
+    from studio.graph_image import MAX_DRAWN_SCENES, draw_story_graph
 
     story_graph = DynamicSceneGraph(_load_or_exit(directory))
     scenes = None

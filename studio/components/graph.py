@@ -19,7 +19,7 @@ import json
 
 import streamlit as st
 
-from kg.palette import STATUS_COLOURS
+from studio.palette import STATUS_COLOURS
 from studio.services import StoryView
 
 __all__ = ["graph_data", "graph_window", "story_graph"]

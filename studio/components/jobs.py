@@ -18,8 +18,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from kg.literal import markdown_literal as md
 from studio import services
+from studio.literal import markdown_literal as md
 
 __all__ = ["POLL_S", "job_panel"]
 

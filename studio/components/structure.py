@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from kg.literal import markdown_literal as md
 from studio import services
+from studio.literal import markdown_literal as md
 from studio.session import flash
 
 __all__ = ["structure_panel", "run_edit"]

@@ -6,34 +6,36 @@ from pathlib import Path
 
 import streamlit as st
 
-from kg.literal import markdown_literal as md
+from kg.metrics import metric, metric_table
 from kg.schema import SceneNode
 from studio import services
+from studio.literal import markdown_literal as md
 from studio.session import flash
 
 __all__ = ["takes_panel", "score_rows"]
 
 
 def score_rows(take) -> tuple[list[dict[str, str]], dict[str, list[str]]]:  # noqa: ANN001 - kg.schema.Take
-    """(metric/value rows, reason -> metrics without a value).
+    """(metric/value rows, reason -> metrics without a value), every metric
+    of the table (`kg.metrics`) under its short label.
 
     Reasons are kept out of the table: a long one in a third column pushed
     the values out of a narrow take card.
     """
     scores = take.scores
-    names = services.SCORE_FIELDS
+    table = metric_table()
     if scores is None:
-        return [], {"this take was not scored": list(names)}
+        return [], {"this take was not scored": [m.short for m in table]}
     rows: list[dict[str, str]] = []
     missing: dict[str, list[str]] = {}
-    for name in names:
-        value = getattr(scores, name)
+    for m in table:
+        value = getattr(scores, m.name)
         if value is None:
-            why = scores.unavailable.get(name, "not computed")
-            missing.setdefault(why, []).append(name)
-            rows.append({"metric": name, "value": "–"})
+            why = scores.unavailable.get(m.name, "not computed")
+            missing.setdefault(why, []).append(m.short)
+            rows.append({"metric": m.short, "value": "–"})
         else:
-            rows.append({"metric": name, "value": f"{value:.3f}"})
+            rows.append({"metric": m.short, "value": f"{value:.3f}"})
     if scores.static is not None:
         rows.append({"metric": "static", "value": "yes" if scores.static else "no"})
     for cid, value in scores.character_consistency.items():
@@ -117,13 +119,11 @@ def best_of_text(take) -> str:  # noqa: ANN001 - kg.schema.Take
             f"{text}: tied with take {choice.runner_up} on every metric of the "
             "objective; the first take wins."
         )
+    deciding = metric(choice.deciding_metric).label
     if choice.margin is None:
-        return (
-            f"{text}: chosen on {choice.deciding_metric}, which take "
-            f"{choice.runner_up} lacks."
-        )
+        return f"{text}: chosen on {deciding}, which take {choice.runner_up} lacks."
     return (
-        f"{text}: chosen on {choice.deciding_metric}, {choice.margin:.3g} ahead "
+        f"{text}: chosen on {deciding}, {choice.margin:.3g} ahead "
         f"of take {choice.runner_up}."
     )
 

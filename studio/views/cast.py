@@ -17,7 +17,6 @@ from typing import Any
 import streamlit as st
 
 from kg.fields import MAX_NAME, MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT
-from kg.literal import markdown_literal as md
 from kg.schema import (
     WEATHERS,
     Character,
@@ -25,6 +24,7 @@ from kg.schema import (
     Story,
 )
 from studio import services
+from studio.literal import markdown_literal as md
 from studio.session import (
     flash,
     forget_draft,

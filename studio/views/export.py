@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from kg.layout import DATASETS_DIR, dataset_dir
-from kg.literal import markdown_literal as md
 from studio import services
+from studio.literal import markdown_literal as md
 from studio.session import story_page
 
 if TYPE_CHECKING:

@@ -2,7 +2,11 @@
 
 Scores are those of each scene's selected take, in generation order; a metric
 the observer could not compute is listed with its reason, never plotted as a
-number. Memory decay is ``kg.memory.salience_timeline`` along one story line.
+number. Every metric of the table (`kg.metrics`) is charted under its label:
+the unitless scores share one chart, a metric with a unit gets a chart of its
+own (the optical-flow ones beside each other under motion), and the table's
+definitions are listed on the page. Memory decay is
+``kg.memory.salience_timeline`` along one story line.
 """
 
 from __future__ import annotations
@@ -12,22 +16,35 @@ from pathlib import Path
 
 import streamlit as st
 
+from kg.metrics import Metric, metric, metric_table
 from studio import services
 from studio.session import story_page
 
-__all__ = ["insights_page", "score_rows", "decay_rows", "frozen_rows", "PIXEL_MAE"]
+__all__ = [
+    "insights_page",
+    "score_rows",
+    "decay_rows",
+    "frozen_rows",
+    "chart_groups",
+    "metric_notes",
+]
 
-# On a 0-255 scale, unlike the [0, 1] scores: it gets a chart of its own.
-PIXEL_MAE = "seam_pixel_mae"
-# Pixels and a ratio around 1: the motion section charts them.
-MOTION_CHARTS = ("motion", "seam_flow")
+
+def chart_groups() -> tuple[list[Metric], list[Metric], list[Metric]]:
+    """The metrics of the table by chart: (unitless scores, sharing one chart;
+    metrics with a unit, a chart each; optical-flow metrics with a unit, a
+    chart each in the motion section)."""
+    shared = [m for m in metric_table() if not m.unit]
+    own = [m for m in metric_table() if m.unit and "flow" not in m.needs]
+    motion = [m for m in metric_table() if m.unit and "flow" in m.needs]
+    return shared, own, motion
 
 
 @functools.lru_cache(maxsize=16)
 def score_rows(
     view: services.StoryView,
 ) -> tuple[list[dict], dict[tuple[str, str], list[str]]]:
-    """(one row per scene and computed metric, (metric, why) -> scene ids)."""
+    """(one row per scene and computed metric, (metric label, why) -> scene ids)."""
     rows: list[dict] = []
     missing: dict[tuple[str, str], list[str]] = {}
     for position, sid in enumerate(view.order, start=1):
@@ -38,21 +55,66 @@ def score_rows(
         if take.scores is None:
             missing.setdefault(("all metrics", "take not scored"), []).append(sid)
             continue
-        for metric in services.SCORE_FIELDS:
-            value = getattr(take.scores, metric)
+        for m in metric_table():
+            value = getattr(take.scores, m.name)
             if value is None:
-                reason = take.scores.unavailable.get(metric, "not computed")
-                missing.setdefault((metric, reason), []).append(sid)
+                reason = take.scores.unavailable.get(m.name, "not computed")
+                missing.setdefault((m.label, reason), []).append(sid)
                 continue
             rows.append(
                 {
                     "position": position,
                     "scene": f"{position}. {scene.title}",
-                    "metric": metric,
+                    "metric": m.name,
+                    "label": m.label,
                     "value": float(value),
                 }
             )
     return rows, missing
+
+
+def metric_notes() -> list[str]:
+    """One line per metric of the table: label, name, range, which way is
+    better, what it needs, its definition (markdown)."""
+    notes = []
+    for m in metric_table():
+        unit = f", {m.unit}" if m.unit else ""
+        join = "; at continuous joins only" if m.at_join else ""
+        notes.append(
+            f"- **{m.label}** (`{m.name}`; {m.range_text}{unit}, {m.better_text}; "
+            f"needs {m.needs_text}{join}): {m.definition}"
+        )
+    return notes
+
+
+def _metric_caption(m: Metric) -> str:
+    """A chart caption for one metric: its definition and which way is better."""
+    better = m.better_text[0].upper() + m.better_text[1:]
+    join = " Cuts and first scenes have none." if m.at_join else ""
+    return f"{m.definition} {better}.{join}"
+
+
+def _grouped(by: dict[str, list[str]]) -> str:
+    """The most common value once, the others with the labels they go with."""
+    common = max(by, key=lambda k: len(by[k]))
+    if len(by) == 1:
+        return f"{common} for each"
+    rest = [f"{', '.join(labels)}: {k}" for k, labels in by.items() if k != common]
+    return "; ".join([*rest, f"the others: {common}"])
+
+
+def _shared_caption(metrics: list[Metric]) -> str:
+    """Which way is better and the ranges of the metrics sharing one chart."""
+    better: dict[str, list[str]] = {}
+    ranges: dict[str, list[str]] = {}
+    for m in metrics:
+        better.setdefault(m.better_text, []).append(m.label)
+        ranges.setdefault(m.range_text, []).append(m.label)
+    direction = _grouped(better)
+    return (
+        f"{direction[0].upper()}{direction[1:]}. Ranges: {_grouped(ranges)}. "
+        "What each one measures is listed under the charts."
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -81,11 +143,12 @@ def _line_chart(  # noqa: ANN202
     color: str,
     height: int = 280,
     y_max: float | None = None,
+    y_min: float = 0.0,
 ):
     """Values per scene in story order, one line per ``color`` value."""
     import altair as alt
 
-    scale = alt.Scale(domain=[0, y_max]) if y_max is not None else alt.Undefined
+    scale = alt.Scale(domain=[y_min, y_max]) if y_max is not None else alt.Undefined
 
     return (
         alt.Chart(data)
@@ -98,11 +161,32 @@ def _line_chart(  # noqa: ANN202
                 axis=alt.Axis(labelAngle=-30, labelLimit=180),
             ),
             y=alt.Y(f"{y}:Q", title=y_title, scale=scale),
-            color=alt.Color(f"{color}:N"),
-            tooltip=["scene", color, alt.Tooltip(f"{y}:Q", format=".3f")],
+            color=alt.Color(f"{color}:N", title="metric"),
+            tooltip=[
+                "scene",
+                alt.Tooltip(f"{color}:N", title="metric"),
+                alt.Tooltip(f"{y}:Q", format=".3f"),
+            ],
         )
         .properties(height=height)
     )
+
+
+def _metric_chart(container, m: Metric, rows: list[dict]) -> None:  # noqa: ANN001 - Streamlit container
+    """One metric with a unit per scene, its axis from the bottom of its range
+    to at least its ``chart_top`` (never a flat axis when every value is small)."""
+    import pandas as pd
+
+    if not rows:
+        return
+    y_max = max(m.chart_top or 0.0, *(r["value"] for r in rows))
+    if m.high is not None:
+        y_max = min(y_max, m.high)
+    chart = _line_chart(
+        pd.DataFrame(rows), "value", m.axis_title, "label", 240, y_max, m.low
+    )
+    container.altair_chart(chart, width="stretch")
+    container.caption(_metric_caption(m))
 
 
 def _scores_chart(view: services.StoryView) -> None:
@@ -110,50 +194,28 @@ def _scores_chart(view: services.StoryView) -> None:
 
     st.subheader("Scores across the story")
     rows, missing = score_rows(view)
-    scores = [r for r in rows if r["metric"] not in (PIXEL_MAE, *MOTION_CHARTS)]
-    mae = [r for r in rows if r["metric"] == PIXEL_MAE]
+    shared, own, _ = chart_groups()
+    names = {m.name for m in shared}
+    scores = [r for r in rows if r["metric"] in names]
     if scores:
         st.altair_chart(
-            _line_chart(
-                pd.DataFrame(scores),
-                "value",
-                "score",
-                "metric",
-            ),
+            _line_chart(pd.DataFrame(scores), "value", "score", "label"),
             width="stretch",
         )
-        st.caption(
-            "Higher is better. clip_score runs from 0 to 2.5 (CLIPScore), the "
-            "others from 0 to 1; dynamic_degree is VBench's: 1 when the clip "
-            "moves, 0 when it barely does."
-        )
-    if mae:
-        st.markdown("**Seam pixel difference**")
-        st.altair_chart(
-            _line_chart(
-                pd.DataFrame(mae),
-                "value",
-                "pixel MAE (0-255)",
-                "metric",
-                height=240,
-                # from 0, and never a flat axis when every seam is seamless
-                y_max=max(10.0, *(r["value"] for r in mae)),
-            ),
-            width="stretch",
-        )
-        st.caption(
-            "Mean absolute difference between a scene's first frame and the "
-            "previous scene's last frame, in 8-bit pixel values (0-255): lower is "
-            "a smoother cut. Cuts and first scenes have none."
-        )
+        st.caption(_shared_caption([m for m in shared if m.name in names]))
+    for m in own:
+        those = [r for r in rows if r["metric"] == m.name]
+        if those:
+            st.markdown(f"**{m.label[0].upper()}{m.label[1:]}**")
+            _metric_chart(st, m, those)
     if not rows:
         st.info("No scored takes yet: generate scenes on the Storyboard.")
     if missing:
         st.markdown("**Unavailable metrics**")
         st.dataframe(
             [
-                {"metric": metric, "scenes": ", ".join(ids), "why": why}
-                for (metric, why), ids in missing.items()
+                {"metric": label, "scenes": ", ".join(ids), "why": why}
+                for (label, why), ids in missing.items()
             ],
             hide_index=True,
             width="stretch",
@@ -162,6 +224,7 @@ def _scores_chart(view: services.StoryView) -> None:
 
 def frozen_rows(view: services.StoryView) -> list[dict[str, str]]:
     """Scenes whose selected take does not move (`scoring.motion.is_static`)."""
+    motion = metric("motion")
     rows = []
     for sid in view.order:
         take = view.scene(sid).selected
@@ -170,58 +233,34 @@ def frozen_rows(view: services.StoryView) -> list[dict[str, str]]:
                 {
                     "scene": view.labels[sid],
                     "take": str(take.index),
-                    "motion (px)": f"{take.scores.motion or 0.0:.2f}",
+                    motion.axis_title: f"{take.scores.motion or 0.0:.2f}",
                 }
             )
     return rows
 
 
-def _side_chart(
-    col,  # noqa: ANN001 - a Streamlit column
-    rows: list[dict],
-    y_title: str,
-    y_floor: float,
-    caption: str,
-) -> None:
-    """One metric per scene in a half-width chart, its axis from 0 to at least
-    ``y_floor`` (never a flat axis when every value is small)."""
-    import pandas as pd
-
-    if not rows:
-        return
-    y_max = max(y_floor, *(r["value"] for r in rows))
-    chart = _line_chart(pd.DataFrame(rows), "value", y_title, "metric", 240, y_max)
-    col.altair_chart(chart, width="stretch")
-    col.caption(caption)
-
-
 def _motion_chart(view: services.StoryView) -> None:
     rows, _ = score_rows(view)
-    moves = [r for r in rows if r["metric"] == "motion"]
-    seams = [r for r in rows if r["metric"] == "seam_flow"]
+    _, _, flow = chart_groups()
+    charted = [(m, [r for r in rows if r["metric"] == m.name]) for m in flow]
+    charted = [(m, those) for m, those in charted if those]
     frozen = frozen_rows(view)
-    if not (moves or seams or frozen):
+    if not (charted or frozen):
         return
     st.subheader("Motion and flowing cuts")
-    left, right = st.columns(2)
-    _side_chart(
-        left,
-        moves,
-        "motion (px)",
-        8.0,
-        "Optical flow (OpenCV DIS) between frames sampled at about 8 fps: the "
-        "mean of the largest 5 % of motions, in pixels of a 256-pixel short "
-        "side. VBench counts a clip as dynamic above 6.",
-    )
-    _side_chart(
-        right, seams, "seam flow (ratio)", 3.0,
-        "Flow across each continuous join against the flow just before and "
-        "after it: about 1 when the cut flows, well above 1 when it jumps.",
-    )  # fmt: skip
+    for pair in range(0, len(charted), 2):
+        columns = st.columns(2)
+        for col, (m, those) in zip(columns, charted[pair : pair + 2], strict=False):
+            _metric_chart(col, m, those)
     if frozen:
         st.markdown(f"**Frozen clips ({len(frozen)})**")
         st.dataframe(frozen, hide_index=True, width="stretch")
         st.caption("Nothing moves more than half a pixel between sampled frames.")
+
+
+def _metric_notes() -> None:
+    with st.expander("What the metrics mean"):
+        st.markdown("\n".join(metric_notes()))
 
 
 def _decay_chart(view: services.StoryView) -> None:
@@ -326,5 +365,6 @@ def insights_page() -> None:
     c.metric("Takes", sum(len(s.takes) for s in view.story.scenes))
     _scores_chart(view)
     _motion_chart(view)
+    _metric_notes()
     _decay_chart(view)
     _problems(view, folder)

@@ -2,11 +2,11 @@
 
 Choose a story line (named by its last scene; the main line first), see its
 filmstrip (first and last frame of each scene's selected take, its status and
-key scores), assemble the film (repeated frames skipped at continuous joins,
-an optional dissolve at cuts) and play it, then download the film and the
-line as an OpenTimelineIO, FCP X XML, FCP 7 XML or CMX 3600 EDL timeline.
-Films are cached by the content of their takes: an unchanged line plays at
-once (see `engine.film`).
+the metric table's headline scores), assemble the film (repeated frames
+skipped at continuous joins, an optional dissolve at cuts) and play it, then
+download the film and the line as an OpenTimelineIO, FCP X XML, FCP 7 XML
+or CMX 3600 EDL timeline. Films are cached by the content of their takes:
+an unchanged line plays at once (see `engine.film`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from kg.literal import markdown_literal as md
+from kg.metrics import headline_metrics
 from studio import screening, services
+from studio.literal import markdown_literal as md
 from studio.session import story_page
 
 __all__ = ["screening_page", "URL_PATH", "STRIP_PAGE"]
@@ -25,11 +26,6 @@ URL_PATH = "screening"
 # Scenes drawn at once in the filmstrip: two images each.
 STRIP_PAGE = 24
 _STRIP_COLUMNS = 6
-_KEY_SCORES = {
-    "clip_score": "CLIP",
-    "subject_consistency": "subject",
-    "seam_dino_cosine": "seam",
-}
 
 
 def _line_label(view: services.StoryView, line: screening.StoryLine) -> str:
@@ -67,9 +63,9 @@ def _score_text(take) -> str:  # noqa: ANN001 - kg.schema.Take
     if take is None or take.scores is None:
         return "not scored"
     parts = [
-        f"{label} {value:.2f}"
-        for name, label in _KEY_SCORES.items()
-        if (value := getattr(take.scores, name)) is not None
+        f"{m.short} {value:.2f}"
+        for m in headline_metrics()
+        if (value := getattr(take.scores, m.name)) is not None
     ]
     return " · ".join(parts) or "no scores"
 

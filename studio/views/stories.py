@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from kg.fields import MAX_STORY_TITLE
-from kg.literal import markdown_code as code
-from kg.literal import markdown_literal as md
 from studio import services
+from studio.literal import markdown_code as code
+from studio.literal import markdown_literal as md
 from studio.session import current_story, flash, open_story, show_flashes
 
 __all__ = ["stories_page"]

@@ -1,0 +1,1 @@
+"""The ``animatic`` backend: storyboard clips on the CPU (`backend`), drawn by `art`."""

@@ -1,0 +1,1 @@
+"""Hosted-API backends: the shared job shape (`client`), Replicate and fal."""

@@ -1,0 +1,380 @@
+"""The ``ltx2`` backend: LTX-2 on diffusers, video with synchronized sound.
+
+`LTX2Backend.generate` runs in a fixed order:
+
+1. check the request (sizes multiples of 32, frames ``8k + 1`` up to 481,
+   steps, guidance, memory mode);
+2. load the pipeline once per (model, device, memory mode, GGUF file) and keep
+   it (`engine.backends.diffusers.runtime`, shared with the ``ltx`` backend);
+3. choose the conditioning: the predecessor's video tail latents when they fit
+   this model and size (no VAE decode/encode), with its audio tail latents,
+   else its last frame encoded (no sound carried), and record why;
+4. denoise video and audio together (`engine.backends.ltx2.sample`), reporting each
+   step and stopping between steps on cancel; when the checkpoint folder has
+   a latent upsampler (``latent_upsampler/``) and the size halves to
+   multiples of 32, in two stages: half size, the upsampler, then LTX-2's
+   three stage-2 sigmas at full size with stage 1's audio held (the carried
+   video tail enters stage 1 averaged 2x2 and stage 2 as it is);
+5. decode the video in chunks straight to uint8 frames, and the audio
+   through the audio VAE and vocoder to a waveform as long as the picture;
+6. keep the last latent frames of both streams as the take's tails.
+
+A scene is made in one window (up to 481 frames, 20 s at 24 fps); long takes
+window by window are the ``ltx`` backend's. CUDA out-of-memory becomes
+`engine.backend.OutOfMemoryError` with advice. Weights are bf16 on CUDA and
+fp32 on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
+
+from engine.backend import (
+    BackendError,
+    CancelToken,
+    GenerationCancelled,
+    GenerationRequest,
+    GenerationResult,
+    OutOfMemoryError,
+    ProgressFn,
+    VideoBackend,
+    register_backend,
+)
+from engine.backends.diffusers import runtime
+from engine.backends.diffusers.frames import (
+    decode_in_chunks,
+    repeated_frames,
+)
+from engine.backends.diffusers.latents import (
+    LTX_RATIOS,
+    check_size,
+    tail_latents,
+    tail_meta,
+)
+from engine.backends.diffusers.memory import out_of_memory_advice
+from engine.backends.diffusers.runtime import LoadedModel, free_device_memory
+from engine.backends.ltx2 import loading
+from engine.backends.ltx2.audio import (
+    AUDIO_NORMALISATION,
+    audio_tail_count,
+    decode_audio,
+    fit_duration,
+    latents_per_second,
+)
+from engine.backends.ltx2.conditioning import Conditioning, continuity_conditioning
+from engine.backends.ltx2.loading import load_tokenizer
+from engine.backends.ltx2.sample import (
+    Refine,
+    Scene,
+    encode_prompt,
+    sample_scene,
+    upsample_latents,
+)
+from engine.catalog import checkpoint_kind, plan_frames, resolve_preset, spec
+from engine.model_cache import ModelCache
+
+__all__ = ["LTX2Backend", "loaded_model", "use_pipeline", "release_models"]
+
+log = logging.getLogger(__name__)
+
+SPEC = spec("ltx2")
+assert SPEC.max_frames is not None, "LTX-2 makes a scene in one piece"
+MAX_FRAMES: int = SPEC.max_frames
+
+
+def loaded_model(
+    model: str,
+    device: str | None = None,
+    memory_mode: str = "none",
+    *,
+    transformer_file: str = "",
+    cache: ModelCache | None = None,
+) -> LoadedModel:
+    """The LTX-2 pipeline ``model``, loaded once into ``cache``."""
+    return runtime.loaded_model(
+        model,
+        device,
+        memory_mode,
+        family=SPEC.model_family,
+        loader=loading,
+        transformer_file=transformer_file,
+        cache=cache,
+    )
+
+
+def use_pipeline(model: str, pipe: Any, device: str | None = None, **kw: Any) -> Any:
+    """Serve a built LTX-2 pipeline as ``model`` (tests, benchmarks)."""
+    return runtime.use_pipeline(model, pipe, device, family=SPEC.model_family, **kw)
+
+
+def release_models(cache: ModelCache | None = None) -> None:
+    """Free the loaded LTX-2 pipeline; other families' stay."""
+    runtime.release_models(SPEC.model_family, cache)
+
+
+class LTX2Backend(VideoBackend):
+    """LTX-2 through `engine.backends.ltx2.sample`.
+
+    Parameters
+    ----------
+    model:
+        Used when the request names none: ``tiny-random``, a folder, or a
+        Hugging Face id in the local cache.
+    device:
+        ``cuda``/``cpu``; the best available when ``None``.
+    max_sequence_length:
+        Gemma tokens the prompt may use (the pipeline's default, 1024).
+    """
+
+    name = "ltx2"
+    version = "1"
+    supports_latent_continuity = True
+
+    def __init__(
+        self,
+        model: str = "",
+        device: str | None = None,
+        max_sequence_length: int | None = None,
+        models: ModelCache | None = None,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.max_sequence_length = max_sequence_length or SPEC.prompt_token_budget
+        self.models = models
+
+    def generate(
+        self, request: GenerationRequest, progress: ProgressFn, cancel: CancelToken
+    ) -> GenerationResult:
+        """Generate one take with sound; see the module docstring for the steps."""
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        model = request.model or self.model
+        self.check_request(request)
+        if cancel.is_set():
+            raise GenerationCancelled("cancelled before the model was loaded")
+        loaded = loaded_model(
+            model,
+            self.device,
+            request.memory_mode,
+            transformer_file=request.transformer_file,
+            cache=self.models,
+        )
+        pipe = loaded.pipe
+        _check_ratios(pipe)
+        timings["load"] = time.perf_counter() - start
+        try:
+            mark = time.perf_counter()
+            conditioning = continuity_conditioning(pipe, request, model)
+            timings["prepare"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            prompt = encode_prompt(
+                pipe,
+                request.prompt,
+                request.negative_prompt,
+                request.guidance,
+                self.max_sequence_length,
+            )
+            timings["prompt"] = time.perf_counter() - mark
+            scene = Scene(
+                num_frames=request.num_frames,
+                height=request.height,
+                width=request.width,
+                fps=request.fps,
+                seed=request.seed,
+                steps=request.steps,
+                guidance=request.guidance,
+                distilled=checkpoint_kind(model) == "distilled",
+            )
+            sampled, note = self._denoise(
+                pipe, scene, prompt, conditioning, progress, cancel
+            )
+            if note:
+                conditioning = dataclasses.replace(
+                    conditioning,
+                    note="; ".join(n for n in (conditioning.note, note) if n),
+                )
+            timings["denoise"] = sampled.seconds
+            mark = time.perf_counter()
+            frames = decode_in_chunks(
+                pipe,
+                sampled.video,
+                generator=torch.Generator("cpu").manual_seed(request.seed),
+                chunk_latents=max(16, sampled.video.shape[2]),
+            )
+            timings["decode"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            samples, rate = decode_audio(pipe, sampled.audio)
+            samples = fit_duration(samples, rate, request.num_frames / request.fps)
+            timings["decode_audio"] = time.perf_counter() - mark
+        except torch.OutOfMemoryError as exc:
+            free_device_memory()
+            raise OutOfMemoryError(out_of_memory_advice(request)) from exc
+        keep = max(1, request.windows.overlap_frames // LTX_RATIOS.temporal)
+        tail = tail_latents(sampled.video, keep)
+        # the audio that lasts as long as the video tail, and one latent more
+        audio_keep = audio_tail_count(
+            request.windows.overlap_frames, request.fps, latents_per_second(pipe)
+        )
+        audio_tail = sampled.audio[:, -(audio_keep + 1) :].detach().float().cpu()
+        meta = tail_meta(
+            model=model,
+            tail=tail,
+            width=request.width,
+            height=request.height,
+            num_frames=request.num_frames,
+        )
+        meta.update(
+            audio_normalisation=AUDIO_NORMALISATION,
+            audio_latent_shape="x".join(str(d) for d in audio_tail.shape),
+            audio_latents_per_second=f"{latents_per_second(pipe):g}",
+        )
+        timings["total"] = time.perf_counter() - start
+        repeated = repeated_frames(sampled.conditioned_video)
+        if conditioning.used == "frame":
+            repeated = 1
+        return GenerationResult(
+            frames=frames,
+            tail_latents=tail,
+            latent_meta=meta,
+            timings=timings,
+            continuity_used=conditioning.used,
+            continuity_note=conditioning.note,
+            random_weights=loaded.source.random_weights,
+            repeated_frames=repeated,
+            audio=samples,
+            audio_rate=rate,
+            tail_audio_latents=audio_tail,
+            audio_continuity_used=("latent" if sampled.conditioned_audio else "none"),
+        )
+
+    def _denoise(
+        self,
+        pipe: Any,
+        scene: Scene,
+        prompt: Any,
+        conditioning: Conditioning,
+        progress: ProgressFn,
+        cancel: CancelToken,
+    ) -> tuple[Any, str]:
+        """One stage, or the two-stage route when the model has a latent
+        upsampler and the size halves to multiples of 32: stage 1 at half
+        size, the upsampler, then stage 2 (LTX-2's three stage-2 sigmas) at
+        full size from the upsampled latents, the audio of stage 1 held."""
+        carried = conditioning.carried
+        two_stage = (
+            getattr(pipe, "latent_upsampler", None) is not None
+            and scene.width % 64 == 0
+            and scene.height % 64 == 0
+        )
+        if not two_stage:
+            sampled = sample_scene(
+                pipe, scene, prompt, carried, _steps(progress, 1), cancel.is_set
+            )
+            return sampled, ""
+        half = dataclasses.replace(
+            scene, width=scene.width // 2, height=scene.height // 2
+        )
+        small = carried
+        if carried.video is not None:  # the tail at half size (2x2 average)
+            pooled = torch.nn.functional.avg_pool3d(carried.video, (1, 2, 2))
+            small = dataclasses.replace(carried, video=pooled)
+        elif carried.image is not None:
+            pooled = torch.nn.functional.avg_pool3d(carried.image, (1, 2, 2))
+            small = dataclasses.replace(carried, image=pooled)
+        first = sample_scene(
+            pipe, half, prompt, small, _steps(progress, 1), cancel.is_set
+        )
+        up = upsample_latents(pipe, first.video)
+        refine = Refine(up, first.audio, tuple(STAGE_2_DISTILLED_SIGMA_VALUES))
+        second = sample_scene(
+            pipe, scene, prompt, carried, _steps(progress, 2), cancel.is_set, refine
+        )
+        second.audio = first.audio
+        second.conditioned_audio = first.conditioned_audio
+        second.seconds += first.seconds
+        return second, (
+            f"two-stage: {half.width}x{half.height}, latent upsampler, "
+            f"{len(refine.sigmas)} refining steps at {scene.width}x{scene.height}"
+        )
+
+    def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
+        """Gemma's own token counter and the budget the pipeline reads."""
+        tokenizer = load_tokenizer(model or self.model)
+
+        def count(text: str) -> int:
+            return len(tokenizer(text, verbose=False)["input_ids"])
+
+        return count, self.max_sequence_length
+
+    def release(self) -> None:
+        """Free this family's loaded pipeline; another family's stays loaded."""
+        release_models(cache=self.models)
+
+    @staticmethod
+    def plan_frames(frames: int) -> int:
+        """The nearest frame count LTX-2 makes (8k+1, 9 to 481).
+
+        >>> LTX2Backend.plan_frames(48), LTX2Backend.plan_frames(2000)
+        (49, 481)
+        """
+        return plan_frames(SPEC.name, frames)
+
+    def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
+        chosen = resolve_preset(SPEC.name, quality_preset, model or self.model)
+        return chosen.steps, chosen.guidance
+
+    @staticmethod
+    def check_request(request: GenerationRequest) -> None:
+        """Refuse requests LTX-2 cannot run, with what to change."""
+        check_size(request.width, request.height, request.num_frames)
+        if request.num_frames > MAX_FRAMES:
+            raise BackendError(
+                f"num_frames is {request.num_frames}; the ltx2 backend makes a scene "
+                f"in one piece of at most {MAX_FRAMES} frames: shorten the scene or "
+                "split it in two continuous scenes"
+            )
+        if request.steps < 1:
+            raise BackendError(f"steps must be at least 1, got {request.steps}")
+        if request.guidance < 0:
+            raise BackendError(f"guidance must be >= 0, got {request.guidance}")
+        if request.memory_mode not in SPEC.memory_modes:
+            raise BackendError(
+                f"memory_mode must be one of {', '.join(SPEC.memory_modes)}, got "
+                f"{request.memory_mode!r}"
+            )
+        if not 0.0 < request.windows.strength <= 1.0:
+            raise BackendError(
+                f"windows.strength must be in (0, 1], got {request.windows.strength}"
+            )
+
+
+def _steps(progress: ProgressFn, stage: int) -> Callable[[int, int], None]:
+    """Steps of a stage to ``progress`` (two stages report as two windows)."""
+
+    def report(step: int, steps: int) -> None:
+        if stage == 1:
+            progress(step, steps)
+        else:
+            progress(step, steps, stage, 2)
+
+    return report
+
+
+def _check_ratios(pipe: Any) -> None:
+    ratios = (pipe.vae_temporal_compression_ratio, pipe.vae_spatial_compression_ratio)
+    if ratios != (LTX_RATIOS.temporal, LTX_RATIOS.spatial):
+        raise BackendError(
+            f"the model's VAE compresses {ratios[0]}x in time and {ratios[1]}x in "
+            f"space; the ltx2 backend needs LTX-2's {LTX_RATIOS.temporal}x and "
+            f"{LTX_RATIOS.spatial}x"
+        )
+
+
+register_backend("ltx2", LTX2Backend)

@@ -1,0 +1,193 @@
+"""A story's settings: backend and model, size, memory, decay, windows, budgets.
+
+Each field is bounded and typed; the rules that depend on the chosen backend
+(size multiples, window frame rules, memory modes it runs) are the backend
+catalog's (`engine.catalog`), checked when settings are saved and before
+generation, so a story file stays valid whichever backend it names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from kg.fields import (
+    GgufPath,
+    ModelId,
+    Unit,
+    Word,
+)
+from kg.vocabulary import (
+    MAX_CANDIDATES,
+    METRIC_NAMES,
+    ContinuityMode,
+    MemoryMode,
+    ObjectiveMetric,
+    QualityPreset,
+    StrictModel,
+)
+from kg.windows import MAX_WINDOW_FRAMES, MIN_WINDOW_FRAMES
+
+__all__ = [
+    "WindowSettings",
+    "DecaySettings",
+    "ReferenceSettings",
+    "PriceTable",
+    "HostedSettings",
+    "RaySettings",
+    "BestOfSettings",
+    "Settings",
+]
+
+
+class WindowSettings(StrictModel):
+    """How a scene longer than the model's window is made (`kg.windows`).
+
+    ``frames``: the window (``t*k + 1`` pixel frames for the backend's VAE
+    ratio ``t``, 8 on LTX); ``overlap_frames``: frames each window repeats
+    from the one before, and a continuous scene from its predecessor (a
+    multiple of ``t``, smaller than the window); ``strength``: how
+    strongly the carried frames hold (times the transition's strength at a
+    scene join; the default is LTX's own extension default); ``adain_factor``:
+    how far later windows' colour statistics are pulled toward the first
+    window's (0 = not at all).
+    """
+
+    frames: Annotated[int, Field(ge=MIN_WINDOW_FRAMES, le=MAX_WINDOW_FRAMES)] = 121
+    overlap_frames: Annotated[int, Field(ge=0, le=MAX_WINDOW_FRAMES)] = 24
+    strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    adain_factor: Unit = 0.25
+
+
+class DecaySettings(StrictModel):
+    # 0.8 per scene: an entity unseen for 7 scenes falls under 0.2 of its weight.
+    rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    threshold: Annotated[float, Field(ge=0.0, le=10.0)] = 0.3
+    # Added to an entity's importance each time it appears again.
+    reinforcement: Annotated[float, Field(ge=0.0, le=10.0)] = 0.25
+    max_importance: Annotated[float, Field(gt=0.0, le=10.0)] = 3.0
+
+
+class ReferenceSettings(StrictModel):
+    # How strongly reference images hold where nothing is carried (a first
+    # scene, after a cut): 1 pins the keyframe, 0 turns references off.
+    strength: Unit = 0.8
+    # Alongside carried latents, lower: the carried tail already holds the
+    # look, and a strong reference would pull against it.
+    strength_with_continuity: Unit = 0.3
+    # Images per scene (each adds a frame of tokens to every window).
+    max_images: Annotated[int, Field(ge=1, le=8)] = 2
+
+
+class PriceTable(StrictModel):
+    """USD per second of output video, per hosted model, as read on a date.
+
+    Providers change prices: the date says when these were copied from the
+    provider's pricing page.
+    """
+
+    # fal's published 1080p prices for LTX-2 (engine.backends.hosted.fal); Replicate
+    # bills by hardware time, so its models need an entry of your own.
+    as_of: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2026-01-07"
+    usd_per_second: dict[ModelId, Annotated[float, Field(ge=0.0, le=1_000.0)]] = Field(
+        default_factory=lambda: {
+            "fal-ai/ltx-2/text-to-video": 0.06,
+            "fal-ai/ltx-2/image-to-video": 0.06,
+            "fal-ai/ltx-2/text-to-video/fast": 0.04,
+            "fal-ai/ltx-2/image-to-video/fast": 0.04,
+        },
+        max_length=64,
+    )
+
+
+class HostedSettings(StrictModel):
+    # Spending limit of the whole story in USD (None: no limit): a job whose
+    # estimate would go over it is refused before it is submitted.
+    budget_usd: Annotated[float, Field(ge=0.0, le=1_000_000.0)] | None = None
+    # A job still running after this long is cancelled at the provider.
+    timeout_s: Annotated[int, Field(ge=10, le=24 * 3600)] = 900
+    # Retries of a 429 or 5xx answer, with exponential backoff.
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 4
+    prices: PriceTable = Field(default_factory=PriceTable)
+
+
+class RaySettings(StrictModel):
+    # Where `storygraph run/batch --ray story` renders: "" starts a local
+    # cluster; else a running cluster's address (host:6379 or ray://host:10001).
+    address: Annotated[str, Field(max_length=200)] = ""
+    # Backend actors (one GPU each for GPU backends).
+    workers: Annotated[int, Field(ge=1, le=256)] = 2
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"(ray://)?[A-Za-z0-9.\-]+:\d{1,5}", value):
+            raise ValueError(
+                f"{value!r} is not a cluster address; use host:6379 or "
+                "ray://host:10001, or leave it empty for a local cluster"
+            )
+        return value
+
+
+class BestOfSettings(StrictModel):
+    # Candidates the studio offers to make at once (Generate N).
+    candidates: Annotated[int, Field(ge=2, le=MAX_CANDIDATES)] = 3
+    # Ranked in order: a metric decides unless the best candidates are within
+    # its tolerance, then the next one does. Seam continuity first (DINO cosine
+    # with weights, pixel difference without), then subject consistency, then
+    # CLIPScore, then the pixel-only flicker score.
+    objective: list[ObjectiveMetric] = Field(
+        default_factory=lambda: [
+            "seam_dino_cosine",
+            "seam_pixel_mae",
+            "subject_consistency",
+            "clip_score",
+            "temporal_flicker",
+        ],
+        min_length=1,
+        max_length=len(METRIC_NAMES),
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> BestOfSettings:
+        repeated = sorted({m for m in self.objective if self.objective.count(m) > 1})
+        if repeated:
+            raise ValueError(
+                f"objective lists {', '.join(repeated)} more than once; "
+                "name each metric once"
+            )
+        return self
+
+
+class Settings(StrictModel):
+    backend: Word = "animatic"
+    model: ModelId = ""
+    width: Annotated[int, Field(ge=64, le=4096)] = 768
+    height: Annotated[int, Field(ge=64, le=4096)] = 512
+    fps: Annotated[int, Field(ge=1, le=120)] = 24
+    quality_preset: QualityPreset = "balanced"
+    memory_mode: MemoryMode = "none"
+    # A GGUF transformer file (a local path) used in place of the checkpoint's
+    # transformer by the ltx and ltx2 backends; "" for the checkpoint's own.
+    transformer_file: GgufPath = ""
+    continuity_mode: ContinuityMode = "latent"
+    # Free the video model before scoring and the encoders after each scene so
+    # one heavy model is in memory at a time (slower: models reload per scene).
+    release_models: bool = False
+    # Text tokens the prompt generator stays within; None: the text encoder's
+    # own (128 T5 tokens for LTX-Video, 1024 Gemma tokens for LTX-2; 128 as an
+    # estimate for backends without a tokenizer).
+    prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] | None = None
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    best_of: BestOfSettings = Field(default_factory=BestOfSettings)
+    references: ReferenceSettings = Field(default_factory=ReferenceSettings)
+    hosted: HostedSettings = Field(default_factory=HostedSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    decay: DecaySettings = Field(default_factory=DecaySettings)

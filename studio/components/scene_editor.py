@@ -1,0 +1,307 @@
+"""The Storyboard's scene editor: every field of a scene, save, revert, preview.
+
+The editor's values are kept per scene in session state (namespace
+``storyboard``), so switching scenes or pages, a failed validation or a
+worker saving in between never loses what the user typed; the prompt preview
+follows the typed values live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from kg.fields import MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT, MAX_TITLE
+from kg.schema import (
+    CAMERA_MOVES,
+    MAX_DIALOGUE_LINES,
+    MAX_LINE_CHARS,
+    MAX_SCENE_SECONDS,
+    MAX_SOUND_EFFECTS,
+    WEATHERS,
+    SceneNode,
+)
+from studio import services
+from studio.literal import markdown_literal as md
+from studio.palette import STATUS_TONES
+from studio.session import flash, forget_draft, remember_draft
+
+__all__ = ["scene_editor", "editor_key", "field_values", "revert_edits", "EDITOR_NS"]
+
+EDITOR_NS = "storyboard"  # session-state namespace of the editor's drafts
+# A select box holding None shows its placeholder ("Choose an option"), not the
+# option's label: the editor holds "" for "no environment"/"environment default".
+_NONE = ""
+_OPTIONAL = ("environment_id", "weather")
+
+
+def editor_key(scene_id: str, field: str) -> str:
+    """Session-state key of one editor widget."""
+    return f"storyboard.edit.{scene_id}.{field}"
+
+
+
+
+def _scene_fields(
+    values: dict[str, Any], characters: list[Any]
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The editor's values as scene fields (the "none" choices become None),
+    and the problems of the typed dialogue (naming its lines)."""
+    fields = {
+        field: None if field in _OPTIONAL and value == _NONE else value
+        for field, value in values.items()
+        if field not in ("ambience", "effects")
+    }
+    # one line per window; an empty line keeps the window before's
+    lines = str(fields.get("window_prompts", "")).rstrip().splitlines()
+    fields["window_prompts"] = [line.strip() for line in lines]
+    fields["dialogue"], problems = services.parse_dialogue(
+        str(values.get("dialogue", "")), characters
+    )
+    effects = str(values.get("effects", "")).splitlines()
+    fields["sound"] = {
+        "ambience": str(values.get("ambience", "")).strip(),
+        "effects": [e.strip() for e in effects if e.strip()],
+    }
+    return fields, problems
+
+
+def field_values(scene: SceneNode, characters: list[Any]) -> dict[str, Any]:
+    """A scene as the editor's widgets hold it."""
+    return {
+        "title": scene.title,
+        "character_ids": list(scene.character_ids),
+        "environment_id": scene.environment_id or _NONE,
+        "pose": scene.pose,
+        "motion": scene.motion,
+        "weather": scene.weather or _NONE,
+        "lighting": scene.lighting,
+        "camera": scene.camera,
+        "duration_s": float(scene.duration_s),
+        "window_prompts": "\n".join(scene.window_prompts),
+        "use_references": bool(scene.use_references),
+        "seed": int(scene.seed),
+        "prompt_override": scene.prompt_override or "",
+        "negative_prompt": scene.negative_prompt,
+        "dialogue": services.dialogue_text(scene.dialogue, characters),
+        "ambience": scene.sound.ambience,
+        "effects": "\n".join(scene.sound.effects),
+    }
+
+
+def revert_edits(folder: Path, scene_id: str) -> None:
+    """Drop the typed values of a scene: the editor shows the saved ones again."""
+    forget_draft(EDITOR_NS, folder, scene_id, editor_key)
+
+
+def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any]:
+    story = view.story
+    k = scene.id
+    chars = {c.id: c.name for c in story.characters}
+    envs = {e.id: e.name for e in story.environments}
+    values: dict[str, Any] = {}
+    values["title"] = st.text_input(
+        "Title", key=editor_key(k, "title"), max_chars=MAX_TITLE
+    )
+    values["character_ids"] = st.multiselect(
+        "Characters",
+        list(chars),
+        format_func=lambda c: chars.get(c, c),
+        key=editor_key(k, "character_ids"),
+    )
+    values["environment_id"] = st.selectbox(
+        "Environment",
+        [_NONE, *envs],
+        format_func=lambda e: "— none —" if e == _NONE else envs.get(e, e),
+        key=editor_key(k, "environment_id"),
+    )
+    values["use_references"] = st.checkbox(
+        "Condition on reference images",
+        key=editor_key(k, "use_references"),
+        help="The reference images of its characters and environment (Cast) as "
+        "keyframes placed before the clip, never as its first frame; stronger "
+        "after a cut, weaker where the previous scene's tail is carried "
+        "(Settings). Used by the ltx backend.",
+    )
+    st.caption(md(services.references_text(story, scene, values)))
+    values["motion"] = st.text_input(
+        "Motion",
+        key=editor_key(k, "motion"),
+        help="What happens; leads the prompt.",
+        max_chars=MAX_TEXT,
+    )
+    values["pose"] = st.text_input(
+        "Pose", key=editor_key(k, "pose"), max_chars=MAX_SHORT_TEXT
+    )
+    a, b = st.columns(2)
+    values["weather"] = a.selectbox(
+        "Weather",
+        [_NONE, *WEATHERS],
+        format_func=lambda w: "environment default" if w == _NONE else w,
+        key=editor_key(k, "weather"),
+    )
+    values["camera"] = b.selectbox(
+        "Camera", list(CAMERA_MOVES), key=editor_key(k, "camera")
+    )
+    values["lighting"] = st.text_input(
+        "Lighting", key=editor_key(k, "lighting"), max_chars=MAX_SHORT_TEXT
+    )
+    a, b = st.columns(2)
+    values["duration_s"] = a.number_input(
+        "Duration (s)",
+        step=0.5,
+        format="%.2f",
+        key=editor_key(k, "duration_s"),
+        help=f"Up to {MAX_SCENE_SECONDS:.0f} s. Longer than the model's window "
+        "(Settings) it is made as a long take, window by window.",
+    )
+    values["seed"] = b.number_input("Seed", step=1, key=editor_key(k, "seed"))
+    windows = services.scene_windows(story, scene, values["duration_s"])
+    values["window_prompts"] = st.text_area(
+        f"Window prompts ({windows} window{'s' if windows != 1 else ''})",
+        key=editor_key(k, "window_prompts"),
+        max_chars=MAX_TEXT * 8,
+        height=80,
+        help="Optional, for a long take: one line per window saying what "
+        "happens in it (it replaces the motion in that window's prompt). An "
+        "empty line keeps the window before's; past the last line the last "
+        "one goes on.",
+    )
+    _sound_widgets(k, values)
+    values["prompt_override"] = st.text_area(
+        "Prompt override",
+        key=editor_key(k, "prompt_override"),
+        max_chars=MAX_PROMPT,
+        help="Left empty, the prompt is generated from the story graph.",
+        height=80,
+    )
+    values["negative_prompt"] = st.text_area(
+        "Negative prompt",
+        key=editor_key(k, "negative_prompt"),
+        height=68,
+        max_chars=MAX_PROMPT,
+    )
+    return values
+
+
+def _sound_widgets(k: str, values: dict[str, Any]) -> None:
+    """Dialogue and sound: what backends with sound (ltx2) make with the picture."""
+    values["dialogue"] = st.text_area(
+        "Dialogue",
+        key=editor_key(k, "dialogue"),
+        max_chars=(MAX_LINE_CHARS + 120) * MAX_DIALOGUE_LINES,
+        height=80,
+        placeholder="Mara (quietly): Is anyone here?",
+        help=f"One spoken line per row, in order: 'Name: words' or 'Name (how): "
+        f"words', up to {MAX_DIALOGUE_LINES} lines of {MAX_LINE_CHARS} characters. "
+        "The words reach the prompt in quotes, unchanged; backends with sound "
+        "(ltx2) speak them.",
+    )
+    a, b = st.columns(2)
+    values["ambience"] = a.text_input(
+        "Ambience",
+        key=editor_key(k, "ambience"),
+        max_chars=200,
+        placeholder="rain on a tin roof",
+        help="The scene's background sound, specific ('soft footsteps on tile').",
+    )
+    values["effects"] = b.text_area(
+        "Sound effects",
+        key=editor_key(k, "effects"),
+        height=68,
+        placeholder="a door creaks",
+        help=f"One per row, up to {MAX_SOUND_EFFECTS}.",
+    )
+
+
+def _problem_list(problems: list[tuple[str, str]]) -> str:
+    return "\n".join(f"- **{md(field)}**: {md(msg)}" for field, msg in problems)
+
+
+def scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
+    """The selected scene's editor: fields, save and revert, the prompt preview."""
+    st.subheader(f"Scene · {scene.id}")
+    st.markdown(
+        f"Status: :{STATUS_TONES[scene.status]}[**{scene.status}**]"
+        + (f" · selected take {scene.selected_take}" if scene.selected_take else "")
+    )
+    values = _editor_widgets(view, scene)
+    remember_draft(EDITOR_NS, folder, scene.id, values)
+    characters = view.story.characters
+    fields, typed = _scene_fields(values, characters)
+    draft, problems = services.validate_scene(scene, fields)
+    problems = typed + problems
+    unsaved = values != field_values(scene, characters)
+    if problems:
+        st.error(
+            "This scene cannot be saved yet; your values are kept, fix these:\n"
+            + _problem_list(problems)
+        )
+    save_col, revert_col = st.columns(2)
+    if save_col.button(
+        "Save scene",
+        key="storyboard.save",
+        type="primary" if unsaved else "secondary",
+        width="stretch",  # never disabled: a click right after typing must count
+    ):
+        _save(folder, scene.id, fields, problems, unsaved)
+    revert_col.button(
+        "Revert",
+        key="storyboard.revert",
+        disabled=not unsaved,
+        on_click=revert_edits,
+        args=(folder, scene.id),
+        width="stretch",
+    )
+    if unsaved and not problems:
+        st.caption("Unsaved changes: the preview below shows them.")
+    _prompt_preview(view, scene.id, draft)
+
+
+def _save(
+    folder: Path,
+    scene_id: str,
+    fields: dict[str, Any],
+    problems: list,
+    unsaved: bool,
+) -> None:
+    if problems:
+        return  # already shown above the buttons
+    if not unsaved:
+        st.toast(f"{scene_id}: nothing changed since the last save.")
+        return
+    try:
+        stale = services.save_scene(folder, scene_id, fields)
+    except services.StoryValidationError as exc:
+        st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
+        return
+    except services.StoryError as exc:
+        st.error(f"Not saved; your values are kept: {md(exc)}")
+        return
+    msg = f"Saved {scene_id}."
+    if stale:
+        msg += f" Now stale (generate again): {', '.join(stale)}."
+    flash(msg)
+    st.rerun()
+
+
+def _prompt_preview(
+    view: services.StoryView, scene_id: str, draft: SceneNode | None
+) -> None:
+    prompt, memory = services.preview_prompt(view, scene_id, draft)
+    with st.container(border=True):
+        st.markdown("**Prompt preview**" + ("" if draft else " (last saved values)"))
+        st.code(prompt.text, language=None, wrap_lines=True)
+        note = f"{prompt.tokens} / {prompt.budget} tokens"
+        if prompt.dropped:
+            note += " · dropped to fit: " + ", ".join(p.kind for p in prompt.dropped)
+        st.caption(note)
+        if memory:
+            st.markdown(
+                "**Remembered** (still in story memory, not in this scene): "
+                + ", ".join(f"{md(m.name)} ({m.salience:.2f})" for m in memory)
+            )
+        else:
+            st.caption("Nothing else is remembered at this point of the story.")
