@@ -94,7 +94,9 @@ def story_dir(tmp_path):
 @pytest.fixture
 def tiny_default(monkeypatch, encoders_pair):
     clip, dino = encoders_pair
-    monkeypatch.setattr(Observer, "default", classmethod(lambda cls: cls(clip, dino)))
+    monkeypatch.setattr(
+        Observer, "default", classmethod(lambda cls, **kw: cls(clip, dino))
+    )
 
 
 def _scored(story_dir):
