@@ -9,12 +9,9 @@ HOST=${STORYGRAPH_HOST:-127.0.0.1}
 PORT=${STORYGRAPH_PORT:-8501}
 export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 echo "StoryGraph Studio: http://$HOST:$PORT"
-# Host names the studio answers to (DNS-rebinding guard, .streamlit/config.toml).
-hosts=(--server.allowedHosts localhost --server.allowedHosts 127.0.0.1)
-hosts+=(--server.allowedHosts "[::1]")
-case "$HOST" in 127.0.0.1|localhost|::1) ;; *) hosts+=(--server.allowedHosts "$HOST") ;; esac
-IFS=',' read -r -a extra <<< "${STORYGRAPH_ALLOWED_HOSTS:-}"
-for h in "${extra[@]}"; do [ -n "$h" ] && hosts+=(--server.allowedHosts "$h"); done
-exec .venv/bin/streamlit run studio/app.py \
+# The studio answers only to its host names (localhost, 127.0.0.1, ::1,
+# STORYGRAPH_HOST, STORYGRAPH_ALLOWED_HOSTS) and refuses to be framed, on every
+# route: studio/serve.py starts `streamlit run studio/app.py` with that guard.
+exec .venv/bin/python -m studio.serve \
   --server.address "$HOST" --server.port "$PORT" --server.headless true \
-  --browser.gatherUsageStats false --server.fileWatcherType none "${hosts[@]}" "$@"
+  --browser.gatherUsageStats false --server.fileWatcherType none "$@"

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from kg.take import SamplingRecipe
+
 __all__ = [
     "ContinuityInput",
     "SceneContext",
@@ -74,6 +76,11 @@ class ContinuityInput:
     # ``[1, n, D]`` the predecessor's audio tail in the audio stream's packed
     # normalised latent space (backends with sound; None: it had none)
     tail_audio_latents: torch.Tensor | None = None
+    # ``[H, W, 3]`` uint8: the predecessor's frame just before the span of the
+    # tail's latents 1..k-1 (its clip's frame ``-(1 + 8 (k - 1))``), for a
+    # backend that gives the causal VAE's one-frame slot a genuine one-frame
+    # latent (None: not read)
+    lead_frame: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -97,8 +104,10 @@ class WindowPlan:
 
     ``frames``: the model's window in pixel frames; ``overlap_frames``: frames
     each window repeats from the one before (and a scene from its
-    predecessor's tail); ``strength``: how strongly the carried tail holds
-    (times the transition's strength at a scene join); ``adain_factor``: how
+    predecessor's tail); ``strength``: how strongly the previous window's
+    tail holds inside a long take; ``join_strength``: how strongly a
+    predecessor's tail holds at a scene join (times the transition's
+    strength; 1, the makers' in-place context); ``adain_factor``: how
     far later windows' latent statistics are pulled toward the first window;
     ``prompts``: one prompt per window (the last repeats; empty: the request's
     prompt throughout). Backends without windows ignore all of it.
@@ -109,6 +118,7 @@ class WindowPlan:
     strength: float = 0.5
     adain_factor: float = 0.25
     prompts: tuple[str, ...] = ()
+    join_strength: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,9 @@ class GenerationResult:
     audio_rate: int = 0
     tail_audio_latents: torch.Tensor | None = None
     audio_continuity_used: Literal["latent", "none"] = "none"
+    # The schedule, guidance, LoRAs and join strength it actually used
+    # (`kg.take.SamplingRecipe`; None: a backend without denoising steps).
+    recipe: SamplingRecipe | None = None
 
 
 class VideoBackend:

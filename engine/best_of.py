@@ -14,27 +14,44 @@ metric.
 The chosen take is selected (continuous successors go stale, as with any
 selection) and records a `kg.schema.BestOfChoice`: the candidates, the
 objective, the metric on which the runner-up fell behind and by how much.
-The user can still select another take afterwards.
+A candidate that finishes is not selected by itself; only the choice
+selects, so the user's changes meanwhile are kept as for a single take: a
+scene edited while its candidates generated ends ``stale``, and a take the
+user selected meanwhile stays selected (`Candidates`, `select_best`). The
+user can still select another take afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.backend import CancelToken, ProgressFn, VideoBackend, get_backend
-from engine.generate import generate_scene
+from engine.generate import PreparedTake, make_take, prepare_take
 from engine.observe import TakeObserver
+from engine.runlock import hold_run
 from engine.takes import apply_selection
 from engine.video import ClipWriter
 from kg.metrics import Better, metric, metric_names
 from kg.schema import MAX_CANDIDATES, BestOfChoice, Scores, Story, Take
 from kg.store import load_story, update_story
 
-__all__ = ["Goal", "goal", "Choice", "choose", "generate_best_of", "select_best"]
+__all__ = [
+    "Goal",
+    "goal",
+    "Choice",
+    "choose",
+    "generate_best_of",
+    "Candidates",
+    "select_best",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -168,16 +185,41 @@ def choose(
     return Choice(best, runner_up, metric, margin)
 
 
-def _record(story_dir: Path, scene_id: str, done: list[Take], choice: Choice) -> None:
+UNKNOWN_SELECTION = -1  # `select_best` without what was selected before
+
+
+def _record(
+    story_dir: Path,
+    scene_id: str,
+    done: list[Take],
+    choice: Choice,
+    edited_since: Callable[[Story, int], bool] | None,
+    selected_before: int | None,
+) -> None:
     def mutate(s: Story) -> None:
-        apply_selection(s, scene_id, choice.best)
-        s.scene(scene_id).take(choice.best).best_of = BestOfChoice(
+        scene = s.scene(scene_id)
+        scene.take(choice.best).best_of = BestOfChoice(
             candidates=[t.index for t in done],
             objective=list(s.settings.best_of.objective),
             deciding_metric=choice.deciding_metric,
             margin=choice.margin,
             runner_up=choice.runner_up,
         )
+        picked = scene.selected_take
+        chose = (  # the user selected a take while the candidates were made
+            selected_before != UNKNOWN_SELECTION
+            and picked is not None
+            and picked != selected_before
+            and any(t.index == picked and t.status == "done" for t in scene.takes)
+        )
+        if chose:
+            scene.status = "done"
+            log.info("scene %r: kept take %s, selected meanwhile", scene_id, picked)
+        else:
+            apply_selection(s, scene_id, choice.best)
+        if edited_since is not None and edited_since(s, choice.best):
+            scene.status = "stale"  # the candidates show the text before the edit
+            log.info("scene %r: edited while its candidates generated", scene_id)
 
     update_story(story_dir, mutate)
 
@@ -200,7 +242,7 @@ def generate_best_of(
     ``seed + candidates - 1``), score them with ``observer``, select the best
     and record why; returns the chosen take (the last failed one when none
     finished). ``on_candidate(i, n)`` is called as candidate ``i`` (1-based)
-    starts. Cancelling keeps the candidates made so far, the last selected.
+    starts. Cancelling keeps the candidates made so far, the best selected.
     """
     if not 2 <= candidates <= MAX_CANDIDATES:
         raise ValueError(
@@ -213,26 +255,67 @@ def generate_best_of(
             "(turn scoring on)"
         )
     root = Path(story_dir)
-    takes: list[Take] = []
-    for i in range(candidates):
-        if on_candidate is not None:
-            on_candidate(i + 1, candidates)
-        takes.append(
-            generate_scene(
-                root,
-                scene_id,
-                backend=backend,
-                model=model,
-                force=True,
-                progress=progress,
-                cancel=cancel,
-                observer=observer,
-                writer=writer,
-                backends=backends,
-                seed_offset=i,
-            )
+    run = Candidates(root, scene_id)
+    with hold_run(root):
+        try:
+            for i in range(candidates):
+                if on_candidate is not None:
+                    on_candidate(i + 1, candidates)
+                prepared = prepare_take(
+                    root, scene_id, backend=backend, model=model, force=True,
+                    backends=backends, seed_offset=i,
+                )  # fmt: skip
+                if isinstance(prepared, Take):  # not with force; for the types
+                    run.takes.append(prepared)
+                    continue
+                run.begin(prepared)
+                made = make_take(prepared, progress, cancel, observer, writer)
+                run.takes.append(made)
+        except BaseException:  # cancelled or stopped: those made still choose
+            if any(t.status == "done" for t in run.takes):
+                run.select(writer)
+            raise
+        return run.select(writer)
+
+
+@dataclass
+class Candidates:
+    """The candidates of one scene being made (here or on Ray workers): what
+    was selected before them, each one's prepared take (to tell whether the
+    scene was edited meanwhile), and the takes that ended."""
+
+    story_dir: Path
+    scene_id: str
+    takes: list[Take] = field(default_factory=list)
+    prepared: dict[int, PreparedTake] = field(default_factory=dict)
+    selected_before: int | None = UNKNOWN_SELECTION
+    prior_status: str | None = None
+
+    def begin(self, prepared: PreparedTake) -> None:
+        """A candidate begun: done, it is not selected by itself; cancelled, it
+        gives the scene back the status it had before the first candidate."""
+        if not self.prepared:
+            self.prior_status = prepared.tip.prior_status
+            saved = prepared.tip.story.scene(self.scene_id)
+            self.selected_before = saved.selected_take
+        prepared.tip = dataclasses.replace(
+            prepared.tip, prior_status=self.prior_status, select=False
         )
-    return select_best(root, scene_id, takes, writer)
+        self.prepared[prepared.tip.index] = prepared
+
+    def edited_since(self, story: Story, index: int) -> bool:
+        made = self.prepared.get(index)
+        return made is not None and made.edited_since(story)
+
+    def select(self, writer: ClipWriter | None = None) -> Take:
+        return select_best(
+            self.story_dir,
+            self.scene_id,
+            self.takes,
+            writer,
+            edited_since=self.edited_since,
+            selected_before=self.selected_before,
+        )
 
 
 def select_best(
@@ -240,11 +323,20 @@ def select_best(
     scene_id: str,
     takes: Sequence[Take],
     writer: ClipWriter | None = None,
+    *,
+    edited_since: Callable[[Story, int], bool] | None = None,
+    selected_before: int | None = UNKNOWN_SELECTION,
 ) -> Take:
     """Choose among the candidate ``takes`` of a scene that finished, select
     the best and record why; returns it (the last take by index when none
     finished). Whoever made the candidates (here, or Ray workers) calls it
-    once every candidate has ended."""
+    once every candidate has ended.
+
+    As with one take, the user's changes meanwhile win: a scene edited while
+    its candidates generated (``edited_since(story, best)``) ends ``stale``,
+    and a take the user selected meanwhile (the selection is no longer
+    ``selected_before``) stays selected; the choice is recorded either way.
+    """
     root = Path(story_dir)
     takes = sorted(takes, key=lambda t: t.index)  # in the order they began
     done = [t for t in takes if t.status == "done"]
@@ -256,5 +348,5 @@ def select_best(
     saved = story.scene(scene_id)
     scored = [(t.index, saved.take(t.index).scores) for t in done]
     choice = choose(scored, story.settings.best_of.objective)
-    _record(root, scene_id, done, choice)
+    _record(root, scene_id, done, choice, edited_since, selected_before)
     return load_story(root).scene(scene_id).take(choice.best)

@@ -84,10 +84,11 @@ _LTX_VIDEO_PRESETS = {
         "balanced": Preset(40, 3.0),
         "high": Preset(50, 3.5),
     },
+    # the makers' 8: 4 or 12 steps make schedules the model never saw
     "distilled": {
-        "fast": Preset(4, 1.0),
+        "fast": Preset(8, 1.0),
         "balanced": Preset(8, 1.0),
-        "high": Preset(12, 1.0),
+        "high": Preset(8, 1.0),
     },
     "tiny": _TINY_PRESETS,
 }
@@ -138,6 +139,10 @@ class BackendSpec:
     memory_modes: tuple[str, ...] = ("none",)
     presets: Mapping[str, Mapping[str, Preset]] = field(default_factory=dict)
     frames: Literal["storyboard", "model"] = "model"
+    # frame rates the model was trained around (empty: any); above the
+    # highest of them up to 30 only these are accepted (RoPE time is frame /
+    # fps, so 48 or 120 squeeze it outside what the model saw)
+    trained_fps: tuple[int, ...] = ()
 
     @property
     def holds_models(self) -> bool:
@@ -160,7 +165,7 @@ CATALOG: Mapping[str, BackendSpec] = MappingProxyType(
             summary="LTX-Video on diffusers; tail latents carried, long takes",
             needs_gpu=True,
             model_family="ltx",
-            prompt_token_budget=128,  # LTX-Video's T5 max_sequence_length
+            prompt_token_budget=256,  # LTXConditionPipeline's T5 max_sequence_length
             size_multiple=32,
             temporal_ratio=8,
             windows=True,
@@ -180,6 +185,9 @@ CATALOG: Mapping[str, BackendSpec] = MappingProxyType(
             max_frames=481,  # 20 s at 24 fps, LTX-2's longest clip
             memory_modes=_ALL_MODES,
             presets=_LTX2_PRESETS,
+            # diffusers pipelines/ltx2/utils.py: "trained around 24/25/30 and
+            # 60 fps, not 48 or 120"
+            trained_fps=(24, 25, 30, 60),
         ),
         "replicate": BackendSpec(
             name="replicate",
@@ -234,9 +242,12 @@ def resolve_preset(
     *,
     steps: int | None = None,
     guidance: float | None = None,
+    kind: str | None = None,
 ) -> Preset:
     """Steps and guidance of ``preset`` for ``model`` on ``backend``, with
-    per-scene overrides. A backend without presets takes one step, no guidance.
+    per-scene overrides; ``kind`` (dev, distilled, tiny) when the backend
+    read it from the checkpoint, else the name's. A backend without presets
+    takes one step, no guidance.
 
     >>> resolve_preset("ltx", "balanced", "Lightricks/LTX-Video", steps=25)
     Preset(steps=25, guidance=3.0)
@@ -247,7 +258,7 @@ def resolve_preset(
     if not tables:
         base = Preset(1, 0.0)
     else:
-        table = tables.get(checkpoint_kind(model)) or tables["dev"]
+        table = tables.get(kind or checkpoint_kind(model)) or tables["dev"]
         if preset not in table:
             raise BackendError(
                 f"quality_preset must be one of {sorted(table)}, got {preset!r}"
@@ -323,6 +334,17 @@ def settings_problems(
                 f"settings.memory_mode must be one of "
                 f"{', '.join(chosen.memory_modes)} for the {name} backend, got "
                 f"{settings.memory_mode!r}",
+            )
+        )
+    fps = settings.fps
+    if chosen.trained_fps and fps > 30 and fps not in chosen.trained_fps:
+        rates = ", ".join(str(r) for r in chosen.trained_fps)
+        problems.append(
+            (
+                "fps",
+                f"settings.fps is {fps}; the {name} backend's model was trained "
+                f"around {rates} fps, and a rate above 30 outside those puts its "
+                "sense of time outside what it saw: choose one of them",
             )
         )
     if chosen.temporal_ratio is not None:  # windows and the carried overlap

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.backend import ContinuityInput
-from engine.video import read_png
-from kg.errors import UnsafePathError
+from engine.video import last_frames, read_png
+from kg.errors import StoryError
+from kg.files import MAX_TENSOR_BYTES, check_story_file
 from kg.graph import DynamicSceneGraph, continuity_predecessor
 from kg.paths import atomic_path, resolve_asset
-from kg.schema import Story, TakeRef
+from kg.schema import Story, Take, TakeRef
 
 if TYPE_CHECKING:
     import torch
@@ -89,6 +90,8 @@ def load_tail_latents(
     """Read tail latents and their metadata written by `save_tail_latents`."""
     from safetensors import safe_open
 
+    # a FIFO would block the memory map for good; safetensors checks the rest
+    check_story_file(path, max_bytes=MAX_TENSOR_BYTES, what="tail latents")
     with safe_open(str(path), framework="pt", device="cpu") as fh:
         if TAIL_LATENTS_KEY not in fh.keys():  # noqa: SIM118 - safe_open API
             raise ValueError(
@@ -103,6 +106,7 @@ def load_tail_audio(path: str | os.PathLike[str]) -> torch.Tensor | None:
     """The audio tail saved beside the video tail, or None when there is none."""
     from safetensors import safe_open
 
+    check_story_file(path, max_bytes=MAX_TENSOR_BYTES, what="tail latents")
     with safe_open(str(path), framework="pt", device="cpu") as fh:
         if TAIL_AUDIO_KEY not in fh.keys():  # noqa: SIM118 - safe_open API
             return None
@@ -152,10 +156,30 @@ def _asset_file(story_dir: Path, rel: str | None) -> Path | None:
         return None
     try:
         path = resolve_asset(story_dir, rel)
-    except UnsafePathError as exc:
+        check_story_file(path, max_bytes=MAX_TENSOR_BYTES)
+    except FileNotFoundError:
+        return None
+    except (StoryError, OSError) as exc:  # a link, a FIFO, a device, too large
         log.warning("not reading %s: %s", rel, exc)
         return None
-    return path if path.is_file() else None
+    return path
+
+
+def _lead_frame(
+    story_dir: str | os.PathLike[str], take: Take, latents: torch.Tensor | None
+) -> np.ndarray | None:
+    """The clip's frame before the span of the tail's latents 1..k-1 (the
+    causal VAE's 8 frames each), read from the take's video; None when the
+    clip cannot give it (the backend then says what it used instead)."""
+    video = _asset_file(story_dir, take.files.video)
+    if latents is None or video is None or latents.shape[2] < 2:
+        return None
+    count = 1 + 8 * (latents.shape[2] - 1)
+    try:
+        frames = last_frames(video, count, seconds=count / take.params.fps + 1.0)
+    except (OSError, ValueError, StoryError):
+        return None
+    return frames[0] if len(frames) == count else None
 
 
 def plan_continuity(
@@ -189,11 +213,14 @@ def plan_continuity(
     strength = graph.g.edges[pred_id, scene_id]["strength"]
     source = TakeRef(scene_id=pred_id, take=take.index)
     last_frame = None
+    notes: list[str] = []
     path = _asset_file(story_dir, take.files.last_frame)
     if path is not None:
-        last_frame = read_png(path)
+        try:
+            last_frame = read_png(path, f"last frame of take {take.index}")
+        except StoryError as exc:  # a bomb, not an image: nothing to carry
+            notes.append(f"{exc}; not carried")
 
-    notes: list[str] = []
     mode: Mode = requested
     latents = None
     audio_tail = None
@@ -205,9 +232,12 @@ def plan_continuity(
         elif (tail := _asset_file(story_dir, take.files.tail_latents)) is None:
             why = f"take {take.index} of {pred_id!r} has no tail latents"
         else:
-            latents, meta = load_tail_latents(tail)
-            audio_tail = load_tail_audio(tail)
-            why = _latent_mismatch(meta, width, height, model)
+            try:
+                latents, meta = load_tail_latents(tail)
+                audio_tail = load_tail_audio(tail)
+                why = _latent_mismatch(meta, width, height, model)
+            except (StoryError, OSError, ValueError) as exc:
+                why = f"the tail latents of take {take.index} cannot be read ({exc})"
             if why:
                 latents, meta, audio_tail = None, {}, None
         if why:
@@ -230,5 +260,6 @@ def plan_continuity(
         latent_meta=meta,
         strength=strength,
         tail_audio_latents=audio_tail,
+        lead_frame=_lead_frame(story_dir, take, latents) if mode == "latent" else None,
     )
     return ContinuityPlan(requested, mode, "; ".join(notes), source, cont, last_frame)

@@ -17,6 +17,7 @@ from engine.backend import (
     GenerationResult,
     OutOfMemoryError,
 )
+from engine.redaction import redact
 
 __all__ = ["is_out_of_memory", "failure_message", "check_result"]
 
@@ -34,7 +35,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def failure_message(
     exc: BaseException, backend: str, request: GenerationRequest
 ) -> str:
-    """What a user reads when backend ``backend`` failed with ``exc``."""
+    """What a user reads when backend ``backend`` failed with ``exc`` (secrets
+    redacted: an exception may quote a provider's key)."""
     if is_out_of_memory(exc):
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return (
@@ -46,9 +48,9 @@ def failure_message(
             "or choose the 'fast' quality preset"
         )
     if isinstance(exc, BackendError):
-        return str(exc)
+        return redact(exc)
     return (
-        f"backend {backend!r} failed: {type(exc).__name__}: {exc}; "
+        f"backend {backend!r} failed: {type(exc).__name__}: {redact(exc)}; "
         "see the log for details"
     )
 

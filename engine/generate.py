@@ -49,6 +49,7 @@ from engine.continuity import ContinuityPlan, plan_continuity
 from engine.failure import check_result, failure_message
 from engine.observe import TakeObserver
 from engine.outcome import TakeInProgress, abandon, fail, finish
+from engine.redaction import redacted_traceback
 from engine.references import chosen_references, read_references, used
 from engine.request import asked_for, build_request, resolve_backend
 from engine.runlock import hold_run
@@ -63,6 +64,7 @@ __all__ = [
     "generate_scene",
     "PreparedTake",
     "prepare_take",
+    "make_take",
     "complete_take",
     "backend_failed",
 ]
@@ -115,45 +117,29 @@ def generate_scene(
     scenes of this story.
     """
     with hold_run(story_dir):
-        return _generate(
-            Path(story_dir),
+        prepared = prepare_take(
+            story_dir,
             scene_id,
-            backend,
-            model,
-            force,
-            progress,
-            cancel,
-            observer,
-            writer,
-            backends,
-            seed_offset,
+            backend=backend,
+            model=model,
+            force=force,
+            backends=backends,
+            seed_offset=seed_offset,
         )
+        if isinstance(prepared, Take):
+            return prepared  # an identical take, reused
+        return make_take(prepared, progress, cancel, observer, writer)
 
 
-def _generate(
-    story_dir: Path,
-    scene_id: str,
-    backend: str | VideoBackend | None,
-    model: str | None,
-    force: bool,
-    progress: ProgressFn | None,
-    cancel: CancelToken | None,
-    observer: TakeObserver | None,
-    writer: ClipWriter | None,
-    backends: Callable[[str], VideoBackend],
-    seed_offset: int = 0,
+def make_take(
+    prepared: PreparedTake,
+    progress: ProgressFn | None = None,
+    cancel: CancelToken | None = None,
+    observer: TakeObserver | None = None,
+    writer: ClipWriter | None = None,
 ) -> Take:
-    prepared = prepare_take(
-        story_dir,
-        scene_id,
-        backend=backend,
-        model=model,
-        force=force,
-        backends=backends,
-        seed_offset=seed_offset,
-    )
-    if isinstance(prepared, Take):
-        return prepared  # an identical take, reused
+    """Steps 5 to 8 of a prepared take here: the backend, then
+    `complete_take` (or `backend_failed`)."""
     try:
         result = prepared.impl.generate(
             prepared.request,
@@ -295,12 +281,12 @@ def backend_failed(prepared: PreparedTake, exc: BaseException) -> Take:
     process is stopping) the take abandoned and the exception raised again."""
     tip = prepared.tip
     if isinstance(exc, Exception) and not isinstance(exc, GenerationCancelled):
-        if not isinstance(exc, BackendError):
-            log.exception(
-                "backend %r failed on scene %r",
+        if not isinstance(exc, BackendError):  # unforeseen: its traceback, redacted
+            log.error(
+                "backend %r failed on scene %r\n%s",
                 prepared.backend_name,
                 tip.scene_id,
-                exc_info=exc,
+                redacted_traceback(exc),
             )
         return fail(tip, failure_message(exc, prepared.backend_name, tip.request))
     abandon(tip)

@@ -33,6 +33,7 @@ __all__ = [
     "model_status",
     "verify_model",
     "fetch_models",
+    "DISTILLED_LORA_FILE",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class ModelSpec:
     backend: str = ""  # the video backend that loads it ("" for observers)
 
 
+# The makers' stage-2 LoRA for LTX-2 19B dev (Lightricks/LTX-2, repo root).
+DISTILLED_LORA_FILE = "ltx-2-19b-distilled-lora-384.safetensors"
+
 CATALOG: tuple[ModelSpec, ...] = (
     ModelSpec(
         name="ltx-video",
@@ -176,6 +180,19 @@ CATALOG: tuple[ModelSpec, ...] = (
         unverified="a community repository: only its vocoder/config.json was seen "
         "in stored sources; Lightricks publishes the distilled model as a single "
         "file (ltx-2-19b-distilled) in Lightricks/LTX-2",
+        backend="ltx2",
+    ),
+    ModelSpec(
+        name="ltx-2-distilled-lora",
+        repo_id="Lightricks/LTX-2",
+        role="video",
+        allow_patterns=(DISTILLED_LORA_FILE,),
+        required=(DISTILLED_LORA_FILE,),
+        needs="~7 GB download; used by the ltx2 backend's stage 2 with a dev model",
+        description="LTX-2 19B distilled LoRA (rank 384): the makers' stage-2 "
+        "refiner on the dev transformer (ltx_pipelines TI2VidTwoStagesPipeline)",
+        unverified="file name from Lightricks/LTX-2's README (January 2026); its "
+        "size and that diffusers' LTX2 LoRA loader reads it as is not verified",
         backend="ltx2",
     ),
     ModelSpec(

@@ -29,7 +29,9 @@ import numpy as np
 
 from engine.backend import GenerationRequest, GenerationResult
 from engine.continuity import ContinuityPlan, save_tail_latents
+from engine.disk import disk_full_message
 from engine.observe import TakeObserver
+from engine.redaction import redact
 from engine.sound import write_wav
 from engine.takes import apply_selection
 from engine.video import ClipWriter, last_frames, write_png, write_video
@@ -69,6 +71,9 @@ class TakeInProgress:
     files: TakeFiles  # every path the take may have (kg.layout.take_files)
     started: float  # time.perf_counter() at the start
     timings: dict[str, float] = field(default_factory=dict)
+    # False for a candidate of best of N: done, it is not selected (the
+    # choice among the candidates selects, `engine.best_of.select_best`)
+    select: bool = True
 
     def change(self, edit: Callable[[SceneNode, Take], object]) -> object:
         """Apply ``edit`` to this take in the newest state and save it.
@@ -112,8 +117,10 @@ def abandon(tip: TakeInProgress) -> None:
 
 
 def fail(tip: TakeInProgress, message: str) -> Take:
-    """Record the take as ``failed`` with ``message`` (bounded, plain text)."""
-    message = clip_message(message)  # an exception can say anything, at any length
+    """Record the take as ``failed`` with ``message`` (bounded, plain text,
+    secrets redacted: `engine.redaction`)."""
+    # an exception can say anything, at any length, a provider's key included
+    message = clip_message(redact(message))
 
     def edit(scene: SceneNode, take: Take) -> Take:
         take.status = "failed"
@@ -232,7 +239,8 @@ def finish(
         log.exception("writing take %d of scene %r failed", tip.index, tip.scene_id)
         return fail(
             tip,
-            f"could not write the take's files: {exc}; check free disk space "
+            disk_full_message(exc)
+            or f"could not write the take's files: {exc}; check free disk space "
             f"and permissions in {tip.story_dir}",
         )
     tip.timings["write"] = (
@@ -265,8 +273,9 @@ def finish(
             )
             return fail(
                 tip,
-                f"the clip could not be encoded: {exc}; check free disk space and "
-                "generate the scene again",
+                disk_full_message(exc)
+                or f"the clip could not be encoded: {exc}; check free disk space "
+                "and generate the scene again",
             )
         tip.timings["encode_wait"] = time.perf_counter() - t_wait
         written.video = tip.files.video
@@ -285,6 +294,7 @@ def finish(
         take.overlap_frames = result.repeated_frames if used != "none" else 0
         if result.audio is not None:
             take.params.audio_continuity = result.audio_continuity_used
+        take.params.recipe = result.recipe
         if result.cost is not None:
             take.cost = TakeCost(
                 usd=result.cost[0], source=clip_message(result.cost[1])
@@ -310,6 +320,8 @@ def finish(
                 "take %s of scene %r was deleted meanwhile", tip.index, tip.scene_id
             )
             return None
+        if not tip.select:
+            return take  # a candidate: the choice among them selects
         stale = apply_selection(story, tip.scene_id, tip.index)
         if stale:
             log.info("scene %r: marked stale %s", tip.scene_id, stale)

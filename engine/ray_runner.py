@@ -48,6 +48,7 @@ from engine.generate import PreparedTake, backend_failed, complete_take
 from engine.observe import TakeObserver
 from engine.outcome import fail
 from engine.recovery import recover_interrupted
+from engine.redaction import redact
 from engine.runlock import hold_run
 from engine.scheduler import (
     Outcome,
@@ -203,17 +204,10 @@ class RayRunner:
         check_candidates(candidates, self.observer)
         import ray
 
-        started_here = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"log_to_driver": False}
-            if self.address:
-                kwargs["address"] = self.address
-            else:
-                kwargs.update(num_cpus=self.num_cpus, include_dashboard=False)
-            ray.init(**kwargs)
-            started_here = True
         t0 = time.perf_counter()
         with contextlib.ExitStack() as stack:
+            # every story's run lock before Ray starts (seconds), so no other
+            # run slips in meanwhile; a story locked elsewhere starts nothing
             progress = []
             for folder in stories:
                 story_dir = Path(folder)
@@ -222,6 +216,15 @@ class RayRunner:
                 picked = (scenes or {}).get(story_dir)
                 progress.append(plan_story(story_dir, picked, force))
             status = BatchStatus(progress)
+            started_here = False
+            if not ray.is_initialized():
+                kwargs: dict[str, Any] = {"log_to_driver": False}
+                if self.address:
+                    kwargs["address"] = self.address
+                else:
+                    kwargs.update(num_cpus=self.num_cpus, include_dashboard=False)
+                ray.init(**kwargs)
+                started_here = True
             try:
                 self._schedule(status, backend, model, force, candidates)
             finally:
@@ -299,7 +302,8 @@ class RayRunner:
                     sid = flight.scene.scene_id
                     if flight.attempt < self.max_retries and not self._cancelled:
                         status.retries += 1
-                        log.warning("worker died on %s; retrying: %s", sid, exc)
+                        log.warning("worker died on %s; retrying: %s", sid,
+                                    redact(exc))  # fmt: skip
                         flight = dataclasses.replace(
                             flight, worker=new_worker(), attempt=flight.attempt + 1
                         )
@@ -324,7 +328,9 @@ class RayRunner:
         finally:
             writer.close()  # every clip written before the run returns
             for i, scene in list(self._scenes):  # cancelled, or never ended
-                self._close(i, scene, Outcome("cancelled"))
+                # candidates that finished still choose (the writer is closed)
+                self._close(i, scene, scene.outcome() if scene.over else
+                            Outcome("cancelled"))  # fmt: skip
             for story in status.stories:
                 story.drain()
 

@@ -17,7 +17,6 @@ do, and no take is begun.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from engine.backend import ReferenceImage
 from kg.errors import StoryError
+from kg.files import read_image
 from kg.paths import read_regular_file, resolve_asset
 from kg.schema import SceneNode, Story, UsedReference
 
@@ -72,11 +72,10 @@ def chosen_references(
 
 
 def _fit(data: bytes, width: int, height: int) -> np.ndarray:
-    from PIL import Image, ImageOps
+    """Decode (its pixel count checked first: `kg.files.read_image`) and crop."""
+    from PIL import ImageOps
 
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
-        fitted = ImageOps.fit(img.convert("RGB"), (width, height))
+    fitted = ImageOps.fit(read_image(data, what="the image"), (width, height))
     return np.asarray(fitted, dtype=np.uint8).copy()
 
 

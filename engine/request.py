@@ -116,6 +116,7 @@ def build_request(
         overlap_frames=windows.overlap_frames,
         strength=windows.strength,
         adain_factor=windows.adain_factor,
+        join_strength=windows.join_strength,
         prompts=window_prompts(graph, scene_id, audio=audio, **budget),
     )
     return GenerationRequest(

@@ -14,8 +14,10 @@ first matching row winning: ``cancelled`` (no take kept, the status
 restored), ``budget`` (the hosted budget refused the take; the story's other
 scenes are not submitted), ``interrupted`` (another process holds the story;
 its run stops), ``failed`` with the error's own message for errors a user can
-act on, and ``failed`` naming the scene, its traceback logged, for anything
-else. An error outside the table (Ctrl-C, SystemExit) stops the whole run.
+act on (a bad reference image fails only its scene; a full disk says which
+file and what to free, `engine.disk`), and ``failed`` naming the scene, its
+traceback logged, for anything else; every message and traceback is redacted
+(`engine.redaction`). An error outside the table (Ctrl-C) stops the run.
 
 Budget: a story's takes in flight hold their estimated cost until their real
 cost is saved, and `begin_take` checks each new take against what is spent
@@ -23,14 +25,13 @@ plus what is held, so a story's budget holds whether one take runs at a time
 (local) or many (Ray).
 
 Candidates: `SceneRun` is one scene being made as one take or as N candidate
-takes (best of N) that may be in flight together; once all have ended the
-best is selected (`engine.best_of.select_best`), and only then does the scene
-end, so its continuous successors start from the chosen take.
+takes (best of N) in flight together; once all have ended the best is
+selected (`engine.best_of.select_best`: an edit or a selection made meanwhile
+kept), and only then does the scene end, so its successors start from it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -39,10 +40,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.backend import BackendError, GenerationCancelled
-from engine.best_of import select_best
+from engine.best_of import Candidates
 from engine.budget import BudgetExceededError
 from engine.continuity import ContinuityError
+from engine.disk import disk_full, disk_full_message
 from engine.generate import PreparedTake, prepare_take
+from engine.redaction import redact, redacted_traceback
 from engine.references import ReferenceFileError
 from engine.runlock import RunLockedError
 from engine.video import ClipWriter
@@ -92,24 +95,26 @@ class Outcome:
 
 
 def _plain(scene_id: str | None, exc: BaseException) -> str:
-    return str(exc).strip("\"'")  # a KeyError quotes its message
+    return redact(str(exc).strip("\"'"))  # a KeyError quotes its message
 
 
 def _unexpected(scene_id: str | None, exc: BaseException) -> str:
     if scene_id is None:
-        return f"the run stopped: {exc}"
-    return f"scene {scene_id!r} could not be generated: {exc}"
+        return f"the run stopped: {redact(exc)}"
+    return f"scene {scene_id!r} could not be generated: {redact(exc)}"
 
 
 @dataclass(frozen=True)
 class ErrorRule:
-    """Errors of these types end a scene as ``kind``, with ``message(scene, exc)``;
-    ``logged``: the traceback goes to the log (an error nobody foresaw)."""
+    """Errors of these types (for which ``when(exc)`` holds, when given) end a
+    scene as ``kind``, with ``message(scene, exc)`` (redacted); ``logged``:
+    the traceback goes to the log, redacted (an error nobody foresaw)."""
 
     errors: tuple[type[BaseException], ...]
     kind: Kind
     message: Callable[[str | None, BaseException], str | None] = _plain
     logged: bool = False
+    when: Callable[[BaseException], object] | None = None
 
 
 ERROR_RULES: tuple[ErrorRule, ...] = (
@@ -120,6 +125,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         (BackendError, ContinuityError, ReferenceFileError, StoryError, KeyError),
         "failed",
     ),
+    ErrorRule(
+        (Exception,), "failed", lambda _, exc: disk_full_message(exc), when=disk_full
+    ),
     ErrorRule((Exception,), "failed", _unexpected, logged=True),
 )
 
@@ -129,10 +137,10 @@ def outcome_of_error(scene_id: str | None, exc: BaseException) -> Outcome:
     by the first matching row of `ERROR_RULES`; an error no row matches is
     raised again."""
     for rule in ERROR_RULES:
-        if isinstance(exc, rule.errors):
+        if isinstance(exc, rule.errors) and (rule.when is None or rule.when(exc)):
             message = rule.message(scene_id, exc)
             if rule.logged:
-                log.error("%s", message, exc_info=exc)
+                log.error("%s\n%s", message, redacted_traceback(exc))
             return Outcome(rule.kind, message)
     raise exc
 
@@ -302,16 +310,24 @@ def begin_take(
 @dataclass(eq=False)
 class SceneRun:
     """A scene being made: one take, or ``wanted`` candidates (seed offsets
-    ``0 .. wanted - 1``) that may be in flight together."""
+    ``0 .. wanted - 1``) that may be in flight together (`Candidates`: none
+    selects itself; the choice does, keeping the user's edit or selection
+    made meanwhile)."""
 
     story: StoryProgress
     scene_id: str
     wanted: int = 1
-    prior: str | None = None  # the scene's status before its first take began
     started: int = 0
     flying: int = 0
-    takes: list[Take] = field(default_factory=list)
     error: Outcome | None = None
+    made: Candidates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.made = Candidates(self.story.story_dir, self.scene_id)
+
+    @property
+    def takes(self) -> list[Take]:
+        return self.made.takes
 
     @property
     def more(self) -> bool:
@@ -340,8 +356,8 @@ class SceneRun:
             self.takes.append(prepared)
             return None
         self.flying += 1
-        if self.prior is None:
-            self.prior = prepared.tip.prior_status
+        if self.wanted > 1:
+            self.made.begin(prepared)
         return prepared
 
     def settle(
@@ -349,11 +365,6 @@ class SceneRun:
     ) -> None:
         """End a take in flight with ``end(prepared)`` (its files and scores,
         or its failure; a cancelled take is abandoned and raises)."""
-        # a cancelled take gives the scene back the status it had before its
-        # first take, or done once a candidate finished
-        done = any(t.status == "done" for t in self.takes)
-        status = "done" if done else self.prior or prepared.tip.prior_status
-        prepared.tip = dataclasses.replace(prepared.tip, prior_status=status)
         try:
             self.takes.append(end(prepared))
         except Exception as exc:  # how it ends: ERROR_RULES
@@ -363,16 +374,15 @@ class SceneRun:
             self.story.release(prepared)
 
     def outcome(self, writer: ClipWriter | None = None) -> Outcome:
-        """How the scene ended, once `over`: candidates choose their best."""
-        if self.error is not None:
-            return self.error
+        """How the scene ended, once `over`: candidates that finished choose
+        their best (also when the others were cancelled or failed)."""
         try:
-            take = self.takes[-1]
-            if self.wanted > 1:
-                take = select_best(
-                    self.story.story_dir, self.scene_id, self.takes, writer
-                )
-            return outcome_of_take(take)
+            chosen = None
+            if self.wanted > 1 and any(t.status == "done" for t in self.takes):
+                chosen = self.made.select(writer)
+            if self.error is not None:
+                return self.error
+            return outcome_of_take(chosen or self.takes[-1])
         except Exception as exc:  # how it ends: ERROR_RULES
             return outcome_of_error(self.scene_id, exc)
 

@@ -8,12 +8,16 @@ writes land atomically (`kg.paths.atomic_path`).
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from kg.errors import StoryFileError
+from kg.files import MAX_MEDIA_BYTES, check_story_file
 from kg.paths import atomic_path
 
 __all__ = [
@@ -99,16 +103,88 @@ def write_wav(path: str | os.PathLike[str], samples: np.ndarray, rate: int) -> P
     return final
 
 
-def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """A 16-bit PCM .wav as ``[channels, n]`` float32 and its sample rate."""
+# What a take's .wav may be: what write_wav makes, and what editors export.
+WAV_CHANNELS = (1, 8)
+WAV_RATES = (8_000, 192_000)
+
+
+def read_wav(
+    path: str | os.PathLike[str],
+    *,
+    max_seconds: float | None = None,
+    what: str = "sound file",
+) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM .wav as ``[channels, n]`` float32 and its sample rate.
+
+    The header is checked before any sample is read: 1-8 channels, 16-bit
+    samples, 8-192 kHz. At most ``max_seconds`` are read (a long file never
+    bloats memory), and never more than the file really holds, whatever its
+    header claims. The file is opened without blocking and only when it is a
+    regular file (`kg.files`). Raises `kg.errors.StoryFileError` naming the
+    file, what is wrong and what to do.
+    """
     import wave
 
-    with wave.open(str(path), "rb") as fh:
-        if fh.getsampwidth() != 2:
-            raise ValueError(f"{path} is not 16-bit PCM")
-        channels, rate = fh.getnchannels(), fh.getframerate()
-        data = np.frombuffer(fh.readframes(fh.getnframes()), dtype="<i2")
-    return (data.reshape(-1, channels).T.astype(np.float32) / 32767.0), rate
+    path = Path(path)
+    shown = f"{what} ({path.name})"
+    with _open_regular(path, what) as raw:
+        try:
+            with wave.open(raw, "rb") as fh:
+                channels, width = fh.getnchannels(), fh.getsampwidth()
+                rate, claimed = fh.getframerate(), fh.getnframes()
+                _check_wav_header(shown, channels, width, rate)
+                want = claimed
+                if max_seconds is not None:
+                    want = min(want, math.ceil(max_seconds * rate) + 1)
+                data = fh.readframes(want)  # only what the file holds
+        except (wave.Error, EOFError, ValueError) as exc:
+            raise StoryFileError(
+                f"{shown} is not a readable .wav ({exc}); replace it with a "
+                "16-bit PCM .wav or generate the take again"
+            ) from None
+    usable = len(data) - len(data) % (2 * channels)  # whole frames only
+    if usable == 0:
+        raise StoryFileError(
+            f"{shown} holds no sound (its header claims {claimed} frames); "
+            "replace it or generate the take again"
+        )
+    samples = np.frombuffer(data[:usable], dtype="<i2").reshape(-1, channels).T
+    return samples.astype(np.float32) / 32767.0, rate
+
+
+def _open_regular(path: Path, what: str):  # noqa: ANN202 - a binary file object
+    """``path`` opened for reading only when it is a regular file (never a
+    FIFO, device or link: `kg.files.check_story_file` on the open file)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what=what)
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the check
+        os.close(fd)
+        raise StoryFileError(
+            f"{what} ({path.name}) changed into a special file while it was "
+            "opened; replace it with the real file"
+        )
+    return os.fdopen(fd, "rb")
+
+
+def _check_wav_header(shown: str, channels: int, width: int, rate: int) -> None:
+    low, high = WAV_CHANNELS
+    if not low <= channels <= high:
+        raise StoryFileError(
+            f"{shown} has {channels} channels; a take's sound has {low} to "
+            f"{high}: replace it or generate the take again"
+        )
+    if width != 2:
+        raise StoryFileError(
+            f"{shown} holds {8 * width}-bit samples; StoryGraph reads 16-bit PCM "
+            ".wav: re-export it as 16-bit PCM or generate the take again"
+        )
+    low, high = WAV_RATES
+    if not low <= rate <= high:
+        raise StoryFileError(
+            f"{shown} is sampled at {rate} Hz, outside {low} to {high} Hz; "
+            "re-export it or generate the take again"
+        )
 
 
 def audio_duration(path: str | os.PathLike[str]) -> float | None:
@@ -119,6 +195,7 @@ def audio_duration(path: str | os.PathLike[str]) -> float | None:
 
     import imageio_ffmpeg
 
+    check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what="sound")  # a FIFO blocks
     cmd = [
         imageio_ffmpeg.get_ffmpeg_exe(),
         *("-hide_banner", "-nostdin", "-i", str(path)),
@@ -147,6 +224,8 @@ def audio_streams(paths: Sequence[str | os.PathLike[str]]) -> list[bool]:
 
     found = [False] * len(paths)
     stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio:")
+    for path in paths:  # ffmpeg would block for good on a FIFO
+        check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what="clip")
     for start in range(0, len(paths), PROBE_BATCH):
         batch = paths[start : start + PROBE_BATCH]
         inputs = [arg for p in batch for arg in ("-i", str(p))]

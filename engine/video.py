@@ -13,13 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from engine.clip_decode import decode_clips
 from engine.sound import mux_aac
+from kg.errors import StoryFileError
+from kg.files import MAX_IMAGE_PIXELS, MAX_MEDIA_BYTES, check_story_file, read_image
 from kg.paths import TMP_MARK, atomic_path, walk_files
 
 __all__ = [
@@ -38,16 +41,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def remove_partial_files(root: str | os.PathLike[str], rel: str = ".") -> list[Path]:
+def remove_partial_files(
+    root: str | os.PathLike[str], rel: str = ".", *, older_than: float = 0.0
+) -> list[Path]:
     """Delete temporary files writers killed mid-write left under ``root/rel``.
 
     Confined to ``root``: a linked folder on the way is refused
     (`kg.errors.UnsafePathError`), links below are neither entered nor removed.
-    Returns the files removed.
+    ``older_than``: only files not written for that many seconds (a writer in
+    another process may still be busy with a fresh one). Returns the files
+    removed.
     """
+    import time
+
     removed = []
+    now = time.time()
     for path in walk_files(root, rel):
         if path.name.startswith(".") and f"{TMP_MARK}-" in path.name:
+            try:
+                if older_than and now - path.stat().st_mtime < older_than:
+                    continue
+            except OSError:
+                continue
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
@@ -134,111 +149,78 @@ def open_writer(
     return writer
 
 
-# Inputs one ffmpeg process decodes at once (each holds a file and a decoder).
-DECODE_BATCH = 64
+def _check_media(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a file ffmpeg must not open: a FIFO (it would block for good),
+    a device, a link, a file over the media limit (`kg.files`)."""
+    check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what=what)
 
 
-def decode_clips(
-    clips: Sequence[tuple[str | os.PathLike[str], int]], size: tuple[int, int]
-) -> Iterator[np.ndarray]:
-    """Frames of many clips in order, each clip exactly its stated frame count.
-
-    ``clips`` holds ``(path, frames)``; every clip is scaled to ``size``
-    (width, height), cut to ``frames`` or held on its last frame up to it, so
-    a caller can count on the boundaries. One ffmpeg process decodes up to
-    `DECODE_BATCH` clips (``concat`` filter): starting a decoder per clip
-    costs more than decoding a short one.
-    """
-    import subprocess
-
-    import imageio_ffmpeg
-
-    width, height = size
-    frame_bytes = width * height * 3
-    for start in range(0, len(clips), DECODE_BATCH):
-        batch = clips[start : start + DECODE_BATCH]
-        inputs: list[str] = []
-        chains: list[str] = []
-        for k, (path, frames) in enumerate(batch):
-            inputs += ["-i", str(path)]
-            chains.append(
-                f"[{k}:v:0]scale={width}:{height}:flags=bicubic,setsar=1,"
-                f"tpad=stop_mode=clone:stop={frames},trim=end_frame={frames},"
-                f"setpts=PTS-STARTPTS[v{k}]"
-            )
-        joined = "".join(f"[v{k}]" for k in range(len(batch)))
-        chains.append(f"{joined}concat=n={len(batch)}:v=1:a=0[out]")
-        cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-            "-nostdin", *inputs, "-filter_complex", ";".join(chains),
-            "-map", "[out]", "-fps_mode", "passthrough",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
-        ]  # fmt: skip
-        expected = sum(frames for _, frames in batch)
-        with subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        ) as proc:
-            assert proc.stdout is not None and proc.stderr is not None
-            got = 0
-            try:
-                while got < expected:
-                    buf = proc.stdout.read(frame_bytes)
-                    if len(buf) < frame_bytes:
-                        break
-                    got += 1
-                    yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
-            finally:
-                proc.stdout.close()
-                if got < expected:
-                    proc.kill()
-                err = proc.stderr.read().decode(errors="replace").strip()
-                proc.wait()
-            if got < expected:
-                raise ValueError(
-                    f"decoding {len(batch)} clips gave {got} of {expected} frames: "
-                    f"{err or 'a clip holds no video'}; generate the scene again"
-                )
+def _check_picture(path: str | os.PathLike[str], width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise StoryFileError(
+            f"clip ({Path(path).name}) claims {width:,} x {height:,} pixels a "
+            f"frame, over the {MAX_IMAGE_PIXELS // 1_000_000} megapixel limit; "
+            "generate the take again"
+        )
 
 
 def video_info(path: str | os.PathLike[str]) -> dict[str, float | int]:
     """``{"frames", "width", "height", "fps"}`` of a clip (frames counted exactly)."""
     import imageio_ffmpeg
 
+    _check_media(path, "clip")
     gen = imageio_ffmpeg.read_frames(str(path))
     meta = next(gen)
     gen.close()
+    _check_picture(path, *meta["size"])
     n_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     width, height = meta["size"]
     return {"frames": n_frames, "width": width, "height": height, "fps": meta["fps"]}
 
 
-def read_video(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode a clip into ``[F, H, W, 3]`` uint8 RGB frames."""
+def read_video(
+    path: str | os.PathLike[str], *, max_frames: int | None = None
+) -> np.ndarray:
+    """Decode a clip into ``[F, H, W, 3]`` uint8 RGB frames (its first
+    ``max_frames`` only, when given: the rest is never decoded)."""
     import imageio_ffmpeg
 
+    _check_media(path, "clip")
     gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     meta = next(gen)
     width, height = meta["size"]
-    frames = [
-        np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3) for buf in gen
-    ]
+    if width * height > MAX_IMAGE_PIXELS:
+        gen.close()
+        _check_picture(path, width, height)
+    frames = []
+    for buf in gen:
+        frames.append(np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3))
+        if max_frames is not None and len(frames) >= max_frames:
+            gen.close()
+            break
     if not frames:
         raise ValueError(f"{path} holds no video frames; generate the take again")
     return np.stack(frames)
 
 
-def last_frames(path: str | os.PathLike[str], count: int = 2) -> np.ndarray:
+def last_frames(
+    path: str | os.PathLike[str], count: int = 2, *, seconds: float = 2.0
+) -> np.ndarray:
     """The last ``count`` frames of a clip, ``[N, H, W, 3]`` uint8 (fewer when
-    the clip is shorter), decoding only its last seconds (``-sseof``)."""
+    the clip is shorter), decoding only its last ``seconds`` (``-sseof``)."""
     import collections
 
     import imageio_ffmpeg
 
+    _check_media(path, "clip")
     gen = imageio_ffmpeg.read_frames(
-        str(path), pix_fmt="rgb24", input_params=["-sseof", "-2"]
+        str(path), pix_fmt="rgb24", input_params=["-sseof", f"-{seconds:g}"]
     )
     meta = next(gen)
     width, height = meta["size"]
+    if width * height > MAX_IMAGE_PIXELS:
+        gen.close()
+        _check_picture(path, width, height)
     tail = collections.deque(maxlen=count)
     for buf in gen:
         tail.append(np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3))
@@ -262,12 +244,10 @@ def write_png(path: str | os.PathLike[str], frame: np.ndarray) -> Path:
     return final
 
 
-def read_png(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a PNG as ``[H, W, 3]`` uint8 RGB."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB")).copy()
+def read_png(path: str | os.PathLike[str], what: str = "frame") -> np.ndarray:
+    """Read a PNG as ``[H, W, 3]`` uint8 RGB (`kg.files.read_image`: never
+    blocks on a FIFO, refuses a bomb before decoding it)."""
+    return np.asarray(read_image(path, what=what)).copy()
 
 
 class ClipWriter:

@@ -10,19 +10,21 @@ The studio's pages and the tests call these; so can any other front end.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from kg.dialogue import (  # noqa: F401 - the scene editor's dialogue box
+    dialogue_text,
+    parse_dialogue,
+)
 from kg.errors import StoryConflictError, StoryValidationError
 from kg.graph import DynamicSceneGraph, mark_stale_descendants
 from kg.schema import (
     GENERATED_STATUSES,
     Character,
-    DialogueLine,
     Environment,
     SceneNode,
     Settings,
@@ -103,65 +105,6 @@ EDITABLE_SCENE_FIELDS = (
     "dialogue",
     "sound",
 )
-
-_SPOKEN = re.compile(r"([^:()]+?)\s*(?:\(([^)]*)\))?\s*:\s*(.+)")
-
-
-def parse_dialogue(
-    text: str, characters: list[Character]
-) -> tuple[list[dict[str, str]], list[Problem]]:
-    """Dialogue typed one line per spoken line, ``Name: words`` or
-    ``Name (how): words``, as `DialogueLine` fields; problems name the line.
-
-    >>> from kg.schema import Character
-    >>> parse_dialogue("Mara (quietly): Hello?", [Character(id="mara", name="Mara")])
-    ([{'character_id': 'mara', 'text': 'Hello?', 'delivery': 'quietly'}], [])
-    """
-    speakers = {c.id.casefold(): c.id for c in characters}
-    speakers.update({c.name.casefold(): c.id for c in characters})
-    names = ", ".join(c.name for c in characters) or "none yet (add them in Cast)"
-    lines: list[dict[str, str]] = []
-    problems: list[Problem] = []
-    for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        match = _SPOKEN.fullmatch(raw.strip())
-        if match is None:
-            problems.append(
-                (
-                    f"dialogue line {n}",
-                    "write it as 'Name: words' or 'Name (how): words'",
-                )
-            )
-            continue
-        who = speakers.get(match[1].strip().casefold())
-        if who is None:
-            problems.append(
-                (
-                    f"dialogue line {n}",
-                    f"unknown speaker {match[1].strip()!r}; use one of: {names}",
-                )
-            )
-            continue
-        lines.append(
-            {
-                "character_id": who,
-                "text": match[3].strip(),
-                "delivery": (match[2] or "").strip(),
-            }
-        )
-    return lines, problems
-
-
-def dialogue_text(lines: list[DialogueLine], characters: list[Character]) -> str:
-    """Dialogue lines as the editor shows them (`parse_dialogue` reads it back)."""
-    names = {c.id: c.name for c in characters}
-    out = []
-    for line in lines:
-        who = names.get(line.character_id, line.character_id)
-        how = f" ({line.delivery})" if line.delivery else ""
-        out.append(f"{who}{how}: {line.text}")
-    return "\n".join(out)
 
 
 def validate_scene(

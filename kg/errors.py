@@ -9,6 +9,7 @@ __all__ = [
     "StoryLockedError",
     "CycleError",
     "UnsafePathError",
+    "StoryFileError",
 ]
 
 
@@ -45,3 +46,9 @@ class CycleError(StoryError):
 
 class UnsafePathError(StoryError):
     """An asset path is absolute or leaves the story folder."""
+
+
+class StoryFileError(StoryError):
+    """A file in a story folder is not what it claims: not a regular file (a
+    FIFO, socket or device), too large, or a header that lies (an image bomb,
+    an odd sound file, a clip that cannot play)."""

@@ -26,7 +26,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from kg.errors import UnsafePathError
+from kg.errors import StoryFileError, UnsafePathError
 from kg.fields import check_relative_path
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "walk_files",
     "write_atomic",
     "atomic_path",
+    "file_kind",
     "TMP_MARK",
 ]
 
@@ -107,15 +108,36 @@ def make_folder(story_dir: str | os.PathLike[str], rel: str) -> Path:
 
 
 def walk_files(story_dir: str | os.PathLike[str], rel: str) -> Iterator[Path]:
-    """Regular files under ``story_dir / rel``; links are neither entered nor listed."""
+    """Regular files under ``story_dir / rel``; links are neither entered nor
+    listed, nor are FIFOs, sockets or devices (reading one can block)."""
     top = inside(story_dir, rel)
     if not top.is_dir():
         return
     for folder, _dirs, files in os.walk(top, followlinks=False):
         for name in files:
             path = Path(folder) / name
-            if not path.is_symlink():
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue  # gone meanwhile
+            if stat.S_ISREG(mode):  # no link, FIFO, socket or device
                 yield path
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words ("a FIFO (named pipe)")."""
+    for test, words in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return words
+    return "a special file"
 
 
 def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
@@ -139,7 +161,11 @@ def read_regular_file(path: str | os.PathLike[str], max_bytes: int) -> bytes:
                 errno.EISDIR, "is a folder where a file should be", str(path)
             )
         if not stat.S_ISREG(mode):
-            raise UnsafePathError(f"{path.name} is not a regular file")
+            raise StoryFileError(
+                f"{path.name} is {file_kind(mode)}, not a regular file; StoryGraph "
+                "never reads one (it can block for good): delete it or replace "
+                "it with the real file"
+            )
         chunks = []
         left = max_bytes + 1
         while left > 0:

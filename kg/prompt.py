@@ -11,12 +11,13 @@ in diffusers as ``pipelines.ltx2.utils.T2V_DEFAULT_SYSTEM_PROMPT``) wants one
 flowing paragraph; a specific soundscape ("soft footsteps on tile", not
 "ambient sound is present") integrated in order with the action; and speech
 as the exact words in quotes with who says them and how ("The man says in an
-excited voice: 'You won't believe what I just saw!'"), never altered. So the
-ambience and effects come as one sentence after the visuals, then every line
-in the scene's order, each naming its speaker and delivery. Lines are the
-user's words: they are dropped last (after everything but the motion). When the
-prompt exceeds the text encoder's token budget the least salient parts are
-dropped first (remembered entities, then minor characters...), never the
+excited voice: 'You won't believe what I just saw!'"). So the ambience and
+effects come as one sentence after the visuals, then every line in the
+scene's order: ``Name says (how): "words"``, cleaned so that no field can
+forge a line for another speaker (`kg.speech`). Lines are the user's words:
+they are dropped last (after everything but the motion). When the prompt
+exceeds the text encoder's token budget the least salient parts are dropped
+first (remembered entities, then minor characters...), never the
 motion. The same scene always gives the same prompt.
 """
 
@@ -34,6 +35,7 @@ from kg.memory import (
     remembered,
     story_memory,
 )
+from kg.speech import say, unquoted
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
@@ -124,23 +126,12 @@ _SOUND_PRIORITY = 20.0
 _DIALOGUE_PRIORITY = 1e9
 
 
-def _say(name: str, text: str, delivery: str) -> str:
-    """One line as LTX-2's guide writes speech: speaker, manner, quoted words.
-
-    >>> _say("Mara", "We should go.", "quietly")
-    'Mara says quietly: "We should go."'
-    """
-    words = text.strip().replace('"', "'")
-    verb = f"says {delivery.strip()}".rstrip()
-    return f'{name} {verb}: "{words}"'
-
-
 def sound_parts(graph: DynamicSceneGraph, scene_id: str) -> list[PromptPart]:
     """The scene's soundscape, then its dialogue lines in order."""
     story = graph.story
     scene = graph.scene(scene_id)
     parts: list[PromptPart] = []
-    heard = [scene.sound.ambience.strip(), *(e.strip() for e in scene.sound.effects)]
+    heard = [unquoted(h) for h in (scene.sound.ambience, *scene.sound.effects)]
     heard = [h for h in heard if h]
     if heard:
         parts.append(
@@ -150,7 +141,7 @@ def sound_parts(graph: DynamicSceneGraph, scene_id: str) -> list[PromptPart]:
         )
     for line in scene.dialogue:
         name = story.character(line.character_id).name
-        text = _say(name, line.text, line.delivery)
+        text = say(name, line.text, line.delivery)
         parts.append(PromptPart("dialogue", text, _DIALOGUE_PRIORITY))
     return parts
 

@@ -63,6 +63,12 @@ class WindowSettings(StrictModel):
     overlap_frames: Annotated[int, Field(ge=0, le=MAX_WINDOW_FRAMES)] = 24
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     adain_factor: Unit = 0.25
+    # How strongly a carried tail holds at a continuous scene join (times the
+    # transition's strength). 1, the makers' in-place context (LTX-2's
+    # ``VideoConditionByLatentIndex`` at strength 1, ComfyUI's
+    # ``LTXVSetAudioVideoMaskByTime``): the film skips the repeated frames,
+    # so a half-held context would make the first played frame jump.
+    join_strength: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
 
 
 class DecaySettings(StrictModel):

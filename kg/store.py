@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from kg.errors import (
     StoryConflictError,
+    StoryFileError,
     StoryLockedError,
     StoryValidationError,
     UnsafePathError,
@@ -101,7 +102,7 @@ def load_story(path: str | os.PathLike[str]) -> Story:
         data = read_regular_file(file, MAX_STATE_BYTES)
     except FileNotFoundError:
         raise
-    except (OSError, UnsafePathError) as exc:
+    except (OSError, UnsafePathError, StoryFileError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         problem = ("$", f"cannot read: {reason}")
         raise StoryValidationError(str(file), [problem]) from None

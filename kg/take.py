@@ -21,6 +21,7 @@ from kg.fields import (
     ModelId,
     Prompt,
     RelPath,
+    ShortText,
     Unit,
     Word,
     utc_now,
@@ -39,6 +40,9 @@ __all__ = [
     "TakeRef",
     "TakeWindow",
     "UsedReference",
+    "StageRecipe",
+    "LoraUse",
+    "SamplingRecipe",
     "GenerationParams",
     "BestOfChoice",
     "TakeFiles",
@@ -72,6 +76,46 @@ class UsedReference(StrictModel):
     strength: Unit
 
 
+class StageRecipe(StrictModel):
+    """One denoising pass of a take as it ran: its size, the sigmas it
+    stepped (the scheduler's, as they reached the transformer, without the
+    final 0) and its guidance recipe (CFG scale, 1 = none; guidance rescale;
+    the audio stream's CFG; spatio-temporal and modality guidance scales,
+    0 and 1 = off) and the LoRA adapters active in it."""
+
+    name: ShortText
+    width: Annotated[int, Field(ge=1, le=16_384)]
+    height: Annotated[int, Field(ge=1, le=16_384)]
+    sigmas: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(max_length=1_000)
+    guidance: Annotated[float, Field(ge=0.0, le=1_000.0)] = 1.0
+    guidance_rescale: Unit = 0.0
+    audio_guidance: Annotated[float, Field(ge=0.0, le=1_000.0)] | None = None
+    stg_scale: Annotated[float, Field(ge=0.0, le=1_000.0)] = 0.0
+    modality_scale: Annotated[float, Field(ge=0.0, le=1_000.0)] = 1.0
+    loras: list[ShortText] = Field(default_factory=list, max_length=16)
+
+
+class LoraUse(StrictModel):
+    """A LoRA applied to a take: which file, at what weight."""
+
+    name: ShortText
+    file: ModelId  # a local file outside the story, like a model folder
+    weight: Annotated[float, Field(ge=-10.0, le=10.0)] = 1.0
+
+
+class SamplingRecipe(StrictModel):
+    """How a take was stepped, for comparing with the model makers' recipes:
+    the checkpoint kind and how it was decided, every stage's schedule and
+    guidance, the LoRAs, and the strength a carried tail was held with at
+    the scene join (None: nothing carried)."""
+
+    checkpoint_kind: Literal["dev", "distilled", "tiny"]
+    kind_source: Message = ""
+    stages: list[StageRecipe] = Field(default_factory=list, max_length=64)
+    loras: list[LoraUse] = Field(default_factory=list, max_length=16)
+    join_strength: Unit | None = None
+
+
 class GenerationParams(StrictModel):
     backend: Word
     model: ModelId = ""
@@ -99,6 +143,9 @@ class GenerationParams(StrictModel):
     audio_continuity: Literal["latent", "none"] | None = None
     # Reference images placed before the clip as conditioning (none: not used).
     references: list[UsedReference] = Field(default_factory=list, max_length=8)
+    # The schedule and guidance the backend actually stepped (model backends;
+    # None: a backend without steps, or a take made before they were kept).
+    recipe: SamplingRecipe | None = None
 
 
 class BestOfChoice(StrictModel):

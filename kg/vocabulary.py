@@ -44,7 +44,9 @@ __all__ = [
     "StrictModel",
 ]
 
-SCHEMA_VERSION = 2  # 2: long takes (windows, per-window prompts, overlap frames)
+# 2: long takes (windows, per-window prompts, overlap frames); 3: each take's
+# sampling recipe, the join strength
+SCHEMA_VERSION = 3
 # A scene may be a long take: generated window by window (`kg.windows`).
 MAX_SCENE_SECONDS = 120.0
 MAX_SCENE_FRAMES = 2_881  # 120 s at 24 fps; a backend's own limit is in its spec

@@ -19,6 +19,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kg.errors import StoryError, UnsafePathError
+from kg.files import (
+    MAX_IMAGE_BYTES,
+    MAX_TENSOR_BYTES,
+    read_image,
+    read_story_file,
+)
 from kg.layout import REFERENCE_CACHE
 from kg.paths import atomic_path, make_folder, resolve_asset
 
@@ -33,20 +39,16 @@ CACHE_FILE = REFERENCE_CACHE
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of an image file's bytes (a regular file: never blocks)."""
+    data = read_story_file(path, max_bytes=MAX_IMAGE_BYTES, what="reference image")
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_image(path: Path) -> np.ndarray:
-    """An image file as ``[H, W, 3]`` uint8 RGB."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    """An image file as ``[H, W, 3]`` uint8 RGB (`kg.files.read_image`: a bomb
+    is refused before decoding, a FIFO never blocks)."""
+    image = read_image(path, what="reference image")
+    return np.asarray(image, dtype=np.uint8)
 
 
 def _key(encoder: ImageEncoder, digest: str) -> str:
@@ -71,10 +73,11 @@ class ReferenceCache:
         except UnsafePathError as exc:  # a linked .cache: not read, not written
             log.warning("ignoring the reference cache: %s", exc)
             return {}
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load
 
         try:
-            return dict(load_file(str(self.file)))
+            data = read_story_file(self.file, max_bytes=MAX_TENSOR_BYTES)
+            return dict(load(data))
         except Exception as exc:  # a damaged cache is rebuilt, never fatal
             log.warning("ignoring unreadable reference cache %s: %s", self.file, exc)
             return {}
@@ -137,7 +140,7 @@ class ReferenceCache:
                 if key not in entries:
                     try:
                         image = load_image(resolve_asset(self.story_dir, rel))
-                    except (OSError, ValueError) as exc:  # not an image
+                    except (OSError, ValueError, StoryError) as exc:  # not an image
                         problems[cid] = (
                             f"reference image {rel!r} of character {cid!r} is not "
                             f"a readable image ({exc}); replace or remove it"

@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # `streamlit run studio/app.py` runs it as a scri
 
 import streamlit as st
 
+from studio.literal import markdown_literal
 from studio.navigation import build_pages
 
 __all__ = ["APP_TITLE", "app_icon", "main"]
@@ -53,7 +54,15 @@ def main() -> None:
         layout="wide",
         menu_items={"About": ABOUT},
     )
-    st.navigation(list(build_pages().values())).run()
+    try:
+        st.navigation(list(build_pages().values())).run()
+    except Exception as exc:  # a full disk: which file and what to free
+        from engine.disk import disk_full_message
+
+        message = disk_full_message(exc)
+        if message is None:
+            raise
+        st.error(markdown_literal(message), icon=":material/hard_drive:")
 
 
 if __name__ == "__main__":

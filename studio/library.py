@@ -1,31 +1,39 @@
-"""The story library on disk and what users upload into it.
+"""The story library on disk.
 
 Story folders under the outputs root: list (an unreadable folder never takes
-the list down), create, import, duplicate (links are not copied), delete,
-and the story opened last. Reference images are decoded completely before
-they are stored, and bombs are refused.
+the list down), create, import, duplicate (`studio.story_copy`: real files
+only, all or nothing), delete, and the story opened last.
+
+An entry of the root may be a symbolic link to a story kept elsewhere (a
+shortcut: the user's choice of where a story lives, see `kg.paths`). It is
+listed, marked as a link, and opens like any story; deleting it removes the
+link only, never the story it points to. Hiding links instead would leave
+such a story unreachable from the studio, and a delete that followed them
+would destroy a folder the user never asked to delete.
+Reference image uploads live in `studio.reference_images`.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 import logging
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from kg.edits import edit_story, problems_of, reference_owner
+from kg.edits import problems_of
 from kg.errors import StoryError, StoryValidationError
-from kg.layout import references_dir
-from kg.paths import TMP_MARK, inside, make_folder
+from kg.files import MAX_MEDIA_BYTES, check_story_file, read_image
+from kg.paths import inside, read_regular_file, write_atomic
 from kg.paths import resolve_asset as _resolve_asset
-from kg.schema import Story
 from kg.store import STATE_FILE, parse_story_bytes, save_story
+from studio.story_copy import Duplicated, copy_story_folder
 from studio.story_views import forget_views, story_view
 
 log = logging.getLogger(__name__)
@@ -33,15 +41,6 @@ log = logging.getLogger(__name__)
 
 OUTPUTS_ENV = "STORYGRAPH_OUTPUTS"
 LAST_STORY_FILE = ".studio-last-story"
-# A take that exists on disk: regenerating or reselecting upstream makes it stale.
-# What "generate all pending" picks up.
-# Reference images: what browsers and the encoders read, and a size that keeps
-# the story folder portable.
-REFERENCE_TYPES = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
-MAX_REFERENCE_BYTES = 10 * 1024 * 1024
-# 50 megapixels (e.g. 8,660 x 5,773): more is a decompression bomb, not a
-# reference photo; Pillow itself only refuses beyond about 179 megapixels.
-MAX_REFERENCE_PIXELS = 50_000_000
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -59,6 +58,7 @@ class StoryEntry:
     generated: int
     revision: int
     error: str | None = None
+    link: str | None = None  # where a symbolic link in the root points
 
 
 def outputs_root() -> Path:
@@ -71,11 +71,14 @@ def list_stories(root: Path | None = None) -> list[StoryEntry]:
     root = root or outputs_root()
     out = []
     for folder in _story_folders(root):
+        link = _link_target(folder)
         try:
             story = story_view(folder).story
         except (StoryError, OSError) as exc:
             message = str(exc) if len(str(exc)) <= 2_000 else str(exc)[:2_000] + "…"
-            out.append(StoryEntry(folder.name, folder, folder.name, 0, 0, 0, message))
+            out.append(
+                StoryEntry(folder.name, folder, folder.name, 0, 0, 0, message, link)
+            )
             continue
         generated = sum(1 for s in story.scenes if s.selected_take is not None)
         out.append(
@@ -86,9 +89,18 @@ def list_stories(root: Path | None = None) -> list[StoryEntry]:
                 len(story.scenes),
                 generated,
                 story.revision,
+                link=link,
             )
         )
     return out
+
+
+def _link_target(path: Path) -> str | None:
+    """Where ``path`` points when it is a symbolic link, else None."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _story_folders(root: Path) -> list[Path]:
@@ -104,6 +116,8 @@ def _story_folders(root: Path) -> list[Path]:
         return []
     folders = []
     for entry in entries:
+        if entry.name.startswith("."):
+            continue  # the last-story marker, a copy under construction
         try:
             if entry.is_dir() and os.path.lexists(os.path.join(entry.path, STATE_FILE)):
                 folders.append(Path(entry.path))
@@ -168,40 +182,38 @@ def import_story(slug: str, data: bytes, source: str = "kg_state.json") -> Path:
     return folder
 
 
-def duplicate_story(source: Path, slug: str) -> Path:
-    """Copy a story folder with its takes; the copy starts at revision 0."""
-    folder = _new_folder(slug)
-    shutil.copytree(source, folder, symlinks=True, ignore=_not_copied)
-
-    def reset(story: Story) -> None:
-        story.title = f"{story.title} (copy)"[:200]
-
-    edit_story(folder, reset)
-    return folder
+def duplicate_story(source: Path, slug: str) -> Duplicated:
+    """Copy a story folder with its takes (`studio.story_copy`); the copy
+    starts at revision 0 and says what it left out."""
+    return copy_story_folder(source, _new_folder(slug))
 
 
-def _not_copied(directory: str, names: list[str]) -> set[str]:
-    """What Duplicate leaves behind: locks, temporary files, backups and links.
+def delete_story(folder: Path) -> str | None:
+    """Remove a story from the outputs root; refuses anything outside it.
 
-    A link is not followed (its target may be outside the story) nor copied
-    (the copy would refuse to use it anyway).
+    Returns where the link pointed when ``folder`` is a symbolic link: then
+    only the link is removed and the story it points to is kept. None when a
+    story folder was deleted.
     """
-    patterns = shutil.ignore_patterns(
-        ".kg_state.lock", ".run.lock", f".*{TMP_MARK}-*", "*.bak"
-    )
-    skip = set(patterns(directory, names))
-    skip.update(n for n in names if os.path.islink(os.path.join(directory, n)))
-    return skip
-
-
-def delete_story(folder: Path) -> None:
-    """Remove a story folder; refuses anything outside the outputs root."""
-    folder = folder.resolve()
     root = outputs_root()
-    if folder.parent != root or not (folder / STATE_FILE).exists():
-        raise StoryError(f"{folder} is not a story folder under {root}; not deleted")
-    shutil.rmtree(folder)
+    given = Path(os.path.abspath(folder))
+    entry = root / given.name
+    if given.parent.resolve() != root:
+        raise StoryError(f"{given} is not a story folder under {root}; not deleted")
+    try:
+        mode = os.lstat(entry).st_mode
+    except FileNotFoundError:
+        raise StoryError(f"{entry} no longer exists; nothing deleted") from None
+    if stat.S_ISLNK(mode):
+        target = os.readlink(entry)
+        entry.unlink()  # the link itself; its target is never touched
+        forget_views()
+        return target
+    if not stat.S_ISDIR(mode) or not os.path.lexists(entry / STATE_FILE):
+        raise StoryError(f"{entry} is not a story folder under {root}; not deleted")
+    shutil.rmtree(entry)  # refuses a link swapped in meanwhile; never follows one
     forget_views()
+    return None
 
 
 def remember_last_story(folder: Path | None) -> None:
@@ -211,8 +223,8 @@ def remember_last_story(folder: Path | None) -> None:
         if folder is None:
             marker.unlink(missing_ok=True)
         else:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(folder.name, encoding="utf-8")
+            # atomic: replaces whatever is there (a FIFO would block a write)
+            write_atomic(marker, folder.name.encode("utf-8"))
     except OSError as exc:
         log.warning("could not remember the open story in %s: %s", marker, exc)
 
@@ -220,129 +232,67 @@ def remember_last_story(folder: Path | None) -> None:
 def last_story() -> Path | None:
     """The story open last, when it still exists."""
     marker = outputs_root() / LAST_STORY_FILE
-    try:
-        slug = marker.read_text(encoding="utf-8").strip()
-    except OSError:
+    try:  # never blocks: a FIFO or a device there is refused
+        slug = read_regular_file(marker, 256).decode("utf-8", "replace").strip()
+    except (OSError, StoryError):
         return None
+    if not slug or "/" in slug or slug.startswith("."):
+        return None  # a name in the root, nothing else
     folder = outputs_root() / slug
     return folder if slug and (folder / STATE_FILE).exists() else None
-
-
-def _check_reference(filename: str, data: bytes) -> tuple[str, str]:
-    """(extension, PIL format) of an acceptable image, else `StoryError`.
-
-    The image is decoded completely, so a file whose header is fine but whose
-    body is not is refused here, not when the Cast page shows it.
-    """
-    shown = repr(filename if len(filename) <= 60 else filename[:57] + "...")
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if ext not in REFERENCE_TYPES:
-        raise StoryError(
-            f"Reference image {shown}: type .{ext[:10] or '?'} is not accepted; "
-            "upload a PNG, JPEG or WebP file"
-        )
-    if len(data) > MAX_REFERENCE_BYTES:
-        raise StoryError(
-            f"Reference image {shown}: {len(data) / 1e6:.1f} MB is over the "
-            f"{MAX_REFERENCE_BYTES // (1024 * 1024)} MB limit; upload a smaller image"
-        )
-    fmt = _decode_image(shown, data)
-    if fmt != REFERENCE_TYPES[ext]:
-        raise StoryError(
-            f"Reference image {shown}: the file is {fmt}, not "
-            f"{REFERENCE_TYPES[ext]} as its name says; rename or re-export it"
-        )
-    return ext, fmt
-
-
-def _decode_image(shown: str, data: bytes) -> str:
-    """Decode every pixel of an uploaded image; its PIL format, else `StoryError`."""
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                fmt = img.format
-                width, height = img.size
-                if width * height > MAX_REFERENCE_PIXELS:
-                    raise StoryError(
-                        f"Reference image {shown}: {width} x {height} pixels is "
-                        f"over the {MAX_REFERENCE_PIXELS // 1_000_000} megapixel "
-                        "limit; upload a smaller image"
-                    )
-                img.verify()  # checksums (PNG chunks) before decoding
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()  # every pixel: a truncated or corrupt body fails here
-    except StoryError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise StoryError(
-            f"Reference image {shown}: too many pixels to decode safely; upload a "
-            "smaller image"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
-        raise StoryError(
-            f"Reference image {shown}: not a readable image "
-            f"({type(exc).__name__}: {str(exc)[:120]}); upload a PNG, JPEG or "
-            "WebP file"
-        ) from None
-    return fmt
-
-
-def reference_thumbnail(path: Path, size: int = 240) -> Any | None:
-    """A small RGB copy of a stored reference image; None when it cannot be read."""
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.size[0] * img.size[1] > MAX_REFERENCE_PIXELS:
-                    return None
-                img.thumbnail((size, size))
-                return img.convert("RGB")
-    except Exception:  # noqa: BLE001 - whatever is wrong with it, it is not shown
-        log.warning("reference image %s cannot be decoded", path)
-        return None
-
-
-def add_reference_image(
-    folder: Path, character_id: str, filename: str, data: bytes, kind: str = "character"
-) -> str:
-    """Store an uploaded reference image of a character (or an environment,
-    ``kind``); returns its path in the story folder."""
-    ext, _ = _check_reference(filename, data)
-    stem = slugify(filename.rsplit(".", 1)[0])
-    rel_dir = references_dir(character_id)
-    target_dir = make_folder(folder, rel_dir)
-    name, n = f"{stem}.{ext}", 1
-    while True:
-        try:
-            # "x": never overwrites, never writes through a planted link
-            with open(target_dir / name, "xb") as fh:
-                fh.write(data)
-            break
-        except FileExistsError:
-            n += 1
-            name = f"{stem}-{n}.{ext}"
-    rel = f"{rel_dir}/{name}"
-
-    def mutate(story: Story) -> None:
-        c = reference_owner(story, character_id, kind)
-        c.reference_images = [*c.reference_images, rel]
-
-    edit_story(folder, mutate)
-    return rel
 
 
 def dataset_folder(folder: Path, rel: str) -> Path:
     """Where a dataset of the story goes; `UnsafePathError` through a link."""
     return inside(folder, rel)
+
+
+def media_file(folder: Path, rel: str | None, what: str) -> Path | None:
+    """A story file a page may hand to Streamlit (which reads it whole): None
+    when there is none on disk, `StoryError` when it is a link, not a regular
+    file (a FIFO would block the page for good) or over `MAX_MEDIA_BYTES`."""
+    path = resolve_asset(folder, rel)
+    if path is None:
+        return None
+    check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what=what)
+    return path
+
+
+def frame_image(folder: Path, rel: str | None, what: str, size: int) -> Any | None:
+    """A stored frame or image as a small RGB image (None: none on disk);
+    `StoryError` for a bomb, a FIFO, a link or anything not an image."""
+    path = resolve_asset(folder, rel)
+    if path is None:
+        return None
+    return read_image(path, what=what, thumbnail=(size, size))
+
+
+def frame_problems(folder: Path, take: Any) -> list[str]:
+    """Why a take's first or last frame cannot be used (empty: they can).
+
+    Each frame is decoded once per file version (a thumbnail, its pixel count
+    checked first), so a page may ask on every run.
+    """
+    problems = []
+    for rel, which in (
+        (take.files.first_frame, "first frame"),
+        (take.files.last_frame, "last frame"),
+    ):
+        what = f"{which} of take {take.index}"
+        try:
+            path = resolve_asset(folder, rel)
+            if path is None:
+                continue
+            info = os.lstat(path)
+            _checked_frame(str(path), info.st_mtime_ns, info.st_size, what)
+        except (StoryError, OSError) as exc:
+            problems.append(f"{exc}; generate the scene again to replace it")
+    return problems
+
+
+@functools.lru_cache(maxsize=512)
+def _checked_frame(path: str, mtime_ns: int, size: int, what: str) -> None:
+    read_image(path, what=what, thumbnail=(96, 96))
 
 
 def resolve_asset(folder: Path, rel: str | None) -> Path | None:

@@ -7,13 +7,20 @@ and each timeline format as downloads; every call goes through here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.film import Film, FilmPlan, FilmRefusedError, assemble_film, plan_film
 from engine.film.plan import MAX_CROSSFADE
-from engine.film.timeline import FORMATS, render_timeline, timecode_problem
+from engine.film.timeline import (
+    FORMATS,
+    render_timeline,
+    timecode_problem,
+    timeline_problem,
+)
 from kg.errors import StoryError
+from kg.files import MAX_MEDIA_BYTES, read_story_file
 from kg.graph import DynamicSceneGraph
 from kg.lines import StoryLine, story_lines
 from kg.paths import resolve_asset
@@ -24,13 +31,17 @@ __all__ = [
     "FORMATS",
     "MAX_CROSSFADE",
     "timecode_problem",
+    "timeline_problem",
     "FilmPlan",
     "FilmRefusedError",
     "lines",
     "plan",
     "assembled",
     "assemble",
+    "film_bytes",
     "timeline_text",
+    "timeline_key",
+    "Story",
 ]
 
 # What planning a film can refuse with a message for the user.
@@ -53,6 +64,11 @@ def assembled(folder: Path, planned: FilmPlan) -> Path | None:
     return path if path.is_file() else None
 
 
+def film_bytes(path: Path) -> bytes:
+    """The assembled film for download (a regular file within the media limit)."""
+    return read_story_file(path, max_bytes=MAX_MEDIA_BYTES, what="the film")
+
+
 def assemble(
     folder: Path, planned: FilmPlan, progress: Callable[[int, int], None]
 ) -> Film:
@@ -64,3 +80,10 @@ def timeline_text(folder: Path, story: Story, planned: FilmPlan, fmt: str) -> st
     """The timeline for download: media as absolute ``file://`` URLs, since
     the downloaded file lands away from the story folder."""
     return render_timeline(folder, planned, fmt, name=story.title, media_base=None)
+
+
+def timeline_key(story: Story, planned: FilmPlan) -> str:
+    """What a line's timelines are made of (titles, takes, story title) as a
+    digest: the same key, the same timeline text."""
+    text = repr((story.title, planned))
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()

@@ -2,7 +2,8 @@
 
 Pages call only what this module offers; each part lives in a focused module:
 
-- `studio.library`: story folders on disk, imports, duplicates, uploads;
+- `studio.library`: story folders on disk, imports, duplicates, deletes;
+- `studio.reference_images`: reference image uploads;
 - `studio.story_views`: the cached `StoryView` of a story and its previews;
 - `kg.edits`: edits of scenes, structure, cast and settings (no UI);
 - `studio.job_control`: generation jobs, one runner per story and process.
@@ -57,23 +58,28 @@ from studio.job_control import (
     wait_for_jobs,
 )
 from studio.library import (
-    MAX_REFERENCE_BYTES,
     OUTPUTS_ENV,
     StoryEntry,
-    add_reference_image,
     check_slug,
     create_story,
     dataset_folder,
     delete_story,
     duplicate_story,
+    frame_image,
+    frame_problems,
     import_story,
     last_story,
     list_stories,
+    media_file,
     outputs_root,
-    reference_thumbnail,
     remember_last_story,
     resolve_asset,
     slugify,
+)
+from studio.reference_images import (
+    MAX_REFERENCE_BYTES,
+    add_reference_image,
+    reference_thumbnail,
 )
 from studio.story_views import (
     StoryView,
@@ -137,6 +143,9 @@ __all__ = [
     "save_settings",
     "available_backends",
     "resolve_asset",
+    "media_file",
+    "frame_image",
+    "frame_problems",
     "job_runner",
     "job_status",
     "submit_generation",

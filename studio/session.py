@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from studio import services
+from studio.literal import markdown_code as code
 from studio.literal import markdown_literal as md
 
 __all__ = [
@@ -111,7 +112,16 @@ def story_page(title: str | None) -> Path | None:
         st.title(title or "Storyboard")
         st.info(NO_STORY)
         return None
-    story_title = services.story_view(folder).story.title
+    try:
+        story_title = services.story_view(folder).story.title
+    except (services.StoryError, OSError) as exc:  # broken on disk since opened
+        st.title(title or md(folder.name))
+        st.error(
+            f"The story in {code(folder.name)} cannot be opened: {md(exc)}\n\n"
+            "Fix or replace the file named, or open another story on the "
+            "Stories page."
+        )
+        return None
     st.title(title or md(story_title))
     if title is not None:
         st.caption(f"Story: **{md(story_title)}** · `{folder.name}`")

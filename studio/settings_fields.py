@@ -196,8 +196,16 @@ FIELDS: tuple[SettingField, ...] = (
     ),
     SettingField(
         key="window_strength", path="windows.strength", label="Carry strength",
-        help="How strongly the carried frames hold (times the transition's "
-        "strength at a scene join). 1 pins them; 0.5 is LTX's default.",
+        help="How strongly the previous window's frames hold inside a long "
+        "take. 1 pins them; 0.5 is LTX's default.",
+        section=LONG_TAKES, row="windows", **_UNIT,
+    ),
+    SettingField(
+        key="window_join_strength", path="windows.join_strength",
+        label="Join strength",
+        help="How strongly a continuous scene holds its predecessor's frames "
+        "(times the transition's strength). 1, the makers' in-place context: "
+        "the film skips those frames, so a weaker hold shows as a jump.",
         section=LONG_TAKES, row="windows", **_UNIT,
     ),
     SettingField(

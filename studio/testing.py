@@ -72,11 +72,12 @@ def shown_text(at: AppTest) -> str:
     """The text of every notice, Markdown block and caption, as a reader sees it.
 
     AppTest reports Markdown source; user text in it is backslash-escaped
-    (`studio.literal.markdown_literal`), so the escapes are removed here.
+    (`studio.literal.markdown_literal`), so the escapes are removed here, and
+    so are the invisible word joiners that keep bare URLs from being linked.
     """
     kinds = ("error", "warning", "success", "info", "markdown", "caption")
     source = "\n".join(str(e.value) for k in kinds for e in getattr(at, k))
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", source)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", source).replace("\u2060", "")
 
 
 def free_port() -> int:
@@ -87,12 +88,12 @@ def free_port() -> int:
 
 
 def serve_command(script: Path, port: int, *extra: str) -> list[str]:
-    """``streamlit run`` of ``script`` on 127.0.0.1:``port``, headless."""
+    """``streamlit run`` of ``script`` on 127.0.0.1:``port``, headless, behind
+    the studio's host and framing guard (`studio.serve`)."""
     return [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
+        "studio.serve",
         str(script),
         "--server.address=127.0.0.1",
         f"--server.port={port}",

@@ -4,18 +4,24 @@
 Replicate's API its official client uses (create a prediction for a model,
 read it, cancel it) and serving the output file. `fal_transport` is an httpx
 transport answering fal's queue API (submit, status, result, cancel) under
-fal's own client. Both follow a script: what each call answers.
+fal's own client. Both follow a script: what each call answers, and
+``hook``: a function of (method, path, headers) that may answer a request
+itself, ``(status, headers, body)``, or block until a test releases it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+Answer = tuple[int, dict[str, str], bytes]
+Hook = Callable[[str, str, dict[str, str]], Answer | None]
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Script:
     auth: list[str] = field(default_factory=list)
     canceled: bool = False
     polls: int = 0
+    hook: Hook | None = None  # answers a request itself when it returns one
 
     def next_state(self) -> str:
         if self.canceled:
@@ -71,18 +78,42 @@ class FakeReplicate:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, body: Any, ctype: str = "application/json"):
+            def _send(
+                self,
+                status: int,
+                body: Any,
+                ctype: str = "application/json",
+                headers: dict[str, str] | None = None,
+            ):
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                headers = dict(headers or {})
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
+                if headers.pop("X-No-Length", None) is None:  # else: till close
+                    self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _hooked(self, method: str) -> bool:
+                s = outer.script
+                if s.hook is None:
+                    return False
+                answer = s.hook(method, self.path, dict(self.headers))
+                if answer is None:
+                    return False
+                status, headers, body = answer
+                ctype = headers.pop("Content-Type", "application/json")
+                self._send(status, body, ctype, headers)
+                return True
 
             def do_POST(self) -> None:  # noqa: N802
                 s = outer.script
                 s.calls.append(("POST", self.path))
                 s.auth.append(self.headers.get("Authorization", ""))
+                if self._hooked("POST"):
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if self.path.endswith("/cancel"):
@@ -98,6 +129,8 @@ class FakeReplicate:
             def do_GET(self) -> None:  # noqa: N802
                 s = outer.script
                 s.calls.append(("GET", self.path))
+                if self._hooked("GET"):
+                    return
                 if self.path.startswith("/files/"):
                     return self._send(200, s.output, "video/mp4")
                 return self._send(200, _prediction(s, outer.url, s.next_state()))
@@ -123,6 +156,11 @@ def fal_transport(script: Script) -> httpx.MockTransport:
         path = request.url.path
         script.calls.append((request.method, str(request.url)))
         script.auth.append(request.headers.get("Authorization", ""))
+        if script.hook is not None:
+            answer = script.hook(request.method, path, dict(request.headers))
+            if answer is not None:
+                status, headers, body = answer
+                return httpx.Response(status, headers=headers, content=body)
         if request.method == "POST":
             script.bodies.append({"app": path, "input": json.loads(request.content)})
             if script.create_statuses:

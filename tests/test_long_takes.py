@@ -27,7 +27,14 @@ from engine.backend import (
 from engine.backends.ltx import extend
 from engine.backends.ltx.backend import LTXBackend, loaded_model
 from engine.catalog import check_settings
-from kg.schema import SceneEdge, SceneNode, Settings, Story, WindowSettings
+from kg.schema import (
+    SCHEMA_VERSION,
+    SceneEdge,
+    SceneNode,
+    Settings,
+    Story,
+    WindowSettings,
+)
 from kg.store import load_story, parse_story, save_story
 
 # 41 frames = 6 latents; windows of 17 frames (3 latents) overlapping by 8
@@ -271,7 +278,7 @@ def test_a_version_1_story_loads_and_migrates(tmp_path: Path) -> None:
             take["params"].pop("windows")
     doc["scenes"][0]["takes"][0]["params"]["continuity_used"] = "latent"
     story = parse_story(json.dumps(doc))
-    assert story.schema_version == 2
+    assert story.schema_version == SCHEMA_VERSION
     assert story.settings.windows == WindowSettings()
     takes = [t for s in story.scenes for t in s.takes]
     assert takes[0].overlap_frames == 9  # version 1 overwrote 2 latents: 1 + 8

@@ -135,8 +135,28 @@ def test_continuous_story_carries_video_and_audio_tails(tmp_path: Path) -> None:
     assert seen is not None
     k = tail.shape[2]  # 3 latent frames (overlap 24 frames)
     tokens = tail.shape[3] * tail.shape[4]
-    carried_video = tail[0].permute(1, 2, 3, 0).reshape(k * tokens, -1)
-    torch.testing.assert_close(seen["hidden_states"][0, : k * tokens], carried_video)
+    # slots 1..k-1: the tail's last k-1 latents as stored (their spans match)
+    carried_video = tail[0, :, 1:].permute(1, 2, 3, 0).reshape((k - 1) * tokens, -1)
+    torch.testing.assert_close(
+        seen["hidden_states"][0, tokens : k * tokens], carried_video
+    )
+    # no round trip of the tail: one encode, of the lead frame alone
+    assert watch.encodes == {"vae": 1, "audio_vae": 0}
+    # slot 0: a genuine one-frame latent of the frame just before them
+    from engine.backends.diffusers.frames import encode_frame
+    from engine.video import last_frames
+
+    clip = story_dir / load_story(story_dir).scene("door").selected.files.video
+    lead = last_frames(clip, 1 + 8 * (k - 1))[0]
+    request = GenerationRequest(
+        prompt="", width=SIZE, height=SIZE, num_frames=FRAMES, fps=FPS, seed=0,
+        steps=1, guidance=1.0,
+    )  # fmt: skip
+    one_frame = encode_frame(loaded_model("tiny-random").pipe, lead, request)
+    torch.testing.assert_close(
+        seen["hidden_states"][0, :tokens],
+        one_frame[0].permute(1, 2, 3, 0).reshape(tokens, -1),
+    )
     assert torch.all(seen["timestep"][0, : k * tokens] == 0)
     assert torch.all(seen["timestep"][0, k * tokens :] > 0)
     held = round((1 + 8 * (k - 1)) / FPS * 25)  # 17 frames of sound: 18 latents
@@ -145,12 +165,15 @@ def test_continuous_story_carries_video_and_audio_tails(tmp_path: Path) -> None:
     )
     assert torch.all(seen["audio_timestep"][0, :held] == 0)
     assert torch.all(seen["audio_timestep"][0, held:] > 0)
-    assert watch.encodes == {"vae": 0, "audio_vae": 0}  # no round trip
 
     story = load_story(story_dir)
     take = story.scene("hall").selected
     assert take.params.continuity_used == "latent"
     assert take.params.audio_continuity == "latent"
+    # held the makers' way at the join, and the recipe says so
+    recipe = take.params.recipe
+    assert recipe is not None and recipe.join_strength == 1.0
+    assert recipe.checkpoint_kind == "tiny" and recipe.stages[0].sigmas
     assert take.overlap_frames == 17
     assert story.scene("door").selected.params.audio_continuity == "none"
     for scene in ("door", "hall"):
@@ -175,7 +198,7 @@ def test_dialogue_and_sound_reach_the_ltx2_prompt_in_order(tmp_path: Path) -> No
     order = [
         "Mara opens the door",
         "Sound: rain on the roof, a door creaks.",
-        'Mara says quietly: "Is anyone here?"',
+        'Mara says (quietly): "Is anyone here?"',
         'Mara says: "Hello?"',
     ]
     at = [prompt.index(p) for p in order]
@@ -298,7 +321,7 @@ def test_two_stage_route_when_the_model_has_a_latent_upsampler() -> None:
     from engine.backends.ltx2.tiny import build_random_pipeline
 
     pipe = build_random_pipeline(upsampler=True)
-    use_pipeline("tiny-upsampler", pipe)
+    use_pipeline("tiny-upsampler-distilled", pipe)
     tokens: list[int] = []
     pipe.transformer.register_forward_pre_hook(
         lambda m, a, kw: tokens.append(kw["hidden_states"].shape[1]), with_kwargs=True
@@ -306,7 +329,7 @@ def test_two_stage_route_when_the_model_has_a_latent_upsampler() -> None:
     reports: list[tuple[int, ...]] = []
     request = GenerationRequest(
         prompt="rain", width=128, height=128, num_frames=17, fps=FPS, seed=0,
-        steps=2, guidance=1.0, model="tiny-upsampler",
+        steps=2, guidance=1.0, model="tiny-upsampler-distilled",
     )  # fmt: skip
     first = LTX2Backend().generate(request, lambda *r: reports.append(r), CancelToken())
     assert first.frames.shape == (17, 128, 128, 3)

@@ -211,3 +211,31 @@ def test_models_command_imports_no_torch_with_a_model_folder(tmp_path: Path) -> 
         check=True,
     ).stdout.split()
     assert out == ["False", "True"], out
+
+
+def test_a_gguf_transformer_loads_without_the_checkpoint_s_own(
+    saved_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diffusers import LTXVideoTransformer3DModel
+
+    from engine.backends.diffusers.gguf import write_gguf
+    from engine.backends.ltx.backend import loaded_model
+
+    gguf = write_gguf(
+        build_random_pipeline().transformer, tmp_path / "t.gguf", family="ltx"
+    )
+    loads: list[str] = []
+    original = LTXVideoTransformer3DModel.from_pretrained.__func__
+
+    def spy(cls: type, *args: object, **kwargs: object) -> object:
+        loads.append(str(args[0] if args else kwargs))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LTXVideoTransformer3DModel, "from_pretrained", classmethod(spy))
+    release_models()
+    try:
+        pipe = loaded_model(str(saved_tiny), transformer_file=str(gguf)).pipe
+        assert loads == []  # the checkpoint's transformer was never loaded
+        assert getattr(pipe.transformer, "is_quantized", False)
+    finally:
+        release_models()

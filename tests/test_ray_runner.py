@@ -338,3 +338,27 @@ def test_best_of_n_on_ray_picks_and_records_the_choice_the_local_runner_does(
     chosen = b.scene("arrival").selected_take
     for take in b.scene("meeting").takes:
         assert take.params.continuity_source.take == chosen
+
+
+def test_a_bad_reference_fails_only_its_scenes_on_ray(
+    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.backend as registry
+    from engine.backends.animatic.backend import AnimaticBackend
+
+    class WithReferences(AnimaticBackend):  # reads them here, as LTX does
+        supports_references = True
+
+    monkeypatch.setitem(registry._REGISTRY, "animatic", WithReferences)
+    bad = _story(tmp_path / "bad", "Bad")
+    story = load_story(bad)
+    (bad / "refs").mkdir()
+    (bad / "refs" / "lighthouse.png").write_bytes(b"\x89PNG not really")
+    story.environments[1].reference_images = ["refs/lighthouse.png"]
+    save_story(story, bad)
+    good = _story(tmp_path / "good", "Good")
+    status = RayRunner(workers=2).run([bad, good], backend="animatic")
+    first, second = status.stories
+    assert first.finished == ["arrival", "meeting"] and len(first.failed) == 4
+    assert "lighthouse.png" in first.errors["climb"]
+    assert len(second.finished) == 6 and not second.failed  # the batch went on

@@ -50,7 +50,7 @@ def test_edit_dialogue_and_sound_preview_and_save(example: Path) -> None:
     at.text_input(key=editor_key("meeting", "ambience")).input("howling wind").run()
     at.text_area(key=editor_key("meeting", "effects")).input("a door bangs").run()
     preview = " ".join(c.value for c in at.code)
-    assert f'{keeper.name} says shouting: "Storm\'s coming!"' in preview
+    assert f'{keeper.name} says (shouting): "Storm\'s coming!"' in preview
     assert "Sound: howling wind, a door bangs." in preview
     at.button(key="storyboard.save").click().run()
     assert not at.exception

@@ -148,7 +148,7 @@ def test_duplicate_copies_no_link_and_no_link_target(
     story_dir = _story(root)
     os.symlink(outside, story_dir / "scenes")
     os.symlink(outside / "notes.txt", story_dir / "notes.txt")
-    copy = services.duplicate_story(story_dir, "copy")
+    copy = services.duplicate_story(story_dir, "copy").folder
     copied = {p.relative_to(copy).as_posix() for p in copy.rglob("*")}
     assert "scenes" not in copied and "notes.txt" not in copied
     assert not any(p.is_symlink() for p in copy.rglob("*"))

@@ -17,18 +17,20 @@
   text-to-video LoRA with either trainer.
 
 Paths in a manifest are relative to the manifest's folder. Writing is
-deterministic (same rows, same bytes) so a re-export changes nothing.
+deterministic (same rows, same bytes) so a re-export changes nothing. Story
+text goes through `engine.export_text`: a JSON Lines record stays one line
+for every reader, and the README's title line stays one line.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.dataset.bucket import Bucket
+from engine.export_text import json_line, one_line
 
 __all__ = ["FORMATS", "DatasetFormat", "ManifestRow", "get_format", "render_readme"]
 
@@ -77,7 +79,7 @@ class DatasetFormat:
                 record[self.audio_column] = row.audio
             records.append(record)
         if self.manifest.endswith(".jsonl"):
-            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+            return "".join(json_line(r) + "\n" for r in records)
         buf = io.StringIO()
         writer = csv.DictWriter(
             buf, fieldnames=self.columns(paired), lineterminator="\n"
@@ -204,7 +206,7 @@ def render_readme(
     audio: bool = False,
 ) -> str:
     """The dataset folder's README: what it holds and how to preprocess it."""
-    lines = [f"# {story_title}: training dataset ({fmt.name})", ""]
+    lines = [f"# {one_line(story_title)}: training dataset ({fmt.name})", ""]
     if synthetic_note:
         lines += [f"> **Warning:** {synthetic_note}", ""]
     pairing = (

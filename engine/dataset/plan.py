@@ -133,7 +133,7 @@ def _clip_ref(scene_id: str, take: Take) -> ClipRef:
 
 
 def _caption(scene: SceneNode, take: Take, trigger: str | None) -> str:
-    text = " ".join(take.params.prompt.split()) or scene.title
+    text = " ".join(take.params.prompt.split()) or " ".join(scene.title.split())
     return f"{trigger.strip()} {text}" if trigger else text
 
 

@@ -42,10 +42,14 @@ from engine.dataset.options import (
     skip_counts,
 )
 from engine.dataset.plan import plan_export
+from kg.errors import StoryError
+from kg.files import MAX_MEDIA_BYTES, check_story_file, read_story_file
 from kg.paths import atomic_path, inside, refuse_link, resolve_asset, walk_files
 from kg.store import STATE_FILE
 
 log = logging.getLogger(__name__)
+
+MAX_METADATA_BYTES = 256 * 1024**2  # the previous export's record of its clips
 
 
 def _fitted_sound(
@@ -55,14 +59,21 @@ def _fitted_sound(
     written beside the clip; None for a silent take."""
     if not clip.audio_source or not clip.audio_dest:
         return None
+    from engine.clip_probe import MAX_CLIP_SECONDS
     from engine.sound import read_wav, write_wav
 
-    samples, rate = read_wav(resolve_asset(story_dir, clip.audio_source))
-    samples = samples[:, : max(1, round(frames / clip.fps * rate))]
+    seconds = min(frames / clip.fps, MAX_CLIP_SECONDS)  # the record may lie
+    samples, rate = read_wav(
+        resolve_asset(story_dir, clip.audio_source),
+        max_seconds=seconds,
+        what=f"sound of take {clip.take} of {clip.scene_id}",
+    )
+    samples = samples[:, : max(1, round(seconds * rate))]
     return write_wav(inside(out, clip.audio_dest), samples, rate)
 
 
 def _sha256_file(path: Path) -> str:
+    check_story_file(path, max_bytes=MAX_MEDIA_BYTES)  # a FIFO would block here
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -90,9 +101,10 @@ def _previous_export(story_dir: Path, out: Path) -> dict[str, Any]:
         )
     if not out.exists() or not any(out.iterdir()):
         return {}
-    try:
-        meta = json.loads((out / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # a regular file only: a FIFO there would block the export for good
+        data = read_story_file(out / METADATA_FILE, max_bytes=MAX_METADATA_BYTES)
+        meta = json.loads(data.decode("utf-8"))
+    except (OSError, ValueError, StoryError):
         meta = None
     if not isinstance(meta, dict) or meta.get("generator") != GENERATOR:
         raise ExportError(
@@ -200,9 +212,16 @@ def export_dataset(
     for done, clip in enumerate(todo, start=1):
         src = resolve_asset(story_dir, clip.source)
         dest = inside(out, clip.dest)
+        try:
+            digest = _sha256_file(src)
+        except (OSError, StoryError) as exc:
+            log.warning("clip %s could not be exported: %s", clip.source, exc)
+            bad[clip.dest] = f"{clip.source}: {exc}"
+            progress(done, len(todo))
+            continue
         record = {
             "source": clip.source,
-            "source_sha256": _sha256_file(src),
+            "source_sha256": digest,
             "bucket": plan.bucket.text,
             "encoding": ENCODING,
         }
@@ -217,10 +236,11 @@ def export_dataset(
             summary.clips_reused += 1
         else:
             try:
-                frames = fit_to_bucket(read_video(src), plan.bucket)
+                frames = read_video(src, max_frames=plan.bucket.frames)
+                frames = fit_to_bucket(frames, plan.bucket)
                 sound = _fitted_sound(story_dir, out, clip, len(frames))
                 write_video(dest, frames, clip.fps, audio=sound)
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, StoryError) as exc:
                 log.warning("clip %s could not be exported: %s", clip.source, exc)
                 bad[clip.dest] = f"{clip.source}: {exc}"
             else:

@@ -27,13 +27,16 @@ import numpy as np
 
 from engine.film.plan import FilmPlan, Shot
 from engine.sound import audio_streams, has_audio, mux_aac
-from engine.video import decode_clips, open_writer
+from engine.video import decode_clips, open_writer, remove_partial_files
 from kg.layout import FILMS_DIR
 from kg.paths import atomic_path, make_folder, resolve_asset
 
 __all__ = ["Film", "FilmCancelledError", "assemble_film", "AUDIO_RATE"]
 
 AUDIO_RATE = 48_000
+# A partial film untouched this long belongs to no live assembly (one writes
+# frames, or muxes sound, continuously).
+STALE_PARTIAL_S = 600.0
 FilmProgress = Callable[[int, int], None]
 
 
@@ -194,6 +197,9 @@ def assemble_film(
     cached = out is None
     if cached:
         make_folder(root, FILMS_DIR)
+        # films of an assembly killed outright (SIGKILL, a crash): a live one
+        # writes its file continuously, so only files left alone are removed
+        remove_partial_files(root, FILMS_DIR, older_than=STALE_PARTIAL_S)
         target = resolve_asset(root, plan.path)
     else:
         target = Path(out)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.clip_probe import ClipInfo, probe_clips
 from kg.errors import StoryError
 from kg.graph import DynamicSceneGraph
 from kg.layout import film_file
@@ -50,8 +53,9 @@ class Shot:
 
     ``frames`` is the clip's length, ``head`` the frames skipped at its start
     (repeats of the predecessor), ``crossfade`` the frames it shares with the
-    previous shot (a dissolve at a cut). Frame counts are the take's own (at
-    its fps); ``film_frames`` is what the shot adds to the film at the film's
+    previous shot (a dissolve at a cut). Frame counts, size and rate are the
+    clip file's own (`engine.clip_probe`; never the take's record, which can
+    lie); ``film_frames`` is what the shot adds to the film at the film's
     fps.
     """
 
@@ -168,7 +172,9 @@ def plan_film(
 
     Raises `kg.lines.UnknownLineError` for a scene that ends no line,
     `FilmRefusedError` listing every scene of the line without a finished
-    selected take (or whose clip is missing), `ValueError` for a crossfade
+    selected take, or whose clip is missing or cannot be played (not a regular
+    file, not a video, a bomb, longer than a scene: `engine.clip_probe`),
+    `ValueError` for a crossfade
     out of range, and `kg.errors.UnsafePathError` for a clip path that leaves
     the story folder.
     """
@@ -187,18 +193,21 @@ def plan_film(
         if take is None or take.status != "done":
             why = _undone_reason(scene.status, take is not None, take and take.status)
             problems.append(f"{scene.title} ({sid}): {why}")
-        elif (
-            take.files.video is None
-            or not resolve_asset(root, take.files.video).is_file()
+        elif take.files.video is None or not os.path.lexists(
+            resolve_asset(root, take.files.video)
         ):
             problems.append(
                 f"{scene.title} ({sid}): the clip of take {take.index} is missing; "
                 "generate the scene again"
             )
+    kind = "finished"
+    if not problems:
+        clips = _probe_clips(graph, chosen.scenes, root, problems)
+        kind = "playable"
     if problems:
         raise FilmRefusedError(
             f"the line ending at {chosen.leaf!r} cannot play yet; "
-            f"{len(problems)} of its {len(chosen)} scenes have no finished take:\n"
+            f"{len(problems)} of its {len(chosen)} scenes have no {kind} take:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
 
@@ -214,17 +223,25 @@ def plan_film(
         else:
             edge = graph.g.edges[chosen.scenes[pos - 1], sid]
             join = "continuous" if edge["transition"] == "continuous" else "cut"
+        clip = clips[sid]
+        fps = round(clip.fps)
+        if (clip.frames, fps) != (p.num_frames, p.fps):
+            notes.append(
+                f"{scene.title} ({sid}) take {take.index} records {p.num_frames} "
+                f"frames at {p.fps} fps, its clip holds {clip.frames} at {fps} "
+                "fps; the film plays the clip"
+            )
         head = take.overlap_frames if join == "continuous" else 0
-        head = min(head, p.num_frames - 1)
-        if (p.width, p.height, p.fps) != (
+        head = min(head, clip.frames - 1)
+        if (clip.width, clip.height, fps) != (
             settings.width,
             settings.height,
             settings.fps,
         ):
             notes.append(
-                f"{scene.title} ({sid}) take {take.index} is {p.width}x{p.height} "
-                f"at {p.fps} fps; conformed to {settings.width}x{settings.height} "
-                f"at {settings.fps} fps"
+                f"{scene.title} ({sid}) take {take.index} is {clip.width}x"
+                f"{clip.height} at {fps} fps; conformed to {settings.width}x"
+                f"{settings.height} at {settings.fps} fps"
             )
         if scene.status == "stale":
             notes.append(
@@ -237,13 +254,13 @@ def plan_film(
                 title=scene.title,
                 take=take.index,
                 video=take.files.video,
-                frames=p.num_frames,
+                frames=clip.frames,
                 head=head,
                 join=join,
                 crossfade=0,
-                fps=p.fps,
-                width=p.width,
-                height=p.height,
+                fps=fps,
+                width=clip.width,
+                height=clip.height,
                 prompt=p.prompt,
                 seed=p.seed,
                 status=scene.status,
@@ -267,6 +284,27 @@ def plan_film(
         key=key,
         notes=tuple(notes),
     )
+
+
+def _probe_clips(
+    graph: DynamicSceneGraph, scenes: Sequence[str], root: Path, problems: list[str]
+) -> dict[str, ClipInfo]:
+    """Each scene's clip as its file holds it (`engine.clip_probe`); a clip
+    that cannot play is added to ``problems``, naming the scene and take."""
+    takes = {sid: graph.scene(sid).selected for sid in scenes}
+    paths = [resolve_asset(root, takes[sid].files.video) for sid in scenes]
+    clips: dict[str, ClipInfo] = {}
+    for sid, info in zip(scenes, probe_clips(paths), strict=True):
+        take = takes[sid]
+        if isinstance(info, ClipInfo):
+            clips[sid] = info
+            continue
+        problems.append(
+            f"{graph.scene(sid).title} ({sid}): the clip of take {take.index} "
+            f"({take.files.video}) cannot be played: {info}; generate the scene "
+            "again"
+        )
+    return clips
 
 
 def _with_crossfades(shots: list[Shot], crossfade: int, notes: list[str]) -> list[Shot]:

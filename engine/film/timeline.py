@@ -12,16 +12,26 @@ Premiere and Resolve import, ``otio-fcp-adapter``) and ``edl`` (CMX 3600,
 
 Media paths are relative to the timeline file by default (a story folder
 moved as a whole keeps working); ``absolute=True`` writes ``file://`` URLs,
-for a timeline handed out on its own.
+for a timeline handed out on its own. Both are URLs (percent-encoded), as
+OTIO's ``target_url`` is.
+
+Titles are the user's text: every string written (names, markers, metadata)
+goes through the format's cleaner from `engine.export_text` first, so no
+title adds a line to an EDL or breaks an XML writer; names are one line in
+every format. CMX 3600 numbers events with three digits: a line of more than
+999 scenes is refused for EDL with a message naming the formats that hold it.
 """
 
 from __future__ import annotations
 
 import os
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.export_text import one_line, storable, xml_text
 from engine.film.plan import FilmPlan
 from kg.layout import timeline_file
 from kg.paths import resolve_asset, write_atomic
@@ -32,10 +42,20 @@ if TYPE_CHECKING:
 __all__ = [
     "TimelineFormat",
     "FORMATS",
+    "MAX_EDL_EVENTS",
+    "timecode_problem",
+    "timeline_problem",
     "build_timeline",
     "render_timeline",
     "write_timeline",
 ]
+
+
+def _fcpx_text(text: str) -> str:
+    """XML-safe text for ``otio-fcpx-xml-adapter``, which looks clips up by
+    name in XPath predicates quoted with ``'``: an apostrophe there is a
+    syntax error, so it is written as the typographic one (U+2019)."""
+    return xml_text(text).replace("'", "\u2019")
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,9 @@ class TimelineFormat:
     suffix: str
     label: str
     mime: str
+    # what every string written in this format goes through (names are also
+    # made one line): see engine.export_text
+    text: Callable[[str], str] = storable
 
 
 FORMATS: dict[str, TimelineFormat] = {
@@ -54,12 +77,23 @@ FORMATS: dict[str, TimelineFormat] = {
             "otio", "otio_json", ".otio", "OpenTimelineIO", "application/json"
         ),
         TimelineFormat(
-            "fcpxml", "fcpx_xml", ".fcpxml", "Final Cut Pro X XML", "application/xml"
+            "fcpxml",
+            "fcpx_xml",
+            ".fcpxml",
+            "Final Cut Pro X XML",
+            "application/xml",
+            _fcpx_text,
         ),
-        TimelineFormat("xml", "fcp_xml", ".xml", "FCP 7 XML", "application/xml"),
-        TimelineFormat("edl", "cmx_3600", ".edl", "CMX 3600 EDL", "text/plain"),
+        TimelineFormat(
+            "xml", "fcp_xml", ".xml", "FCP 7 XML", "application/xml", xml_text
+        ),
+        TimelineFormat(
+            "edl", "cmx_3600", ".edl", "CMX 3600 EDL", "text/plain", one_line
+        ),
     )
 }
+# CMX 3600's event number is three digits (001-999); one event per scene.
+MAX_EDL_EVENTS = 999
 
 
 # Formats that write SMPTE timecode (only the standard frame rates have one).
@@ -86,6 +120,19 @@ def timecode_problem(fmt: str, fps: int) -> str | None:
     )
 
 
+def timeline_problem(fmt: str, plan: FilmPlan) -> str | None:
+    """Why ``plan`` cannot be written as ``fmt`` (None: it can): a frame rate
+    without SMPTE timecode, or more scenes than an EDL has event numbers."""
+    problem = timecode_problem(fmt, plan.fps)
+    if problem is None and fmt == "edl" and len(plan.shots) > MAX_EDL_EVENTS:
+        problem = (
+            f"CMX 3600 EDL numbers its events 001 to {MAX_EDL_EVENTS}, and this "
+            f"story line has {len(plan.shots):,} scenes; export OTIO, FCP X XML "
+            "or FCP 7 XML, which have no such limit, or choose a shorter line"
+        )
+    return problem
+
+
 def _format(name: str) -> TimelineFormat:
     try:
         return FORMATS[name]
@@ -96,9 +143,23 @@ def _format(name: str) -> TimelineFormat:
 
 
 def _media_url(clip: Path, base: Path | None) -> str:
+    """A ``file://`` URL, or a relative URL (percent-encoded: a folder name
+    with a quote or a line break stays one plain token in every format)."""
     if base is None:
         return clip.absolute().as_uri()
-    return Path(os.path.relpath(clip.absolute(), base.absolute())).as_posix()
+    rel = Path(os.path.relpath(clip.absolute(), base.absolute())).as_posix()
+    return urllib.parse.quote(rel, safe="/")
+
+
+def _cleaned(value: object, text: Callable[[str], str]) -> object:
+    """``value`` (metadata: dicts, lists, scalars) with every string cleaned."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, dict):
+        return {text(str(k)): _cleaned(v, text) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cleaned(v, text) for v in value]
+    return value
 
 
 def _in_shot_frames(frames: int, shot_fps: int, film_fps: int) -> int:
@@ -111,10 +172,16 @@ def build_timeline(
     *,
     name: str,
     media_base: str | Path | None,
+    text: Callable[[str], str] = storable,
 ) -> otio.schema.Timeline:
     """The OTIO timeline of ``plan``; media URLs relative to ``media_base``
-    (the folder the timeline file is in), or absolute ``file://`` when None."""
+    (the folder the timeline file is in), or absolute ``file://`` when None.
+    Every string goes through ``text`` (a format's cleaner), names also
+    through `one_line`."""
     import opentimelineio as otio
+
+    def label(value: str) -> str:
+        return text(one_line(value))
 
     root = Path(story_dir)
     base = None if media_base is None else Path(media_base)
@@ -142,28 +209,31 @@ def build_timeline(
             otio.opentime.RationalTime(shot.played - late - early, rate),
         )
         clip = otio.schema.Clip(
-            name=f"{shot.title} (take {shot.take})",
+            name=label(f"{shot.title} (take {shot.take})"),
             media_reference=media,
             source_range=source,
-            metadata={
-                "storygraph": {
-                    "scene": shot.scene_id,
-                    "title": shot.title,
-                    "take": shot.take,
-                    "prompt": shot.prompt,
-                    "seed": shot.seed,
-                    "join": shot.join,
-                    "repeated_frames_skipped": shot.head,
-                    "scores": shot.scores or {},
+            metadata=_cleaned(
+                {
+                    "storygraph": {
+                        "scene": shot.scene_id,
+                        "title": shot.title,
+                        "take": shot.take,
+                        "prompt": shot.prompt,
+                        "seed": shot.seed,
+                        "join": shot.join,
+                        "repeated_frames_skipped": shot.head,
+                        "scores": shot.scores or {},
+                    },
+                    # every take file is called take-<n>.mp4, so the reel the EDL
+                    # writer would derive from the file name says nothing
+                    "cmx_3600": {"reel": f"S{i + 1:03d}T{shot.take}"[:8]},
                 },
-                # every take file is called take-<n>.mp4, so the reel the EDL
-                # writer would derive from the file name says nothing
-                "cmx_3600": {"reel": f"S{i + 1:03d}T{shot.take}"[:8]},
-            },
+                text,
+            ),
         )
         clip.markers.append(
             otio.schema.Marker(
-                name=shot.title,
+                name=label(shot.title),
                 marked_range=otio.opentime.TimeRange(
                     source.start_time, otio.opentime.RationalTime(0, rate)
                 ),
@@ -173,7 +243,7 @@ def build_timeline(
         if fade_in:
             track.append(
                 otio.schema.Transition(
-                    name=f"dissolve into {shot.title}",
+                    name=label(f"dissolve into {shot.title}"),
                     transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
                     # the incoming clip's frames before the cut, the outgoing
                     # clip's frames after it
@@ -183,18 +253,21 @@ def build_timeline(
             )
         track.append(clip)
     timeline = otio.schema.Timeline(
-        name=name,
+        name=label(name),
         global_start_time=otio.opentime.RationalTime(0, float(plan.fps)),
     )
     timeline.tracks.append(track)
-    timeline.metadata["storygraph"] = {
-        "line": list(plan.line.scenes),
-        "leaf": plan.line.leaf,
-        "film_frames": plan.frames,
-        "fps": plan.fps,
-        "width": plan.width,
-        "height": plan.height,
-    }
+    timeline.metadata["storygraph"] = _cleaned(
+        {
+            "line": list(plan.line.scenes),
+            "leaf": plan.line.leaf,
+            "film_frames": plan.frames,
+            "fps": plan.fps,
+            "width": plan.width,
+            "height": plan.height,
+        },
+        text,
+    )
     return timeline
 
 
@@ -210,10 +283,12 @@ def render_timeline(
     import opentimelineio as otio
 
     spec = _format(fmt)
-    problem = timecode_problem(fmt, plan.fps)
+    problem = timeline_problem(fmt, plan)
     if problem is not None:
         raise ValueError(problem)
-    timeline = build_timeline(story_dir, plan, name=name, media_base=media_base)
+    timeline = build_timeline(
+        story_dir, plan, name=name, media_base=media_base, text=spec.text
+    )
     return otio.adapters.write_to_string(timeline, spec.adapter)
 
 

@@ -2,7 +2,7 @@
 
 ================  =========================================================
 ``story``         schema, new, validate, show, graph
-``run``           run (generate pending scenes headless)
+``run``           run, batch (generate pending scenes headless; on Ray)
 ``score``         score (CLIP/DINOv2 scores of takes)
 ``export``        export (IC-LoRA datasets)
 ``film``          film, timeline (a story line as one mp4, as edit timelines)
@@ -10,22 +10,46 @@
 ================  =========================================================
 
 Commands import their heavy dependencies (torch, diffusers, open_clip) inside
-the command, so ``storygraph --help`` and the story commands start fast.
+the command, so ``storygraph --help`` and the story commands start fast. A
+full disk or quota met by any command is said plainly (which file, what is
+free, what to free; `engine.disk`), not as a traceback.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from studio.cli import export, film, models, run, score, story
+from studio.cli.output import fail
 
 __all__ = ["app", "main"]
+
+
+class _Commands(TyperGroup):
+    """The command group, turning a full disk into its message (exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # a full disk, or raised from one
+            from engine.disk import disk_full_message
+
+            message = disk_full_message(exc)
+            if message is None:
+                raise
+            fail(message, 1)
+
 
 app = typer.Typer(
     name="storygraph",
     help="StoryGraph Studio: author, generate, score and export video stories.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Commands,
 )
 
 for group in (story, run, score, export, film, models):

@@ -8,6 +8,10 @@ default is the main line. ``assemble_lines`` is also what ``run --film`` calls.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +50,29 @@ def _plan(directory: Path, story, leaf: str | None, crossfade: int):  # noqa: AN
         fail(exc)
 
 
+# A killed command (kill, a closed terminal) ends like Ctrl-C.
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a killed command, a closed terminal) end the film
+    like Ctrl-C: cleanup runs, so no partial film is left behind."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (tests call from others)
+        return
+    previous = {sig: signal.signal(sig, interrupt) for sig in _TERMINATING}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _assemble(directory: Path, plan, out: Path | None) -> None:  # noqa: ANN001
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -53,7 +80,10 @@ def _assemble(directory: Path, plan, out: Path | None) -> None:  # noqa: ANN001
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     try:
-        with Progress(*columns, console=console, transient=True) as bars:
+        with (
+            _terminate_as_interrupt(),
+            Progress(*columns, console=console, transient=True) as bars,
+        ):
             task = bars.add_task(f"film {plan.line.leaf}", total=plan.frames)
 
             def progress(done: int, total: int) -> None:

@@ -207,7 +207,10 @@ def run(
                 _films(directory)
             return
         if ray is not None:
-            holding.close()  # the Ray runner takes the run lock itself
+            # the lock stays held while Ray starts (the runner takes it again:
+            # it is re-entrant here), so no other run slips in meanwhile
+            from studio.cli.on_ray import exit_code, ray_target, run_on_ray
+
             address, n = ray_target(story, ray, workers)
             batch = run_on_ray(
                 [directory], address, n, no_score, backend, model, force,
@@ -215,7 +218,7 @@ def run(
             )  # fmt: skip
             if film:
                 _films(directory)
-            raise typer.Exit(_exit_code(batch))
+            raise typer.Exit(exit_code(batch))
         st = _generate(
             directory, ids, backend, model, force, no_score, live, candidates
         )
@@ -234,124 +237,6 @@ def run(
         raise typer.Exit(1)
     if st.cancelled:
         raise typer.Exit(130)
-
-
-def ray_target(story, ray: str, workers: int | None) -> tuple[str, int]:  # noqa: ANN001
-    """The cluster and worker count: the options, else the story's settings."""
-    if ray == "story":
-        ray = story.settings.ray.address or "local"
-    return ray, workers or story.settings.ray.workers
-
-
-def run_on_ray(
-    directories: list[Path],
-    address: str,
-    workers: int,
-    no_score: bool,
-    backend: str | None,
-    model: str | None,
-    force: bool,
-    scenes: dict[Path, list[str]] | None = None,
-    candidates: int = 1,
-):  # noqa: ANN201 - engine.ray_runner.BatchStatus
-    """Render stories on Ray (each scene as ``candidates`` takes, the best
-    kept), printing each scene as it ends and a summary."""
-    from engine.ray_runner import RayRunner
-    from studio.wiring import default_observer
-
-    def ended(story_dir: Path, scene: str, outcome: str) -> None:
-        colour = {"done": "green", "cancelled": "yellow"}.get(outcome, "red")
-        console.print(
-            f"{terminal_literal(story_dir.name)} {terminal_literal(scene)}: "
-            f"[{colour}]{outcome}[/]",
-            highlight=False,
-        )
-
-    runner = RayRunner(
-        address=None if address == "local" else address,
-        workers=workers,
-        observer=None if no_score else default_observer(),
-        on_scene_end=ended,
-    )
-    try:
-        batch = runner.run(directories, scenes=scenes, backend=backend,
-                           model=model, force=force, candidates=candidates)  # fmt: skip
-    except KeyboardInterrupt:
-        console.print("Cancelled; every story is left consistent.")
-        raise typer.Exit(130) from None
-    for story in batch.stories:
-        console.print(
-            f"{terminal_literal(story.story_dir)}: {len(story.finished)} done, "
-            f"{len(story.failed)} failed, {len(story.cancelled)} cancelled",
-            highlight=False,
-        )
-        for scene, error in story.errors.items():
-            err_console.print(
-                f"  {terminal_literal(scene)}: {terminal_literal(error)}",
-                style="red",
-                highlight=False,
-            )
-    minutes = batch.seconds / 60
-    n = len(batch.stories)
-    console.print(
-        f"{n} {'story' if n == 1 else 'stories'} in {batch.seconds:.1f} s "
-        f"({len(batch.stories) / minutes if minutes else 0:.1f} stories/min, "
-        f"{workers} workers, {batch.retries} retries)"
-    )
-    return batch
-
-
-def _exit_code(batch) -> int:  # noqa: ANN001 - engine.ray_runner.BatchStatus
-    if batch.failed:
-        return 1
-    if any(s.cancelled for s in batch.stories):
-        return 130
-    return 0
-
-
-def batch(
-    directories: Annotated[list[Path], typer.Argument(help="Story folders to render.")],
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            "--ray",
-            help="'local' for a local Ray cluster, or a cluster address; "
-            "without it the stories render one after another here.",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, max=256, help="Default: the first story's.")
-    ] = None,
-    backend: Annotated[str | None, typer.Option()] = None,
-    model: Annotated[str | None, typer.Option()] = None,
-    force: Annotated[bool, typer.Option("--force")] = False,
-    no_score: Annotated[bool, typer.Option("--no-score")] = False,
-) -> None:
-    """Render the pending scenes of several stories (in parallel on Ray)."""
-    from kg.errors import StoryError
-    from kg.store import load_story
-
-    stories = []
-    for directory in directories:
-        try:
-            stories.append(load_story(directory))
-        except (FileNotFoundError, StoryError) as exc:
-            err_console.print(terminal_literal(str(exc)), style="red", highlight=False)
-            raise typer.Exit(2) from None
-    if ray is not None:
-        address, n = ray_target(stories[0], ray, workers)
-        result = run_on_ray(
-            list(directories), address, n, no_score, backend, model, force
-        )
-        raise typer.Exit(_exit_code(result))
-    code = 0
-    for directory in directories:
-        try:
-            run(directory, backend=backend, model=model, force=force,
-                no_score=no_score)  # fmt: skip
-        except typer.Exit as exc:
-            code = max(code, exc.exit_code)
-    raise typer.Exit(code)
 
 
 def _films(directory: Path) -> None:
@@ -391,6 +276,8 @@ def _generate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` to the ``storygraph`` command."""
+    """Add ``run`` and ``batch`` to the ``storygraph`` command."""
+    from studio.cli.batch import batch
+
     app.command("run")(run)
     app.command("batch")(batch)

@@ -35,13 +35,13 @@ class TakeChoice(StrEnum):
 
 
 def _read_frames(path: Path) -> np.ndarray:
-    import imageio.v3 as iio
-    import numpy as np
+    """``[F, H, W, 3]`` uint8 frames of a clip or a frame image, read only when
+    it is a regular file (a FIFO never blocks) and no bomb (`engine.video`)."""
+    from engine.video import read_png, read_video
 
-    frames = np.asarray(iio.imread(path))  # [F, H, W, 3] for a video
-    if frames.ndim == 3:  # a still image or a one-frame clip
-        frames = frames[None]
-    return np.ascontiguousarray(frames[..., :3]).astype(np.uint8, copy=False)
+    if path.suffix.lower() == ".png":
+        return read_png(path)[None]
+    return read_video(path)
 
 
 def _previous_last_frame(

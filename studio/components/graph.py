@@ -16,6 +16,7 @@ import functools
 import html
 import io
 import json
+import os
 
 import streamlit as st
 
@@ -125,16 +126,15 @@ def _centred(nodes: list[dict]) -> list[dict]:
 @functools.lru_cache(maxsize=1024)
 def _thumbnail(path: str, mtime_ns: int) -> str | None:
     """A small JPEG of a frame as a data URL (keyed on the file's version)."""
-    from PIL import Image
+    from kg.errors import StoryError
+    from kg.files import read_image
 
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            img.thumbnail(THUMB_SIZE)
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=80)
-    except (OSError, ValueError):
-        return None  # unreadable: the node stays a dot
+    try:  # never blocks on a FIFO; a bomb is refused before decoding
+        img = read_image(path, what="last frame", thumbnail=THUMB_SIZE)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=80)
+    except (OSError, ValueError, StoryError):
+        return None  # unreadable: the node stays a dot (the take card says why)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -147,7 +147,7 @@ def _scene_thumbnail(view: StoryView, scene_id: str) -> str | None:
     path = resolve_asset(view.path, take.files.last_frame)
     if path is None:
         return None
-    return _thumbnail(str(path), path.stat().st_mtime_ns)
+    return _thumbnail(str(path), os.lstat(path).st_mtime_ns)
 
 
 def _with_thumbnail(node: dict, image: str | None, border: str, width: int) -> dict:

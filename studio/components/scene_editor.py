@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from kg.dialogue import MAX_DIALOGUE_TEXT
 from kg.fields import MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT, MAX_TITLE
 from kg.schema import (
     CAMERA_MOVES,
@@ -191,13 +192,15 @@ def _sound_widgets(k: str, values: dict[str, Any]) -> None:
     values["dialogue"] = st.text_area(
         "Dialogue",
         key=editor_key(k, "dialogue"),
-        max_chars=(MAX_LINE_CHARS + 120) * MAX_DIALOGUE_LINES,
+        max_chars=MAX_DIALOGUE_TEXT,
         height=80,
         placeholder="Mara (quietly): Is anyone here?",
         help=f"One spoken line per row, in order: 'Name: words' or 'Name (how): "
         f"words', up to {MAX_DIALOGUE_LINES} lines of {MAX_LINE_CHARS} characters. "
-        "The words reach the prompt in quotes, unchanged; backends with sound "
-        "(ltx2) speak them.",
+        "Two characters with the same name: write the id of the one who speaks. "
+        "A backslash keeps what would end a part: `\\:` `\\(` `\\)` in a name "
+        "or a delivery, `\\n` for a line break in the words. The words reach "
+        "the prompt in quotes; backends with sound (ltx2) speak them.",
     )
     a, b = st.columns(2)
     values["ambience"] = a.text_input(

@@ -9,6 +9,7 @@ import streamlit as st
 from kg.metrics import metric, metric_table
 from kg.schema import SceneNode
 from studio import services
+from studio.components.media import show_audio, show_video
 from studio.literal import markdown_literal as md
 from studio.session import flash
 
@@ -135,14 +136,12 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         + (" · selected" if chosen else "")
         + f" · {take.status}"
     )
-    video = services.resolve_asset(folder, take.files.video)
-    if video is not None:
-        st.video(str(video))
-    elif take.status == "done":
+    shown = show_video(st, folder, take.files.video, f"clip of take {take.index}")
+    if not shown and take.status == "done":
         st.warning(f"Clip missing on disk: {md(take.files.video)}")
-    sound = services.resolve_asset(folder, take.files.audio)
-    if sound is not None:
-        st.audio(str(sound))
+    show_audio(st, folder, take.files.audio, f"sound of take {take.index}")
+    for problem in services.frame_problems(folder, take):
+        st.warning(md(problem))
     if take.error:
         st.error(md(take.error))
     if take.best_of is not None:

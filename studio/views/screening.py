@@ -11,16 +11,20 @@ an unchanged line plays at once (see `engine.film`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
 from kg.metrics import headline_metrics
 from studio import screening, services
+from studio.components.media import show_image, show_video
 from studio.literal import markdown_literal as md
 from studio.session import story_page
 
 __all__ = ["screening_page", "URL_PATH", "STRIP_PAGE"]
+
+log = logging.getLogger(__name__)
 
 URL_PATH = "screening"
 # Scenes drawn at once in the filmstrip: two images each.
@@ -92,22 +96,24 @@ def _filmstrip(folder: Path, view: services.StoryView, line: screening.StoryLine
             pos = start + row + cols.index(col) + 1
             with col.container(border=True):
                 st.markdown(f"**{pos}. {md(scene.title)}**")
-                frames = (
-                    [
-                        services.resolve_asset(folder, take.files.first_frame),
-                        services.resolve_asset(folder, take.files.last_frame),
-                    ]
-                    if take is not None
-                    else [None, None]
-                )
-                if all(f is not None for f in frames):
-                    a, b = st.columns(2)
-                    a.image(str(frames[0]), caption="first")
-                    b.image(str(frames[1]), caption="last")
-                else:
-                    st.caption("no frames yet")
+                _frames(folder, take)
                 what = f"take {take.index} · " if take is not None else ""
                 st.caption(f"{what}{scene.status} · {_score_text(take)}")
+
+
+def _frames(folder: Path, take) -> None:  # noqa: ANN001 - kg.schema.Take | None
+    """The take's first and last frame (each checked: `show_image`)."""
+    if take is None or not (take.files.first_frame and take.files.last_frame):
+        st.caption("no frames yet")
+        return
+    a, b = st.columns(2)
+    for col, rel, which in (
+        (a, take.files.first_frame, "first"),
+        (b, take.files.last_frame, "last"),
+    ):
+        what = f"{which} frame of take {take.index}"
+        if not show_image(col, folder, rel, what, which):
+            col.caption(f"{which} frame missing on disk")
 
 
 def _film(folder: Path, plan: screening.FilmPlan) -> None:
@@ -138,16 +144,29 @@ def _film(folder: Path, plan: screening.FilmPlan) -> None:
             st.rerun()
         return
     player, about = st.columns([3, 1])
-    player.video(str(path))
+    if not show_video(player, folder, plan.path, "film"):
+        return
     about.caption(f"{summary} · `{md(plan.path)}`")
     about.download_button(
         "Download film (mp4)",
-        data=path.read_bytes,
+        data=lambda: screening.film_bytes(path),
         file_name=f"{folder.name}-{plan.line.leaf}.mp4",
         mime="video/mp4",
         key="screening.download.film",
         icon=":material/movie:",
     )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _timeline_text(
+    folder: str,
+    fmt: str,
+    content: str,
+    _story: screening.Story,
+    _plan: screening.FilmPlan,
+) -> str:
+    """A timeline's text, kept while the line's content (``content``) stays."""
+    return screening.timeline_text(Path(folder), _story, _plan, fmt)
 
 
 def _timelines(
@@ -162,15 +181,29 @@ def _timelines(
         "writes them beside the films with relative paths."
     )
     cols = st.columns(len(screening.FORMATS))
+    content = screening.timeline_key(view.story, plan)
     for col, (name, spec) in zip(cols, screening.FORMATS.items(), strict=True):
         if screening.timecode_problem(name, plan.fps) is not None:
             col.caption(f"{spec.label}: needs 24, 25, 30, 48, 50 or 60 fps")
             continue
+        if (problem := screening.timeline_problem(name, plan)) is not None:
+            col.caption(f"{spec.label}: {md(problem)}")
+            continue
+        # written here, not when clicked: a failure shows as a message (a
+        # download that fails on click shows nothing)
+        try:
+            text = _timeline_text(str(folder), name, content, view.story, plan)
+        except Exception as exc:  # an adapter's failure, shown not raised
+            log.exception("%s timeline of %s failed", name, folder)
+            col.error(
+                f"{spec.label} could not be written: {md(type(exc).__name__)}: "
+                f"{md(exc)}. Download another format, or run `storygraph "
+                f"timeline --format {name}` for the details."
+            )
+            continue
         col.download_button(
             spec.label,
-            data=lambda name=name: screening.timeline_text(
-                folder, view.story, plan, name
-            ),
+            data=text,
             file_name=f"{folder.name}-{plan.line.leaf}{spec.suffix}",
             mime=spec.mime,
             key=f"screening.download.{name}",

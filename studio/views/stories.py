@@ -34,6 +34,8 @@ def _story_list(open_folder: str | None) -> None:
                     f"`{entry.slug}` · {entry.scenes} scenes · "
                     f"{entry.generated} generated · revision {entry.revision}"
                 )
+            if entry.link is not None:
+                left.caption(f"Link to {code(entry.link)}")
             _story_actions(right, entry, is_open)
 
 
@@ -75,26 +77,56 @@ def _duplicate_form(entry) -> None:  # noqa: ANN001 - services.StoryEntry
         if problem:
             st.error(md(problem))
             return
-        folder = services.duplicate_story(entry.path, slug)
+        try:
+            copy = services.duplicate_story(entry.path, slug)
+        except (services.StoryError, OSError) as exc:
+            st.error(
+                f"{md(entry.slug)} could not be duplicated (no partial copy "
+                f"was kept): {md(exc)}"
+            )
+            return
         st.session_state.pop("stories.duplicate_from", None)
-        flash(f"Duplicated {entry.slug} as {folder.name}.")
+        flash(f"Duplicated {entry.slug} as {copy.folder.name}.")
+        if copy.left_out:
+            flash(
+                f"Not copied ({len(copy.left_out)}): "
+                + md("; ".join(copy.left_out[:20]))
+                + ". Links are never followed, and FIFOs, sockets and devices "
+                "hold nothing to copy.",
+                "warning",
+            )
         st.rerun()
 
 
 def _confirm_delete(entry) -> None:  # noqa: ANN001 - services.StoryEntry
-    st.warning(
-        f"Delete **{md(entry.title)}** (`{entry.slug}`) with all its takes? "
-        "This cannot be undone."
-    )
+    if entry.link is not None:
+        st.warning(
+            f"Remove the link {code(entry.slug)}? The story it points to "
+            f"({code(entry.link)}) is kept, with all its takes."
+        )
+    else:
+        st.warning(
+            f"Delete **{md(entry.title)}** (`{entry.slug}`) with all its takes? "
+            "This cannot be undone."
+        )
     yes, no = st.columns(2)
-    if yes.button(
-        "Yes, delete it", key=f"stories.del_yes.{entry.slug}", type="primary"
-    ):
-        services.delete_story(entry.path)
+    label = "Yes, remove the link" if entry.link is not None else "Yes, delete it"
+    if yes.button(label, key=f"stories.del_yes.{entry.slug}", type="primary"):
+        try:
+            target = services.delete_story(entry.path)
+        except (services.StoryError, OSError) as exc:
+            st.error(f"{md(entry.slug)} was not deleted: {md(exc)}")
+            return
         if current_story() is None or current_story() == entry.path:
             open_story(None)
         st.session_state.pop(_CONFIRM_KEY, None)
-        flash(f"Deleted {entry.slug}.")
+        if target is None:
+            flash(f"Deleted {md(entry.slug)}.")
+        else:
+            flash(
+                f"Removed the link {md(entry.slug)}; the story it points to "
+                f"({md(target)}) is kept."
+            )
         st.rerun()
     if no.button("Keep it", key=f"stories.del_no.{entry.slug}"):
         st.session_state.pop(_CONFIRM_KEY, None)

@@ -5,8 +5,10 @@ as ComfyUI-GGUF, Wan2GP and AutoStudio do. diffusers loads them with
 ``from_single_file`` and ``GGUFQuantizationConfig`` (weights stay quantized,
 each layer is dequantized to the compute dtype when it runs). A GGUF file of
 another architecture would fail deep inside the key conversion, or load into
-the wrong shapes; `check_gguf` reads the file's header first (no weights) and
-refuses it naming the file, what it holds and what the backend expects.
+the wrong shapes; `check_gguf` reads the file's header first (no weights;
+every count and size checked against the file first,
+`engine.backends.diffusers.gguf_header`) and refuses it naming the file,
+what it holds and what the backend expects.
 
 `write_gguf` writes a transformer's weights in the original (LTX) key layout
 that diffusers' single-file conversion reads, quantizing the transformer
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.backend import BackendError
+from engine.backends.diffusers.gguf_header import check_gguf_header
 
 __all__ = ["GgufInfo", "read_gguf_info", "check_gguf", "write_gguf", "load_gguf"]
 
@@ -73,6 +76,7 @@ def read_gguf_info(path: str | os.PathLike[str]) -> GgufInfo:
         raise BackendError(
             f"transformer_file {file} does not exist; point it at a .gguf file"
         )
+    check_gguf_header(file)  # counts and sizes against the file, before a reader
     try:
         reader = GGUFReader(str(file))
     except Exception as exc:  # noqa: BLE001 - any parse failure: not a GGUF file

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from engine.backends.diffusers.memory import apply_memory_mode
 from engine.model_cache import PROCESS_MODELS, ModelCache, free_device_memory
 
 __all__ = [
+    "Family",
     "LoadedModel",
     "loaded_model",
     "use_pipeline",
@@ -28,13 +30,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# The sampler passes LTX-Video's own timesteps to the scheduler, which then
-# warns on every call about a schedule we do not choose; keep errors only.
-logging.getLogger("diffusers.schedulers.scheduling_flow_match_euler_discrete").setLevel(
-    logging.ERROR
-)
-
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -70,8 +65,16 @@ def loaded_model(
         if loader is None:
             raise ValueError(f"no {family} model is loaded and no loader was given")
         source = loader.resolve_model(model)
-        pipe = loader.load_pipeline(source, dtype)
-        if transformer_file:
+        if transformer_file and source.folder is not None:
+            # the GGUF file instead of the checkpoint's transformer: never
+            # both in memory (peak RAM would be the two together)
+            pipe = loader.load_pipeline(source, dtype, transformer=False)
+            pipe.transformer = _gguf_from_folder(
+                loader, source.folder, family, transformer_file, dtype
+            )
+        else:
+            pipe = loader.load_pipeline(source, dtype)
+        if transformer_file and source.folder is None:
             pipe.transformer = _gguf_transformer(
                 pipe, source, family, transformer_file, dtype
             )
@@ -81,6 +84,21 @@ def loaded_model(
     return (cache or PROCESS_MODELS).get(
         family, key, load, device=_device_key(dev), exclusive=True
     )
+
+
+def _gguf_from_folder(
+    loader: Any, folder: Path, family: str, file: str, dtype: torch.dtype
+) -> Any:
+    """The GGUF ``file`` as the transformer of the checkpoint in ``folder``
+    (its ``transformer/config.json``), checked for family and width first."""
+    import json
+
+    from engine.backends.diffusers.gguf import check_gguf, load_gguf
+
+    config = json.loads((folder / "transformer" / "config.json").read_text())
+    width = config.get("num_attention_heads", 0) * config.get("attention_head_dim", 0)
+    check_gguf(file, family, width or None)  # type: ignore[arg-type]
+    return load_gguf(loader.transformer_class(), file, folder / "transformer", dtype)
 
 
 def _gguf_transformer(
@@ -141,3 +159,42 @@ def _device_key(device: torch.device) -> str:
     if device.type == "cuda" and device.index is None:
         return f"cuda:{torch.cuda.current_device()}"
     return str(device)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One LTX family's runtime: its model cache family and its loader
+    (``resolve_model``, ``load_pipeline``), bound once by its backend."""
+
+    name: str
+    loader: Any
+
+    def loaded(
+        self,
+        model: str,
+        device: str | None = None,
+        memory_mode: str = "none",
+        *,
+        transformer_file: str = "",
+        cache: ModelCache | None = None,
+    ) -> LoadedModel:
+        """The family's pipeline ``model``, loaded once into ``cache``."""
+        return loaded_model(
+            model,
+            device,
+            memory_mode,
+            family=self.name,
+            loader=self.loader,
+            transformer_file=transformer_file,
+            cache=cache,
+        )
+
+    def use(
+        self, model: str, pipe: Any, device: str | None = None, **kw: Any
+    ) -> LoadedModel:
+        """Serve a built pipeline of the family as ``model`` (tests, benchmarks)."""
+        return use_pipeline(model, pipe, device, family=self.name, **kw)
+
+    def release(self, cache: ModelCache | None = None) -> None:
+        """Free the family's loaded pipeline; other families' stay."""
+        release_models(self.name, cache)

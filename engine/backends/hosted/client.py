@@ -7,16 +7,24 @@ client, and reads the job's state back. `HostedBackend` does the rest the same
 way for all of them:
 
 1. the API key comes from the provider's environment variable (never the
-   story, never a log); a missing one says which variable to set;
+   story, never a log: every message is redacted, `engine.redaction`); a
+   missing one says which variable to set;
 2. continuity is the previous take's last frame as the model's start image
    (hosted models take images, not another model's latents);
-3. submitting retries a 429 or 5xx answer with exponential backoff up to
-   ``settings.hosted.max_retries``, then fails with the provider's message;
-4. the job is polled until it ends; cancel asks the provider to cancel it,
-   and a job running past ``timeout_s`` is cancelled and fails;
-5. the result is downloaded with a size limit and checked to be a video
-   (an mp4/mov ``ftyp`` box or a WebM header) before it becomes frames,
-   cropped to the story's size and cut to the scene's length;
+3. one deadline, ``settings.hosted.timeout_s``, covers the whole job:
+   submitting, polling, waiting to retry, downloading and decoding
+   (`engine.backends.hosted.transport.JobDeadline`); every request of the
+   providers' clients runs under it (`ProviderTransport`), every wait ends at
+   once on cancel or Ctrl-C, and a job that runs out of time, is cancelled or
+   is interrupted is cancelled at the provider too;
+4. a 429 or 5xx answer, a timeout or a dropped connection is retried with
+   exponential backoff (or the provider's ``Retry-After``, when it fits in the
+   deadline) up to ``settings.hosted.max_retries``, then fails with the
+   provider's message (sanitised, redacted, bounded);
+5. the result is streamed to a temporary file with a size limit, redirects
+   followed only within its host, checked to be a video and decoded to at
+   most the scene's frames at the story's size
+   (`engine.backends.hosted.output`);
 6. the cost is the provider's reported charge when it reports one, else the
    price table in the settings (USD per output second, with its date).
 
@@ -36,12 +44,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from engine.backend import (
-    BackendError,
     CancelToken,
     GenerationCancelled,
     GenerationRequest,
@@ -49,12 +57,24 @@ from engine.backend import (
     ProgressFn,
     VideoBackend,
 )
+from engine.backends.hosted.output import check_video, read_output
+from engine.backends.hosted.transport import (
+    HostedError,
+    HostedRedirectError,
+    HostedTimeoutError,
+    JobDeadline,
+    ProviderHTTPError,
+)
+from engine.redaction import guard_library_logs, outside_text, redact, remember_secret
 from kg.schema import HostedSettings
 
 __all__ = [
-    "download",
     "MAX_DOWNLOAD_BYTES",
     "HostedError",
+    "HostedTimeoutError",
+    "HostedRedirectError",
+    "ProviderHTTPError",
+    "JobDeadline",
     "JobState",
     "Job",
     "Provider",
@@ -66,11 +86,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024  # 1 GiB: minutes of 1080p video
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class HostedError(BackendError):
-    """The provider refused or failed the job; the message is the provider's."""
 
 
 @dataclass(frozen=True)
@@ -91,64 +106,53 @@ class Job(Protocol):
 
 
 class Provider(Protocol):
-    """One provider's official client, behind the calls the backend needs."""
+    """One provider's official client, behind the calls the backend needs.
+
+    Both calls send their requests through a
+    `engine.backends.hosted.transport.ProviderTransport` on ``deadline``.
+    """
 
     name: str
     key_env: str  # where the API key comes from
 
-    def submit(self, key: str, request: GenerationRequest, model: str) -> Job:
+    def submit(
+        self, key: str, request: GenerationRequest, model: str, deadline: JobDeadline
+    ) -> Job:
         """Submit the job; raise `ProviderHTTPError` for an HTTP answer."""
 
-    def download(self, key: str, url: str, limit: int) -> bytes:
-        """The output file's bytes (at most ``limit + 1`` of them)."""
-
-
-class ProviderHTTPError(Exception):
-    """An HTTP error answer of a provider (status and its message)."""
-
-    def __init__(self, status: int | None, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    def download(self, url: str, dest: Path, limit: int, deadline: JobDeadline) -> None:
+        """Stream the output file into ``dest`` (at most ``limit`` bytes,
+        `engine.backends.hosted.output.fetch_output`)."""
 
 
 def with_retries(
     call: Callable[[], Any],
     *,
     retries: int,
-    sleep: Callable[[float], None] = time.sleep,
+    deadline: JobDeadline,
     base_s: float = 1.0,
     what: str = "the request",
 ) -> Any:
-    """``call()``, again after 1, 2, 4 ... s while it answers 429 or 5xx."""
+    """``call()``, again after 1, 2, 4 ... s (or the provider's
+    ``Retry-After``) while it answers 429 or 5xx or does not answer, within
+    ``deadline``; a ``Retry-After`` past the deadline fails at once."""
     for attempt in range(retries + 1):
+        deadline.check(f"while {what}")
         try:
             return call()
         except ProviderHTTPError as exc:
-            if exc.status not in RETRY_STATUSES or attempt == retries:
+            if not exc.retryable or attempt == retries:
                 tried = f" after {attempt + 1} tries" if attempt else ""
-                raise HostedError(
-                    f"{what} failed{tried}: HTTP {exc.status}: {exc}"
+                raise HostedError(f"{what} failed{tried}: {exc.describe()}") from None
+            asked = exc.retry_after
+            if asked is not None and asked >= deadline.remaining():
+                raise deadline.expired(
+                    f"while {what}: {exc.describe()}, asked to retry in {asked:g} s"
                 ) from None
-            wait = base_s * 2**attempt
-            log.info("%s: HTTP %s, retrying in %.1f s", what, exc.status, wait)
-            sleep(wait)
+            wait = max(base_s * 2**attempt, asked or 0.0)
+            log.info("%s: %s, retrying in %.1f s", what, exc.describe(), wait)
+            deadline.pause(wait, f"while {what}")
     raise AssertionError("unreachable")
-
-
-def check_video(data: bytes, limit: int = MAX_DOWNLOAD_BYTES) -> None:
-    """Refuse a download that is too large or not a video container."""
-    if len(data) > limit:
-        raise HostedError(
-            f"the provider's output is larger than {limit // (1024 * 1024)} MB; "
-            "not stored"
-        )
-    is_mp4 = len(data) >= 12 and data[4:8] == b"ftyp"
-    is_webm = data[:4] == b"\x1a\x45\xdf\xa3"
-    if not (is_mp4 or is_webm):
-        head = data[:16].decode("ascii", "replace")
-        raise HostedError(
-            f"the provider's output is not a video (starts {head!r}); not stored"
-        )
 
 
 def data_uri(frame: np.ndarray) -> str:
@@ -160,21 +164,12 @@ def data_uri(frame: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _fit_frames(frames: np.ndarray, request: GenerationRequest) -> np.ndarray:
-    """Frames cropped to fill the request's size and cut to its length."""
-    from PIL import Image, ImageOps
-
-    size = (request.width, request.height)
-    frames = frames[: request.num_frames]
-    if frames.shape[1:3] == (request.height, request.width):
-        return frames
-    return np.stack(
-        [np.asarray(ImageOps.fit(Image.fromarray(f), size)) for f in frames]
-    ).astype(np.uint8)
-
-
 class HostedBackend(VideoBackend):
-    """A provider's hosted model as a backend (see the module docstring)."""
+    """A provider's hosted model as a backend (see the module docstring).
+
+    ``sleep`` and ``clock`` stand in for the waits and the time of the
+    deadline (tests); by default waits are on the job's cancel event.
+    """
 
     supports_latent_continuity = False
     charges = True  # every provider bills (the catalog's ``hosted``)
@@ -186,12 +181,13 @@ class HostedBackend(VideoBackend):
         self,
         *,
         settings: HostedSettings | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or HostedSettings()
         self.sleep = sleep
         self.clock = clock
+        guard_library_logs()  # httpx logs every URL it requests
 
     # cost -----------------------------------------------------------------------
     def estimate_cost(
@@ -224,6 +220,7 @@ class HostedBackend(VideoBackend):
                 f"no {self.provider.name} API key: set the environment variable "
                 f"{self.provider.key_env} (it is read there, never stored)"
             )
+        remember_secret(key)  # never in a message, whatever echoes it
         return key
 
     def generate(
@@ -234,30 +231,35 @@ class HostedBackend(VideoBackend):
         settings: HostedSettings = request.hosted or self.settings
         key = self.api_key()
         model = request.model or self.default_model
+        name = self.provider.name
         if cancel.is_set():
             raise GenerationCancelled("cancelled before the job was submitted")
-        job = with_retries(
-            lambda: self.provider.submit(key, request, model),
-            retries=settings.max_retries,
-            sleep=self.sleep,
-            what=f"submitting to {self.provider.name}",
+        deadline = JobDeadline(
+            name, settings.timeout_s, cancel, clock=self.clock, sleep=self.sleep
+        )
+        job = self._retry(
+            lambda: self.provider.submit(key, request, model, deadline),
+            settings,
+            deadline,
+            f"submitting to {name}",
         )
         timings["submit"] = time.perf_counter() - start
-        state = self._wait(job, cancel, progress, settings)
+        state = self._wait(job, deadline, progress, settings)
         if state.status != "succeeded" or not state.output_url:
             why = state.error or f"the job ended {state.status} without an output"
-            raise HostedError(f"{self.provider.name} ({model}): {why}")
+            raise HostedError(f"{name} ({model}): {outside_text(why, 1000)}")
         mark = time.perf_counter()
-        data = with_retries(
-            lambda: self.provider.download(key, state.output_url, MAX_DOWNLOAD_BYTES),
-            retries=settings.max_retries,
-            sleep=self.sleep,
-            what=f"downloading the {self.provider.name} output",
-        )
-        check_video(data, MAX_DOWNLOAD_BYTES)
-        frames = _decode(data)
+        url = state.output_url
+        with tempfile.TemporaryDirectory(prefix="storygraph-hosted-") as tmp:
+            path = Path(tmp) / "output"
+            self._retry(
+                lambda: self.provider.download(url, path, MAX_DOWNLOAD_BYTES, deadline),
+                settings,
+                deadline,
+                f"downloading the {name} output",
+            )
+            frames = read_output(path, request, deadline)
         timings["download"] = time.perf_counter() - mark
-        frames = _fit_frames(frames, request)
         timings["total"] = time.perf_counter() - start
         carried = (
             request.continuity is not None and request.continuity.last_frame is not None
@@ -267,7 +269,7 @@ class HostedBackend(VideoBackend):
             timings=timings,
             continuity_used="frame" if carried else "none",
             continuity_note=(
-                f"{self.provider.name} takes a start image, not latents: continued "
+                f"{name} takes a start image, not latents: continued "
                 "from the previous take's last frame"
                 if request.continuity is not None
                 else ""
@@ -276,39 +278,59 @@ class HostedBackend(VideoBackend):
             cost=self._cost(state, request, settings),
         )
 
+    def _retry(
+        self,
+        call: Callable[[], Any],
+        settings: HostedSettings,
+        deadline: JobDeadline,
+        what: str,
+    ) -> Any:
+        return with_retries(
+            call, retries=settings.max_retries, deadline=deadline, what=what
+        )
+
     def _wait(
         self,
         job: Job,
-        cancel: CancelToken,
+        deadline: JobDeadline,
         progress: ProgressFn,
         settings: HostedSettings,
     ) -> JobState:
-        started = self.clock()
-        timeout = settings.timeout_s
-        while True:
-            if cancel.is_set():
-                job.cancel()
-                raise GenerationCancelled(
-                    f"cancelled; the {self.provider.name} job was cancelled too"
+        """Poll until the job ends; cancelled, out of time or interrupted, the
+        job is cancelled at the provider too."""
+        name = self.provider.name
+        try:
+            while True:
+                deadline.check("while waiting for the job")
+                state = self._retry(
+                    job.poll, settings, deadline, f"asking {name} about the job"
                 )
-            state = with_retries(
-                job.poll,
-                retries=settings.max_retries,
-                sleep=self.sleep,
-                what=f"asking {self.provider.name} about the job",
-            )
-            if state.status in ("succeeded", "failed", "canceled"):
-                progress(100, 100)
-                return state
-            elapsed = self.clock() - started
-            if elapsed > timeout:
+                if state.status in ("succeeded", "failed", "canceled"):
+                    progress(100, 100)
+                    return state
+                done = deadline.elapsed() / max(deadline.timeout_s, 1e-9)
+                progress(min(99, math.floor(100 * done)), 100)
+                deadline.pause(self.poll_s, "while waiting for the job")
+        except GenerationCancelled:
+            self._cancel_job(job, deadline)
+            raise GenerationCancelled(
+                f"cancelled; the {name} job was cancelled too"
+            ) from None
+        except HostedTimeoutError as exc:
+            self._cancel_job(job, deadline)
+            raise HostedTimeoutError(f"{exc}; the job was cancelled") from None
+        except BaseException:  # Ctrl-C, or the provider's client failing
+            self._cancel_job(job, deadline)
+            raise
+
+    def _cancel_job(self, job: Job, deadline: JobDeadline) -> None:
+        with deadline.closing():
+            try:
                 job.cancel()
-                raise HostedError(
-                    f"{self.provider.name} did not finish within {timeout} s "
-                    "(settings.hosted.timeout_s); the job was cancelled"
+            except Exception as exc:  # noqa: BLE001 - the job ends here anyway
+                log.warning(
+                    "could not cancel the %s job: %s", self.provider.name, redact(exc)
                 )
-            progress(min(99, math.floor(100 * elapsed / timeout)), 100)
-            self.sleep(self.poll_s)
 
     def _cost(
         self, state: JobState, request: GenerationRequest, settings: HostedSettings
@@ -316,32 +338,3 @@ class HostedBackend(VideoBackend):
         if state.cost_usd is not None:
             return state.cost_usd, f"charged by {self.provider.name}"
         return self.estimate_cost(request, settings)
-
-
-def _decode(data: bytes) -> np.ndarray:
-    from engine.video import read_video
-
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return read_video(tmp.name)
-
-
-def download(url: str, limit: int, headers: dict[str, str]) -> bytes:
-    """GET ``url``'s bytes, stopping past ``limit``; HTTP errors as
-    `ProviderHTTPError` (so a 429 or 5xx is retried)."""
-    import httpx
-
-    with httpx.stream(
-        "GET", url, headers=headers, follow_redirects=True, timeout=60.0
-    ) as resp:
-        if resp.status_code >= 400:
-            resp.read()
-            raise ProviderHTTPError(resp.status_code, resp.text[:500])
-        chunks, size = [], 0
-        for chunk in resp.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                break
-        return b"".join(chunks)

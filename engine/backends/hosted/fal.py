@@ -13,17 +13,20 @@ table are fal's per-second prices for 1080p as published on 2026-01-07
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.backend import GenerationRequest, register_backend
 from engine.backends.hosted.client import (
     HostedBackend,
     Job,
+    JobDeadline,
     JobState,
     ProviderHTTPError,
     data_uri,
-    download,
 )
+from engine.backends.hosted.output import fetch_output
+from engine.backends.hosted.transport import ProviderTransport
 
 __all__ = ["FalBackend", "FalProvider", "endpoint", "DURATIONS"]
 
@@ -110,42 +113,38 @@ class FalProvider:
         # an httpx transport under fal's own client (tests use a local fake)
         self.transport = transport
 
-    def _client(self, key: str) -> Any:
+    def _client(self, key: str, deadline: JobDeadline) -> Any:
         import fal_client
+        import httpx
+        from fal_client.client import USER_AGENT, BackupDomainTransport
 
         client = fal_client.SyncClient(key=key)
-        if self.transport is not None:
-            import httpx
-
-            client.__dict__["_client"] = httpx.Client(
-                transport=self.transport,
-                headers={"Authorization": f"Key {key}"},
-                follow_redirects=True,
-            )
+        # fal's own client with its transport under ours: every request under
+        # the job's deadline, error answers never in fal's sleeping retry loop
+        inner = self.transport or BackupDomainTransport()
+        client.__dict__["_client"] = httpx.Client(
+            transport=ProviderTransport(inner, deadline),
+            headers={"Authorization": f"Key {key}", "User-Agent": USER_AGENT},
+            follow_redirects=True,
+        )
         return client
 
-    def submit(self, key: str, request: GenerationRequest, model: str) -> Job:
+    def submit(
+        self, key: str, request: GenerationRequest, model: str, deadline: JobDeadline
+    ) -> Job:
         import fal_client
 
         payload = fal_input(request)
         try:
-            handle = self._client(key).submit(
+            handle = self._client(key, deadline).submit(
                 endpoint(model, "image_url" in payload), arguments=payload
             )
         except fal_client.FalClientHTTPError as exc:
             raise _http_error(exc) from None
         return _FalJob(handle)
 
-    def download(self, key: str, url: str, limit: int) -> bytes:
-        if self.transport is not None:
-            import httpx
-
-            with httpx.Client(transport=self.transport) as client:
-                resp = client.get(url)
-                if resp.status_code >= 400:
-                    raise ProviderHTTPError(resp.status_code, resp.text[:500])
-                return resp.content[: limit + 1]
-        return download(url, limit, headers={})
+    def download(self, url: str, dest: Path, limit: int, deadline: JobDeadline) -> None:
+        fetch_output(url, dest, limit, deadline, transport=self.transport)
 
 
 class FalBackend(HostedBackend):

@@ -11,17 +11,20 @@ previous take's last frame as a data URI). Everything else is
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.backend import GenerationRequest, register_backend
 from engine.backends.hosted.client import (
     HostedBackend,
     Job,
+    JobDeadline,
     JobState,
     ProviderHTTPError,
     data_uri,
-    download,
 )
+from engine.backends.hosted.output import fetch_output
+from engine.backends.hosted.transport import ProviderTransport
 
 __all__ = ["ReplicateBackend", "ReplicateProvider"]
 
@@ -58,6 +61,8 @@ def replicate_input(request: GenerationRequest) -> dict[str, Any]:
 
 
 def _http_error(exc: Exception) -> ProviderHTTPError:
+    # error answers reach us as ProviderHTTPError from the transport already;
+    # this is the client's own complaint (the message is sanitised and redacted)
     status = getattr(exc, "status", None)
     detail = getattr(exc, "detail", None) or getattr(exc, "title", None) or str(exc)
     return ProviderHTTPError(status, str(detail))
@@ -101,15 +106,23 @@ class ReplicateProvider:
     def __init__(self, base_url: str | None = None) -> None:
         self.base_url = base_url  # None: Replicate's own API
 
-    def _client(self, key: str) -> Any:
+    def _client(self, key: str, deadline: JobDeadline) -> Any:
         import replicate
 
-        return replicate.Client(api_token=key, base_url=self.base_url)
+        # every request under the job's deadline; error answers never reach
+        # the client's own retry loop (it sleeps through any Retry-After)
+        return replicate.Client(
+            api_token=key,
+            base_url=self.base_url,
+            transport=ProviderTransport(deadline=deadline),
+        )
 
-    def submit(self, key: str, request: GenerationRequest, model: str) -> Job:
+    def submit(
+        self, key: str, request: GenerationRequest, model: str, deadline: JobDeadline
+    ) -> Job:
         from replicate.exceptions import ReplicateError
 
-        client = self._client(key)
+        client = self._client(key, deadline)
         where = (
             {"version": model.split(":", 1)[1]} if ":" in model else {"model": model}
         )
@@ -121,8 +134,8 @@ class ReplicateProvider:
             raise _http_error(exc) from None
         return _ReplicateJob(prediction)
 
-    def download(self, key: str, url: str, limit: int) -> bytes:
-        return download(url, limit, headers={})
+    def download(self, url: str, dest: Path, limit: int, deadline: JobDeadline) -> None:
+        fetch_output(url, dest, limit, deadline)
 
 
 class ReplicateBackend(HostedBackend):

@@ -65,6 +65,7 @@ from engine.backends.ltx.extend import (
 from engine.backends.ltx.loading import (
     load_tokenizer,
 )
+from engine.backends.ltx.recipe import sampling_recipe
 from engine.catalog import plan_frames, resolve_preset, spec
 from engine.model_cache import ModelCache
 
@@ -81,34 +82,10 @@ log = logging.getLogger(__name__)
 SPEC = spec("ltx")
 
 
-def loaded_model(
-    model: str,
-    device: str | None = None,
-    memory_mode: str = "none",
-    *,
-    transformer_file: str = "",
-    cache: ModelCache | None = None,
-) -> LoadedModel:
-    """The LTX-Video pipeline ``model``, loaded once into ``cache``."""
-    return runtime.loaded_model(
-        model,
-        device,
-        memory_mode,
-        family=SPEC.model_family,
-        loader=loading,
-        transformer_file=transformer_file,
-        cache=cache,
-    )
-
-
-def use_pipeline(model: str, pipe: Any, device: str | None = None, **kw: Any) -> Any:
-    """Serve a built LTX-Video pipeline as ``model`` (tests, benchmarks)."""
-    return runtime.use_pipeline(model, pipe, device, family=SPEC.model_family, **kw)
-
-
-def release_models(cache: ModelCache | None = None) -> None:
-    """Free the loaded LTX-Video pipeline; other families' stay."""
-    runtime.release_models(SPEC.model_family, cache)
+FAMILY = runtime.Family(SPEC.model_family, loading)
+loaded_model = FAMILY.loaded  # the family's pipeline, loaded once per cache
+use_pipeline = FAMILY.use  # serve a built pipeline (tests, benchmarks)
+release_models = FAMILY.release  # free it; other families' stay
 
 
 @dataclass(frozen=True)
@@ -247,6 +224,11 @@ class LTXBackend(VideoBackend):
             random_weights=loaded.source.random_weights,
             repeated_frames=sampled.repeated_frames,
             windows=tuple(sampled.windows) if len(sampled.windows) > 1 else (),
+            recipe=sampling_recipe(
+                request,
+                model,
+                conditioning.carried.strength if conditioning.used != "none" else None,
+            ),
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
@@ -314,7 +296,7 @@ class LTXBackend(VideoBackend):
         carried = request.continuity
         if carried is None:
             return _Conditioning(Carried(), "none")
-        strength = carried.strength * request.windows.strength
+        strength = carried.strength * request.windows.join_strength
         notes = []
         if carried.mode == "latent":
             fit = check_latent_fit(

@@ -72,7 +72,6 @@ from typing import Any
 import torch
 from diffusers.pipelines.ltx.pipeline_ltx_condition import (
     linear_quadratic_schedule,
-    retrieve_timesteps,
 )
 from diffusers.pipelines.ltx.pipeline_ltx_i2v_long_multi_prompt import (
     adain_normalize_latents,
@@ -90,6 +89,7 @@ from engine.backends.diffusers.frames import (
     repeated_frames,
 )
 from engine.backends.diffusers.latents import LTX_RATIOS
+from engine.backends.diffusers.schedule import exact_scheduler
 from engine.backends.ltx.windows import fuse_overlap, window_spans
 
 __all__ = [
@@ -235,11 +235,9 @@ def _denoise_window(
     )
     if cfg:
         coords = torch.cat([coords, coords], dim=0)
-    timesteps, _ = retrieve_timesteps(
-        pipe.scheduler,
-        window.steps,
-        device,
-        linear_quadratic_schedule(window.steps) * 1000,
+    # LTX-Video's linear-quadratic sigmas, stepped as listed (no config shift)
+    scheduler, timesteps = exact_scheduler(
+        pipe.scheduler, linear_quadratic_schedule(window.steps).tolist(), device
     )
     both_mask = torch.cat([token_mask, token_mask]) if cfg else token_mask
     for i, t in enumerate(timesteps):
@@ -261,7 +259,7 @@ def _denoise_window(
         if cfg:
             uncond, text = noise_pred.chunk(2)
             noise_pred = uncond + window.guidance * (text - uncond)
-        latents = pipe.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
         latents = latents.float() * token_mask + held * (1.0 - token_mask)
         on_step(i + 1)
     out = pipe._unpack_latents(

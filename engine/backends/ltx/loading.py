@@ -206,8 +206,19 @@ def load_tokenizer(name: str) -> Any:
     return folder_tokenizer(source)
 
 
-def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
-    """Build (tiny) or load (folder, after `check_checkpoint`) the pipeline on CPU."""
+def transformer_class() -> type:
+    """The class of LTX-Video's transformer (what a GGUF file loads into)."""
+    from diffusers import LTXVideoTransformer3DModel
+
+    return LTXVideoTransformer3DModel
+
+
+def load_pipeline(
+    source: ModelSource, dtype: torch.dtype, *, transformer: bool = True
+) -> Any:
+    """Build (tiny) or load (folder, after `check_checkpoint`) the pipeline on
+    CPU; ``transformer=False`` leaves a folder's transformer unloaded (a GGUF
+    file takes its place)."""
     if source.kind == "tiny":
         from engine.backends.ltx.tiny import build_random_pipeline
 
@@ -216,8 +227,9 @@ def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
     check_checkpoint(source.folder)
     log.info("loading LTX-Video from %s (%s)", source.folder, dtype)
     try:
+        skip = {} if transformer else {"transformer": None}
         pipe = pipeline_class().from_pretrained(
-            source.folder, torch_dtype=dtype, local_files_only=True
+            source.folder, torch_dtype=dtype, local_files_only=True, **skip
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointMismatchError(

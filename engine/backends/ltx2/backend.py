@@ -12,12 +12,15 @@
 4. denoise video and audio together (`engine.backends.ltx2.sample`), reporting each
    step and stopping between steps on cancel; when the checkpoint folder has
    a latent upsampler (``latent_upsampler/``) and the size halves to
-   multiples of 32, in two stages: half size, the upsampler, then LTX-2's
-   three stage-2 sigmas at full size with stage 1's audio held (the carried
-   video tail enters stage 1 averaged 2x2 and stage 2 as it is);
-5. decode the video in chunks straight to uint8 frames, and the audio
-   through the audio VAE and vocoder to a waveform as long as the picture;
-6. keep the last latent frames of both streams as the take's tails.
+   multiples of 32, in the makers' two stages (`engine.backends.ltx2.stages`:
+   half size, the upsampler, three stage-2 sigmas at full size without
+   guidance, the distilled LoRA on a dev model);
+5. decode the video 16 latents at a time in spatial tiles straight to uint8
+   frames, and the audio through the audio VAE and vocoder to a waveform as
+   long as the picture;
+6. keep the last latent frames of both streams as the take's tails, and
+   record the recipe: the checkpoint kind and how it was read, each stage's
+   sigmas and guidance, the LoRAs, the join strength.
 
 A scene is made in one window (up to 481 frames, 20 s at 24 fps); long takes
 window by window are the ``ltx`` backend's. CUDA out-of-memory becomes
@@ -31,10 +34,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
 
 from engine.backend import (
     BackendError,
@@ -59,7 +62,7 @@ from engine.backends.diffusers.latents import (
     tail_meta,
 )
 from engine.backends.diffusers.memory import out_of_memory_advice
-from engine.backends.diffusers.runtime import LoadedModel, free_device_memory
+from engine.backends.diffusers.runtime import free_device_memory
 from engine.backends.ltx2 import loading
 from engine.backends.ltx2.audio import (
     AUDIO_NORMALISATION,
@@ -69,16 +72,23 @@ from engine.backends.ltx2.audio import (
     latents_per_second,
 )
 from engine.backends.ltx2.conditioning import Conditioning, continuity_conditioning
-from engine.backends.ltx2.loading import load_tokenizer
+from engine.backends.ltx2.loading import checkpoint_kind_of, load_tokenizer
 from engine.backends.ltx2.sample import (
-    Refine,
+    Encoded,
+    Sampled,
     Scene,
     encode_prompt,
     sample_scene,
-    upsample_latents,
 )
-from engine.catalog import checkpoint_kind, plan_frames, resolve_preset, spec
+from engine.backends.ltx2.stages import (
+    plan_stages,
+    set_distilled_lora,
+    stage_recipe,
+    two_stages,
+)
+from engine.catalog import plan_frames, resolve_preset, spec
 from engine.model_cache import ModelCache
+from kg.take import LoraUse, SamplingRecipe, StageRecipe
 
 __all__ = ["LTX2Backend", "loaded_model", "use_pipeline", "release_models"]
 
@@ -89,34 +99,10 @@ assert SPEC.max_frames is not None, "LTX-2 makes a scene in one piece"
 MAX_FRAMES: int = SPEC.max_frames
 
 
-def loaded_model(
-    model: str,
-    device: str | None = None,
-    memory_mode: str = "none",
-    *,
-    transformer_file: str = "",
-    cache: ModelCache | None = None,
-) -> LoadedModel:
-    """The LTX-2 pipeline ``model``, loaded once into ``cache``."""
-    return runtime.loaded_model(
-        model,
-        device,
-        memory_mode,
-        family=SPEC.model_family,
-        loader=loading,
-        transformer_file=transformer_file,
-        cache=cache,
-    )
-
-
-def use_pipeline(model: str, pipe: Any, device: str | None = None, **kw: Any) -> Any:
-    """Serve a built LTX-2 pipeline as ``model`` (tests, benchmarks)."""
-    return runtime.use_pipeline(model, pipe, device, family=SPEC.model_family, **kw)
-
-
-def release_models(cache: ModelCache | None = None) -> None:
-    """Free the loaded LTX-2 pipeline; other families' stay."""
-    runtime.release_models(SPEC.model_family, cache)
+FAMILY = runtime.Family(SPEC.model_family, loading)
+loaded_model = FAMILY.loaded  # the family's pipeline, loaded once per cache
+use_pipeline = FAMILY.use  # serve a built pipeline (tests, benchmarks)
+release_models = FAMILY.release  # free it; other families' stay
 
 
 class LTX2Backend(VideoBackend):
@@ -168,6 +154,9 @@ class LTX2Backend(VideoBackend):
         )
         pipe = loaded.pipe
         _check_ratios(pipe)
+        if not getattr(pipe.vae, "use_tiling", False):
+            pipe.vae.enable_tiling()  # the makers always decode in tiles
+        kind, kind_source = checkpoint_kind_of(model)
         timings["load"] = time.perf_counter() - start
         try:
             mark = time.perf_counter()
@@ -190,10 +179,11 @@ class LTX2Backend(VideoBackend):
                 seed=request.seed,
                 steps=request.steps,
                 guidance=request.guidance,
-                distilled=checkpoint_kind(model) == "distilled",
+                distilled=kind != "dev",
             )
-            sampled, note = self._denoise(
-                pipe, scene, prompt, conditioning, progress, cancel
+            lora = getattr(pipe, "distilled_lora_file", None) if kind == "dev" else None
+            sampled, note, stages = self._denoise(
+                pipe, scene, prompt, conditioning, progress, cancel, kind, lora
             )
             if note:
                 conditioning = dataclasses.replace(
@@ -202,11 +192,11 @@ class LTX2Backend(VideoBackend):
                 )
             timings["denoise"] = sampled.seconds
             mark = time.perf_counter()
-            frames = decode_in_chunks(
+            frames = decode_in_chunks(  # 16 latents at a time, tiled in space
                 pipe,
                 sampled.video,
                 generator=torch.Generator("cpu").manual_seed(request.seed),
-                chunk_latents=max(16, sampled.video.shape[2]),
+                chunk_latents=16,
             )
             timings["decode"] = time.perf_counter() - mark
             mark = time.perf_counter()
@@ -252,56 +242,54 @@ class LTX2Backend(VideoBackend):
             audio_rate=rate,
             tail_audio_latents=audio_tail,
             audio_continuity_used=("latent" if sampled.conditioned_audio else "none"),
+            recipe=SamplingRecipe(
+                checkpoint_kind=kind,
+                kind_source=kind_source,
+                stages=stages,
+                loras=[
+                    LoraUse(name=r, file=str(lora), weight=1.0)
+                    for r in sorted({n for s in stages for n in s.loras})
+                ],
+                join_strength=(
+                    conditioning.carried.strength
+                    if conditioning.used != "none"
+                    else None
+                ),
+            ),
         )
 
     def _denoise(
         self,
         pipe: Any,
         scene: Scene,
-        prompt: Any,
+        prompt: Encoded,
         conditioning: Conditioning,
         progress: ProgressFn,
         cancel: CancelToken,
-    ) -> tuple[Any, str]:
-        """One stage, or the two-stage route when the model has a latent
-        upsampler and the size halves to multiples of 32: stage 1 at half
-        size, the upsampler, then stage 2 (LTX-2's three stage-2 sigmas) at
-        full size from the upsampled latents, the audio of stage 1 held."""
-        carried = conditioning.carried
-        two_stage = (
-            getattr(pipe, "latent_upsampler", None) is not None
-            and scene.width % 64 == 0
-            and scene.height % 64 == 0
-        )
-        if not two_stage:
+        kind: str,
+        lora: Path | None,
+    ) -> tuple[Sampled, str, list[StageRecipe]]:
+        """One stage, or the makers' two stages (`engine.backends.ltx2.stages`)."""
+        plan = plan_stages(pipe, scene, kind, lora)
+        if not plan.two_stage:
+            set_distilled_lora(pipe, None)
             sampled = sample_scene(
-                pipe, scene, prompt, carried, _steps(progress, 1), cancel.is_set
+                pipe,
+                scene,
+                prompt,
+                conditioning.carried,
+                _steps(progress, 1),
+                cancel.is_set,
             )
-            return sampled, ""
-        half = dataclasses.replace(
-            scene, width=scene.width // 2, height=scene.height // 2
-        )
-        small = carried
-        if carried.video is not None:  # the tail at half size (2x2 average)
-            pooled = torch.nn.functional.avg_pool3d(carried.video, (1, 2, 2))
-            small = dataclasses.replace(carried, video=pooled)
-        elif carried.image is not None:
-            pooled = torch.nn.functional.avg_pool3d(carried.image, (1, 2, 2))
-            small = dataclasses.replace(carried, image=pooled)
-        first = sample_scene(
-            pipe, half, prompt, small, _steps(progress, 1), cancel.is_set
-        )
-        up = upsample_latents(pipe, first.video)
-        refine = Refine(up, first.audio, tuple(STAGE_2_DISTILLED_SIGMA_VALUES))
-        second = sample_scene(
-            pipe, scene, prompt, carried, _steps(progress, 2), cancel.is_set, refine
-        )
-        second.audio = first.audio
-        second.conditioned_audio = first.conditioned_audio
-        second.seconds += first.seconds
-        return second, (
-            f"two-stage: {half.width}x{half.height}, latent upsampler, "
-            f"{len(refine.sigmas)} refining steps at {scene.width}x{scene.height}"
+            return sampled, plan.note, [stage_recipe("stage 1", scene, sampled)]
+        return two_stages(
+            pipe,
+            scene,
+            prompt,
+            conditioning.carried,
+            plan,
+            (_steps(progress, 1), _steps(progress, 2)),
+            cancel.is_set,
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
@@ -327,7 +315,12 @@ class LTX2Backend(VideoBackend):
         return plan_frames(SPEC.name, frames)
 
     def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
-        chosen = resolve_preset(SPEC.name, quality_preset, model or self.model)
+        """Steps and guidance of a preset for the checkpoint's kind, read from
+        the checkpoint where it says (`checkpoint_kind_of`)."""
+        kind, _ = checkpoint_kind_of(model or self.model)
+        chosen = resolve_preset(
+            SPEC.name, quality_preset, model or self.model, kind=kind
+        )
         return chosen.steps, chosen.guidance
 
     @staticmethod

@@ -5,12 +5,27 @@ model and size (`engine.backends.diffusers.latents.check_latent_fit`); its
 audio tail rides along when it has one of this model's width. Otherwise the
 last frame conditions the picture (no sound is carried), or nothing does;
 the note says why.
+
+The causal VAE's slot 0 holds a one-frame latent; every later slot eight
+frames. A tail of ``k`` stored latents is carried the makers' way (the
+trainer's prefix condition, Lightricks/LTX-2 ``ltx-trainer``
+``validation_runner.py``, applied with ``VideoConditionByLatentIndex`` at
+latent 0): its last ``k - 1`` latents go to slots ``1..k-1``, whose spans
+match, and slot 0 gets a genuine one-frame latent encoded from the
+predecessor's frame just before them (``ContinuityInput.lead_frame``). The
+first stored latent (eight frames' worth) never lands in the one-frame slot,
+which is where ComfyUI's ``LTXVExtendSampler`` drops it too. Without that
+frame the tail is carried as stored and the note says so. The whole context
+is held at the join strength (``windows.join_strength``, 1 by default, times
+the transition's strength), as the makers hold in-place context.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import torch
 
 from engine.backend import GenerationRequest
 from engine.backends.diffusers.frames import encode_frame, repeated_frames
@@ -39,7 +54,7 @@ def continuity_conditioning(
     carried = request.continuity
     if carried is None:
         return Conditioning(Carried(), "none", "none")
-    strength = carried.strength * request.windows.strength
+    strength = carried.strength * request.windows.join_strength
     notes: list[str] = []
     if carried.mode == "latent":
         expected = latent_shape(
@@ -57,6 +72,10 @@ def continuity_conditioning(
         if fit.ok:
             assert carried.tail_latents is not None, "a fit tail exists"
             k = min(carried.tail_latents.shape[2], expected.frames - 1)
+            video, note = _one_frame_slot(
+                pipe, request, carried.tail_latents[:, :, -k:], carried.lead_frame
+            )
+            notes += [note] if note else []
             audio = carried.tail_audio_latents
             audio_used: Literal["latent", "none"] = "latent"
             if audio is None:
@@ -67,7 +86,7 @@ def continuity_conditioning(
                 notes.append("the previous take's audio tail does not fit this model")
             return Conditioning(
                 Carried(
-                    video=carried.tail_latents,
+                    video=video,
                     audio=audio,
                     strength=strength,
                     audio_frames=repeated_frames(k),
@@ -88,6 +107,22 @@ def continuity_conditioning(
         )
     notes.append("no last frame to continue from; generated without continuity")
     return Conditioning(Carried(), "none", "none", "; ".join(notes))
+
+
+def _one_frame_slot(
+    pipe: Any, request: GenerationRequest, tail: torch.Tensor, lead: Any
+) -> tuple[torch.Tensor, str]:
+    """``[1, C, k, h, w]``: the lead frame's one-frame latent, then the tail's
+    last ``k - 1`` latents; the tail as stored (and why) without the frame."""
+    if tail.shape[2] < 2:
+        return tail, ""
+    if lead is None:
+        return tail, (
+            "the previous clip's frame before its tail could not be read; its "
+            "first tail latent stands in the one-frame slot"
+        )
+    first = encode_frame(pipe, lead, request).to(tail.device, tail.dtype)
+    return torch.cat([first, tail[:, :, 1:]], dim=2), ""
 
 
 def _audio_width(pipe: Any) -> int:

@@ -23,9 +23,23 @@ import torch
 
 from engine.backend import BackendError
 from engine.backends.diffusers.loading import ModelSource, folder_tokenizer
-from engine.models import TINY_MODEL_ID, CheckpointMismatchError, resolve_cached
+from engine.catalog import checkpoint_kind
+from engine.models import (
+    DISTILLED_LORA_FILE,
+    TINY_MODEL_ID,
+    CheckpointMismatchError,
+    read_safetensors_header,
+    resolve_cached,
+)
 
-__all__ = ["SUPPORTED_PIPELINES", "resolve_model", "load_pipeline", "load_tokenizer"]
+__all__ = [
+    "SUPPORTED_PIPELINES",
+    "resolve_model",
+    "load_pipeline",
+    "load_tokenizer",
+    "checkpoint_kind_of",
+    "distilled_lora",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +97,20 @@ def load_tokenizer(name: str) -> Any:
     return folder_tokenizer(source)
 
 
-def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
+def transformer_class() -> type:
+    """The class of LTX-2's transformer (what a GGUF file loads into)."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    return LTX2VideoTransformer3DModel
+
+
+def load_pipeline(
+    source: ModelSource, dtype: torch.dtype, *, transformer: bool = True
+) -> Any:
     """Build (tiny) or load (folder) the pipeline on the CPU; the latent
-    upsampler, when the folder has one, as ``pipe.latent_upsampler``."""
+    upsampler, when the folder has one, as ``pipe.latent_upsampler``;
+    ``transformer=False`` leaves a folder's transformer unloaded (a GGUF
+    file takes its place)."""
     if source.kind == "tiny":
         from engine.backends.ltx2.tiny import build_random_pipeline
 
@@ -95,8 +120,9 @@ def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
     assert source.folder is not None, "folder sources carry their folder"
     log.info("loading LTX-2 from %s (%s)", source.folder, dtype)
     try:
+        skip = {} if transformer else {"transformer": None}
         pipe = LTX2ConditionPipeline.from_pretrained(
-            source.folder, torch_dtype=dtype, local_files_only=True
+            source.folder, torch_dtype=dtype, local_files_only=True, **skip
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointMismatchError(
@@ -111,4 +137,77 @@ def load_pipeline(source: ModelSource, dtype: torch.dtype) -> Any:
         pipe.latent_upsampler = LTX2LatentUpsamplerModel.from_pretrained(
             upsampler, torch_dtype=dtype, local_files_only=True
         ).eval()
+    # a dev model's stage 2 refines with the makers' distilled LoRA, when here
+    pipe.distilled_lora_file = distilled_lora(source)
     return pipe
+
+
+@functools.lru_cache(maxsize=16)
+def checkpoint_kind_of(model: str) -> tuple[str, str]:
+    """``(kind, how it was decided)`` of an LTX-2 model: ``dev``, ``distilled``
+    or ``tiny``, read from the checkpoint where it can be.
+
+    A folder says so when its transformer's weights metadata (the makers'
+    single files carry their ``config`` and ``model_version`` there) or its
+    ``model_index.json``, ``transformer/config.json`` or
+    ``scheduler/scheduler_config.json`` (``_name_or_path`` of a conversion)
+    names a distilled checkpoint; otherwise the model's name decides, and
+    the recipe says so. The makers' own code never guesses: their
+    pipelines take the distilled checkpoint as a separate argument.
+    """
+    if model == TINY_MODEL_ID:
+        return "tiny", "random weights built in code"
+    try:
+        source = resolve_model(model)
+    except BackendError:
+        return checkpoint_kind(model), "the model's name (not available locally)"
+    if source.folder is None:
+        return "tiny", "random weights built in code"
+    for where, text in _declarations(source.folder):
+        if "distill" in text.lower():
+            return "distilled", f"{where} names a distilled checkpoint"
+    kind = checkpoint_kind(model)
+    if kind == "distilled":
+        return kind, "the model's name (its configs and weights do not say)"
+    return "dev", "nothing in its configs or weights names a distilled checkpoint"
+
+
+def _declarations(folder: Path) -> list[tuple[str, str]]:
+    """What a folder's configs and weight headers say of themselves."""
+    found = []
+    for rel in (
+        "model_index.json",
+        "transformer/config.json",
+        "scheduler/scheduler_config.json",
+    ):
+        path = folder / rel
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            found.append(
+                (rel, json.dumps(json.loads(path.read_text()).get("_name_or_path", "")))
+            )
+    for weights in sorted((folder / "transformer").glob("*.safetensors"))[:1]:
+        try:
+            _, metadata = read_safetensors_header(weights)
+        except (OSError, ValueError):
+            continue
+        found.append((f"transformer/{weights.name} metadata", json.dumps(metadata)))
+    return found
+
+
+def distilled_lora(source: ModelSource) -> Path | None:
+    """The makers' distilled LoRA for a dev model's stage 2, when it is here:
+    in the model folder (its root or ``loras/``), else the catalog's
+    ``ltx-2-distilled-lora`` in the local Hugging Face cache. None: absent."""
+    if source.folder is not None:
+        for candidate in (
+            source.folder / DISTILLED_LORA_FILE,
+            *sorted(source.folder.glob("*distilled-lora*.safetensors")),
+            *sorted((source.folder / "loras").glob("*distilled-lora*.safetensors")),
+        ):
+            if candidate.is_file():
+                return candidate
+    try:
+        cached = resolve_cached("ltx-2-distilled-lora") / DISTILLED_LORA_FILE
+    except BackendError:
+        return None
+    return cached if cached.is_file() else None

@@ -56,6 +56,7 @@ from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 from diffusers.utils.torch_utils import randn_tensor
 
 from engine.backend import GenerationCancelled
+from engine.backends.diffusers.schedule import exact_scheduler
 from engine.backends.ltx2.audio import (
     audio_latent_count,
     audio_tail_count,
@@ -135,6 +136,7 @@ class Sampled:
     conditioned_video: int = 0  # latent frames held by the carried tail
     conditioned_audio: int = 0  # audio latent frames held by the carried tail
     seconds: float = 0.0
+    sigmas: tuple[float, ...] = ()  # the sigmas stepped (the final 0 left out)
 
 
 def encode_prompt(
@@ -160,10 +162,34 @@ def encode_prompt(
     return Encoded(video, audio, connector_mask)
 
 
-def _sigmas(scene: Scene) -> np.ndarray:
+def _schedule(
+    pipe: Any, scene: Scene, refine: Refine | None, tokens: int, device: Any
+) -> tuple[Any, torch.Tensor]:
+    """A private scheduler set for this stage, and its timesteps.
+
+    The makers' lists (distilled stage 1, stage 2) are stepped exactly
+    (`engine.backends.diffusers.schedule`); the dev schedule is the
+    pipeline's: ``linspace(1, 1/steps)`` shifted by ``mu`` of the token count
+    (``LTX2ConditionPipeline.__call__``), on a copy of its scheduler.
+    """
+    if refine is not None:
+        return exact_scheduler(pipe.scheduler, refine.sigmas, device)
     if scene.distilled and scene.steps == len(DISTILLED_SIGMA_VALUES):
-        return np.array(DISTILLED_SIGMA_VALUES)
-    return np.linspace(1.0, 1.0 / scene.steps, scene.steps)
+        return exact_scheduler(pipe.scheduler, DISTILLED_SIGMA_VALUES, device)
+    config = pipe.scheduler.config
+    mu = calculate_shift(
+        tokens,
+        config.get("base_image_seq_len", 1024),
+        config.get("max_image_seq_len", 4096),
+        config.get("base_shift", 0.95),
+        config.get("max_shift", 2.05),
+    )
+    scheduler = copy.deepcopy(pipe.scheduler)
+    sigmas = np.linspace(1.0, 1.0 / scene.steps, scene.steps)
+    timesteps, _ = retrieve_timesteps(
+        scheduler, len(sigmas), device, sigmas=sigmas, mu=mu
+    )
+    return scheduler, timesteps
 
 
 def _video_start(
@@ -260,21 +286,8 @@ def sample_scene(
     s_ratio = pipe.vae_spatial_compression_ratio
     frames = (scene.num_frames - 1) // t_ratio + 1
     h, w = scene.height // s_ratio, scene.width // s_ratio
-    sigmas = np.array(refine.sigmas) if refine is not None else _sigmas(scene)
-    config = pipe.scheduler.config
-    mu = calculate_shift(
-        video.shape[1],
-        config.get("base_image_seq_len", 1024),
-        config.get("max_image_seq_len", 4096),
-        config.get("base_shift", 0.95),
-        config.get("max_shift", 2.05),
-    )
-    scheduler = pipe.scheduler
+    scheduler, timesteps = _schedule(pipe, scene, refine, video.shape[1], device)
     audio_scheduler = copy.deepcopy(scheduler)
-    timesteps, _ = retrieve_timesteps(
-        scheduler, len(sigmas), device, sigmas=sigmas, mu=mu
-    )
-    retrieve_timesteps(audio_scheduler, len(sigmas), device, sigmas=sigmas, mu=mu)
     transformer = pipe.transformer
     video_coords = transformer.rope.prepare_video_coords(
         1, frames, h, w, device, fps=scene.fps
@@ -343,19 +356,27 @@ def sample_scene(
         on_step(i + 1, steps)
     p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
     out = pipe._unpack_latents(video, frames, h, w, p, pt)
-    return Sampled(out, audio, held_v, held_a, time.perf_counter() - start)
+    stepped = tuple(round(float(s), 6) for s in scheduler.sigmas[:-1])
+    return Sampled(out, audio, held_v, held_a, time.perf_counter() - start, stepped)
 
 
 def upsample_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
     """Stage 1's normalised latents through LTX-2's latent upsampler (2x in
-    space), which works on raw latents, as ``LTX2LatentUpsamplePipeline``."""
+    space), which works on raw latents, as ``LTX2LatentUpsamplePipeline``
+    (and ``ltx-core``'s ``upsample_video``). An upsampler kept on the CPU by
+    an offloading memory mode visits the latents' device for the call."""
     vae = pipe.vae
     upsampler = pipe.latent_upsampler
     raw = pipe._denormalize_latents(
         latents, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
     )
-    with torch.no_grad():
-        up = upsampler(raw.to(upsampler.dtype)).float()
+    home = next(upsampler.parameters()).device  # the CPU when offloaded
+    upsampler.to(raw.device)
+    try:
+        with torch.no_grad():
+            up = upsampler(raw.to(upsampler.dtype)).float()
+    finally:
+        upsampler.to(home)
     return pipe._normalize_latents(
         up, vae.latents_mean, vae.latents_std, vae.config.scaling_factor
     )

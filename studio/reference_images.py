@@ -1,0 +1,144 @@
+"""Reference images users upload for characters and environments.
+
+An upload is decoded completely before it is stored (a file whose header is
+fine but whose body is not is refused here, not when the Cast page shows
+it), and bombs are refused by the pixel count their header claims. Stored
+images are shown through `kg.files.read_image`, which never blocks on a FIFO
+and refuses bombs before decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from kg.edits import edit_story, reference_owner
+from kg.errors import StoryError
+from kg.files import MAX_IMAGE_PIXELS, read_image
+from kg.layout import references_dir
+from kg.paths import make_folder
+from kg.schema import Story
+from studio.library import slugify
+
+__all__ = [
+    "MAX_REFERENCE_BYTES",
+    "MAX_REFERENCE_PIXELS",
+    "REFERENCE_TYPES",
+    "add_reference_image",
+    "reference_thumbnail",
+]
+
+log = logging.getLogger(__name__)
+
+# Reference images: what browsers and the encoders read, and a size that keeps
+# the story folder portable.
+REFERENCE_TYPES = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
+MAX_REFERENCE_BYTES = 10 * 1024 * 1024
+# 50 megapixels (e.g. 8,660 x 5,773): more is a decompression bomb, not a
+# reference photo; Pillow itself only refuses beyond about 179 megapixels.
+MAX_REFERENCE_PIXELS = MAX_IMAGE_PIXELS
+
+
+def _check_reference(filename: str, data: bytes) -> tuple[str, str]:
+    """(extension, PIL format) of an acceptable image, else `StoryError`.
+
+    The image is decoded completely, so a file whose header is fine but whose
+    body is not is refused here, not when the Cast page shows it.
+    """
+    shown = repr(filename if len(filename) <= 60 else filename[:57] + "...")
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if ext not in REFERENCE_TYPES:
+        raise StoryError(
+            f"Reference image {shown}: type .{ext[:10] or '?'} is not accepted; "
+            "upload a PNG, JPEG or WebP file"
+        )
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise StoryError(
+            f"Reference image {shown}: {len(data) / 1e6:.1f} MB is over the "
+            f"{MAX_REFERENCE_BYTES // (1024 * 1024)} MB limit; upload a smaller image"
+        )
+    fmt = _decode_image(shown, data)
+    if fmt != REFERENCE_TYPES[ext]:
+        raise StoryError(
+            f"Reference image {shown}: the file is {fmt}, not "
+            f"{REFERENCE_TYPES[ext]} as its name says; rename or re-export it"
+        )
+    return ext, fmt
+
+
+def _decode_image(shown: str, data: bytes) -> str:
+    """Decode every pixel of an uploaded image; its PIL format, else `StoryError`."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format
+                width, height = img.size
+                if width * height > MAX_REFERENCE_PIXELS:
+                    raise StoryError(
+                        f"Reference image {shown}: {width} x {height} pixels is "
+                        f"over the {MAX_REFERENCE_PIXELS // 1_000_000} megapixel "
+                        "limit; upload a smaller image"
+                    )
+                img.verify()  # checksums (PNG chunks) before decoding
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()  # every pixel: a truncated or corrupt body fails here
+    except StoryError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise StoryError(
+            f"Reference image {shown}: too many pixels to decode safely; upload a "
+            "smaller image"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+        raise StoryError(
+            f"Reference image {shown}: not a readable image "
+            f"({type(exc).__name__}: {str(exc)[:120]}); upload a PNG, JPEG or "
+            "WebP file"
+        ) from None
+    return fmt
+
+
+def reference_thumbnail(path: Path, size: int = 240) -> Any | None:
+    """A small RGB copy of a stored reference image; None when it cannot be read
+    (a FIFO, a link, a bomb, not an image: `kg.files.read_image` says why)."""
+    try:
+        return read_image(path, what="reference image", thumbnail=(size, size))
+    except (StoryError, OSError) as exc:
+        log.warning("reference image %s cannot be shown: %s", path, exc)
+        return None
+
+
+def add_reference_image(
+    folder: Path, character_id: str, filename: str, data: bytes, kind: str = "character"
+) -> str:
+    """Store an uploaded reference image of a character (or an environment,
+    ``kind``); returns its path in the story folder."""
+    ext, _ = _check_reference(filename, data)
+    stem = slugify(filename.rsplit(".", 1)[0])
+    rel_dir = references_dir(character_id)
+    target_dir = make_folder(folder, rel_dir)
+    name, n = f"{stem}.{ext}", 1
+    while True:
+        try:
+            # "x": never overwrites, never writes through a planted link
+            with open(target_dir / name, "xb") as fh:
+                fh.write(data)
+            break
+        except FileExistsError:
+            n += 1
+            name = f"{stem}-{n}.{ext}"
+    rel = f"{rel_dir}/{name}"
+
+    def mutate(story: Story) -> None:
+        c = reference_owner(story, character_id, kind)
+        c.reference_images = [*c.reference_images, rel]
+
+    edit_story(folder, mutate)
+    return rel
