@@ -9,14 +9,10 @@ job is refused and nothing is begun.
 
 from __future__ import annotations
 
-from kg.errors import StoryError
+from engine.errors import BudgetExceededError
 from kg.schema import Story
 
 __all__ = ["BudgetExceededError", "spent", "check_budget"]
-
-
-class BudgetExceededError(StoryError):
-    """A job would take the story past its budget; nothing was submitted."""
 
 
 def spent(story: Story) -> float:

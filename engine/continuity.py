@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.backend import ContinuityInput
+from engine.errors import ContinuityError
 from engine.video import last_frames, read_png
 from kg.errors import StoryError
 from kg.files import MAX_TENSOR_BYTES, check_story_file
@@ -52,10 +53,6 @@ TAIL_LATENTS_KEY = "tail_latents"
 # the audio stream's tail (backends with sound), beside the video tail
 TAIL_AUDIO_KEY = "tail_audio_latents"
 Mode = Literal["latent", "frame", "none"]
-
-
-class ContinuityError(Exception):
-    """A continuous scene's predecessor has nothing to continue from yet."""
 
 
 def save_tail_latents(

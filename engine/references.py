@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.backend import ReferenceImage
+from engine.errors import ReferenceFileError
 from kg.errors import StoryError
 from kg.files import read_image
 from kg.paths import read_regular_file, resolve_asset
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 MAX_REFERENCE_FILE_BYTES = 20 * 1024 * 1024  # a still image, not a video
-
-
-class ReferenceFileError(StoryError):
-    """A reference image cannot be read; the message names every such file."""
 
 
 def chosen_references(

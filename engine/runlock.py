@@ -18,16 +18,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from kg.errors import StoryLockedError
+from engine.errors import RunLockedError
 from kg.paths import refuse_link
 
 __all__ = ["RUN_LOCK_FILE", "RunLockedError", "hold_run", "held_here"]
 
 RUN_LOCK_FILE = ".run.lock"
-
-
-class RunLockedError(StoryLockedError):
-    """Another process is generating scenes of this story."""
 
 
 _guard = threading.Lock()

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.errors import BucketError
+
 __all__ = [
     "SPATIAL_MULTIPLE",
     "TEMPORAL_MULTIPLE",
@@ -30,10 +32,6 @@ SPATIAL_MULTIPLE = 32  # the VAE's spatial compression
 TEMPORAL_MULTIPLE = 8  # the VAE's temporal compression: frames = 8k + 1
 
 _BUCKET_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-class BucketError(ValueError):
-    """A bucket that the trainers cannot use; the message says what to change."""
 
 
 @dataclass(frozen=True)

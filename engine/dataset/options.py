@@ -19,6 +19,7 @@ from engine.dataset.formats import (
     DatasetFormat,
     get_format,
 )
+from engine.errors import ExportError
 
 PAIRINGS = ("continuation", "none")
 GENERATOR = "storygraph export"
@@ -30,10 +31,6 @@ CLIPS_DIR = "videos"
 ENCODING = "h264-yuv420p-crf18-veryfast/bicubic-centre-crop/v1"
 
 ProgressFn = Callable[[int, int], None]
-
-
-class ExportError(ValueError):
-    """An export the user asked for that cannot be done; says what to change."""
 
 
 class EmptyDatasetError(ExportError):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import FilmCancelledError
 from engine.film.plan import FilmPlan, Shot
 from engine.sound import audio_streams, has_audio, mux_aac
 from engine.video import decode_clips, open_writer, remove_partial_files
@@ -38,10 +39,6 @@ AUDIO_RATE = 48_000
 # frames, or muxes sound, continuously).
 STALE_PARTIAL_S = 600.0
 FilmProgress = Callable[[int, int], None]
-
-
-class FilmCancelledError(RuntimeError):
-    """Assembly was cancelled; no film was written."""
 
 
 @dataclass(frozen=True)

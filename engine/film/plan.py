@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.clip_probe import ClipInfo, probe_clips
-from kg.errors import StoryError
+from engine.errors import FilmRefusedError
 from kg.graph import DynamicSceneGraph
 from kg.layout import film_file
 from kg.lines import StoryLine, line
@@ -41,10 +41,6 @@ ASSEMBLY_VERSION = 1
 MAX_CROSSFADE = 240
 
 Join = Literal["start", "continuous", "cut"]
-
-
-class FilmRefusedError(StoryError):
-    """A line cannot become a film yet; the message lists what to do per scene."""
 
 
 @dataclass(frozen=True)
