@@ -270,3 +270,30 @@ def test_fps_outside_ltx2_training_is_refused_with_the_trained_rates(fps: int) -
     for good in (24, 25, 30, 60):
         assert "fps" not in dict(settings_problems(Settings(backend="ltx2", fps=good)))
     assert settings_problems(Settings(backend="animatic", fps=fps)) == []
+
+
+def test_a_gguf_transformer_never_loads_the_folder_s_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diffusers import LTX2VideoTransformer3DModel
+
+    from engine.backends.diffusers.gguf import write_gguf
+    from engine.backends.ltx2.backend import loaded_model
+
+    folder = tmp_path / "ltx2-folder"
+    pipe = build_random_pipeline()
+    pipe.save_pretrained(folder)
+    gguf = write_gguf(pipe.transformer, tmp_path / "t.gguf")
+    loads: list[object] = []
+    original = LTX2VideoTransformer3DModel.from_pretrained.__func__
+
+    def spy(cls: type, *args: object, **kwargs: object) -> object:
+        loads.append(args)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(
+        LTX2VideoTransformer3DModel, "from_pretrained", classmethod(spy)
+    )
+    loaded = loaded_model(str(folder), transformer_file=str(gguf)).pipe
+    assert loads == []
+    assert getattr(loaded.transformer, "is_quantized", False)
