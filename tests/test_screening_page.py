@@ -3,11 +3,13 @@ keeping its layout while notices come and go."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from studio import services
+from studio import film_jobs, services
 from studio.testing import page_test, shown_text
 from studio.views.storyboard import SELECTED_KEY
 from tests.conftest import generate_small_example
@@ -39,11 +41,20 @@ def test_undone_line_lists_its_scenes_and_offers_no_film(outputs: Path) -> None:
     ]
 
 
+def _assemble(at: Any) -> None:
+    """Click Assemble, wait for the assembly's thread, and look again."""
+    at.button(key="screening.assemble").click().run()
+    for job in list(film_jobs._ASSEMBLIES.values()):
+        assert job.thread is not None
+        job.thread.join(120)
+    at.run()
+
+
 def test_assemble_play_and_download_a_line(generated: Path) -> None:
     at = page_test("screening", generated).run()
     assert not at.exception
     assert "not assembled yet" in shown_text(at)
-    at.button(key="screening.assemble").click().run()
+    _assemble(at)
     assert not at.exception
     films = list((generated / "films").glob("lamp-room-*.mp4"))
     assert len(films) == 1
@@ -62,7 +73,7 @@ def test_assemble_play_and_download_a_line(generated: Path) -> None:
     at.number_input(key="screening.crossfade").set_value(3).run()
     assert not at.exception
     assert "5 scenes" in shown_text(at)
-    at.button(key="screening.assemble").click().run()
+    _assemble(at)
     assert len(list((generated / "films").glob("dawn-*.mp4"))) == 1
     # a second visit plays the assembled film at once
     again = page_test("screening", generated)
@@ -150,3 +161,34 @@ def test_take_scores_keep_their_values_in_view(generated: Path) -> None:
     text = shown_text(at)
     assert text.count("no CLIP weights") == 3  # one caption holding it
     assert f"Unavailable ({clip}, {background}" in text
+
+
+def test_a_long_assembly_can_be_stopped_and_leaves_nothing(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    real = film_jobs.assemble_film
+
+    def gated(folder: Path, plan: Any, *, progress: Any, cancelled: Any) -> Any:
+        def held(done: int, total: int) -> None:
+            progress(done, total)
+            gate.wait(60)  # the test lets the encoder go on
+
+        return real(folder, plan, progress=held, cancelled=cancelled)
+
+    monkeypatch.setattr(film_jobs, "assemble_film", gated)
+    at = page_test("screening", generated).run()
+    at.button(key="screening.assemble").click().run()
+    assert len(at.get("progress")) == 1
+    assert not at.button(key="screening.stop").disabled
+    at.button(key="screening.stop").click().run()
+    assert at.button(key="screening.stop").disabled  # stopping after this shot
+    gate.set()
+    for job in list(film_jobs._ASSEMBLIES.values()):
+        job.thread.join(120)
+    at.run()
+    assert not at.exception
+    assert "Assembly stopped; no film was written." in shown_text(at)
+    films = generated / "films"
+    assert not films.exists() or not any(films.iterdir())
+    assert at.button(key="screening.assemble")  # it can be started again

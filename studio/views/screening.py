@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from kg.metrics import headline_metrics
-from studio import screening, services
+from studio import film_jobs, screening, services
 from studio.components.media import show_image, show_video
 from studio.literal import markdown_literal as md
 from studio.session import story_page
@@ -126,22 +126,7 @@ def _film(folder: Path, plan: screening.FilmPlan) -> None:
     )
     path = screening.assembled(folder, plan)
     if path is None:
-        st.caption(f"{summary}; not assembled yet.")
-        if st.button("Assemble film", type="primary", key="screening.assemble"):
-            bar = st.progress(0.0, text="Assembling the film...")
-
-            def progress(done: int, total: int) -> None:
-                bar.progress(
-                    min(1.0, done / max(1, total)), text=f"Frames {done}/{total}"
-                )
-
-            try:
-                screening.assemble(folder, plan, progress)
-            except Exception as exc:  # an encoder failure, shown not raised
-                bar.empty()
-                st.error(f"The film could not be assembled: {md(exc)}")
-                return
-            st.rerun()
+        _assembly(folder, plan, summary)
         return
     player, about = st.columns([3, 1])
     if not show_video(player, folder, plan.path, "film"):
@@ -154,6 +139,42 @@ def _film(folder: Path, plan: screening.FilmPlan) -> None:
         mime="video/mp4",
         key="screening.download.film",
         icon=":material/movie:",
+    )
+
+
+def _assembly(folder: Path, plan: screening.FilmPlan, summary: str) -> None:
+    """Start, follow and stop the film's assembly (`studio.film_jobs`)."""
+    job = film_jobs.assembly(folder, plan)
+    if job is None or not job.running:
+        if job is not None and job.stopped:
+            st.info("Assembly stopped; no film was written.")
+        elif job is not None and job.error:
+            st.error(f"The film could not be assembled: {md(job.error)}")
+        st.caption(f"{summary}; not assembled yet.")
+        if st.button("Assemble film", type="primary", key="screening.assemble"):
+            film_jobs.forget(folder, plan)
+            film_jobs.start(folder, plan)
+            st.rerun()
+        return
+    _progress(folder, plan)
+
+
+@st.fragment(run_every=1.0)
+def _progress(folder: Path, plan: screening.FilmPlan) -> None:
+    job = film_jobs.assembly(folder, plan)
+    if job is None or not job.running:
+        st.rerun()  # ended: the page shows the film or why not
+        return
+    text = f"Assembling the film: frames {job.frames_done}/{job.frames_total}"
+    if job.cancel.is_set():
+        text += " · stopping after this shot"
+    st.progress(job.fraction(), text=text)
+    st.button(
+        "Stop assembling",
+        key="screening.stop",
+        disabled=job.cancel.is_set(),
+        on_click=film_jobs.stop,
+        args=(folder, plan),
     )
 
 
