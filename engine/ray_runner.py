@@ -47,6 +47,7 @@ from engine.catalog import CATALOG
 from engine.generate import PreparedTake, backend_failed, complete_take
 from engine.observe import TakeObserver
 from engine.outcome import fail
+from engine.ray_watchdog import end_guard, guard_local_cluster
 from engine.recovery import recover_interrupted
 from engine.redaction import redact
 from engine.runlock import hold_run
@@ -225,11 +226,16 @@ class RayRunner:
                     kwargs.update(num_cpus=self.num_cpus, include_dashboard=False)
                 ray.init(**kwargs)
                 started_here = True
+            # a local cluster ends with this run, even a killed one
+            watchdog = (
+                guard_local_cluster() if started_here and not self.address else None
+            )
             try:
                 self._schedule(status, backend, model, force, candidates)
             finally:
                 if started_here:
                     ray.shutdown()
+                    end_guard(watchdog)
         status.seconds = time.perf_counter() - t0
         return status
 
