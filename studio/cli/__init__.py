@@ -23,7 +23,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from studio.cli import export, film, models, run, score, story
+from studio.cli import batch, export, film, models, run, score, story
 from studio.cli.output import fail
 
 __all__ = ["app", "main"]
@@ -52,7 +52,7 @@ app = typer.Typer(
     cls=_Commands,
 )
 
-for group in (story, run, score, export, film, models):
+for group in (story, run, batch, score, export, film, models):
     group.register(app)
 
 

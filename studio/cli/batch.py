@@ -87,3 +87,8 @@ def batch(
         except typer.Exit as exc:
             code = max(code, exc.exit_code)
     raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``batch`` to the ``storygraph`` command."""
+    app.command("batch")(batch)

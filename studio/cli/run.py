@@ -276,8 +276,5 @@ def _generate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` and ``batch`` to the ``storygraph`` command."""
-    from studio.cli.batch import batch
-
+    """Add ``run`` to the ``storygraph`` command."""
     app.command("run")(run)
-    app.command("batch")(batch)
