@@ -143,6 +143,10 @@ class BackendSpec:
     # highest of them up to 30 only these are accepted (RoPE time is frame /
     # fps, so 48 or 120 squeeze it outside what the model saw)
     trained_fps: tuple[int, ...] = ()
+    # a continued clip's first latent slot (the causal VAE's one-frame slot)
+    # is encoded from the predecessor's frame before its tail: the engine
+    # reads that frame from the predecessor's clip for it
+    one_frame_slot: bool = False
 
     @property
     def holds_models(self) -> bool:
@@ -188,6 +192,7 @@ CATALOG: Mapping[str, BackendSpec] = MappingProxyType(
             # diffusers pipelines/ltx2/utils.py: "trained around 24/25/30 and
             # 60 fps, not 48 or 120"
             trained_fps=(24, 25, 30, 60),
+            one_frame_slot=True,
         ),
         "replicate": BackendSpec(
             name="replicate",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from engine.backend import ContinuityInput
+from engine.catalog import CATALOG
 from engine.errors import ContinuityError
 from engine.video import last_frames, read_png
 from kg.errors import StoryError
@@ -162,6 +163,13 @@ def _asset_file(story_dir: Path, rel: str | None) -> Path | None:
     return path
 
 
+def _wants_lead_frame(backend: str) -> bool:
+    """Whether the backend's spec fills the one-frame slot from a frame (only
+    then is the predecessor's clip decoded for it)."""
+    spec = CATALOG.get(backend)
+    return spec is not None and spec.one_frame_slot
+
+
 def _lead_frame(
     story_dir: str | os.PathLike[str], take: Take, latents: torch.Tensor | None
 ) -> np.ndarray | None:
@@ -257,6 +265,10 @@ def plan_continuity(
         latent_meta=meta,
         strength=strength,
         tail_audio_latents=audio_tail,
-        lead_frame=_lead_frame(story_dir, take, latents) if mode == "latent" else None,
+        lead_frame=(
+            _lead_frame(story_dir, take, latents)
+            if mode == "latent" and _wants_lead_frame(backend_name)
+            else None
+        ),
     )
     return ContinuityPlan(requested, mode, "; ".join(notes), source, cont, last_frame)

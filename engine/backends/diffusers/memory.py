@@ -130,8 +130,8 @@ def _cast_components(pipe: Any, dtype: torch.dtype) -> None:
             continue
         if getattr(component, "is_quantized", False):
             continue
-        params = list(component.parameters())
-        if params and params[0].is_floating_point() and params[0].dtype != dtype:
+        first = next(component.parameters(), None)
+        if first is not None and first.is_floating_point() and first.dtype != dtype:
             component.to(dtype=dtype)
 
 
