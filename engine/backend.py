@@ -5,7 +5,11 @@ frozen `GenerationRequest` and returns a `GenerationResult` of uint8 frames,
 the tail latents when it has them, and stage timings. Progress and cancel go
 through one contract modelled on diffusers' ``callback_on_step_end`` plus an
 interrupt flag: the backend calls ``progress(step, total)`` after each step and
-checks ``cancel.is_set()`` between steps, raising `GenerationCancelled`.
+checks ``cancel.is_set()`` between steps, raising `GenerationCancelled`. Phases
+beyond denoising (loading the model, decoding chunk by chunk) are reported
+with ``report_phase(progress, "decode", chunk, chunks)`` (`engine.progress`),
+which a plain step callback ignores; cancel is checked in every phase, between
+decode chunks too.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.errors import BackendError, GenerationCancelled, OutOfMemoryError
+from engine.progress import PHASES, Phase, PhaseProgress, report_phase
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from kg.take import SamplingRecipe
+    from engine.color.anchor import ColorAnchor
+    from kg.take import ColorCorrection, SamplingRecipe
 
 __all__ = [
     "ContinuityInput",
@@ -32,6 +38,10 @@ __all__ = [
     "GenerationResult",
     "ReferenceImage",
     "ProgressFn",
+    "PHASES",
+    "Phase",
+    "PhaseProgress",
+    "report_phase",
     "CancelToken",
     "VideoBackend",
     "BackendError",
@@ -47,7 +57,8 @@ class ProgressFn(Protocol):
     """``progress(step, total)``: steps done of the current window's total.
 
     A backend that makes a take in several windows (a long take) also says
-    which: ``progress(step, total, window, windows)``, 1-based.
+    which: ``progress(step, total, window, windows)``, 1-based. Other
+    phases go through `report_phase` (the engine passes a `PhaseProgress`).
     """
 
     def __call__(
@@ -56,7 +67,8 @@ class ProgressFn(Protocol):
 
 
 class CancelToken(threading.Event):
-    """Set by the UI or Ctrl-C; checked by backends between steps."""
+    """Set by the UI or Ctrl-C; checked by backends between steps and decode
+    chunks, and by the engine while it encodes and scores."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,9 @@ class GenerationRequest:
     steps: int
     guidance: float
     negative_prompt: str = ""
+    # the story's quality preset: backends with recipes beyond steps and CFG
+    # (LTX-2's guidance terms) read the rest of the preset from it
+    quality_preset: str = "balanced"
     model: str = ""
     memory_mode: str = "none"
     # a GGUF transformer in place of the checkpoint's (ltx, ltx2; "" none)
@@ -153,6 +168,10 @@ class GenerationRequest:
     references: tuple[ReferenceImage, ...] = ()
     # hosted backends: timeout, retries and prices (kg.schema.HostedSettings)
     hosted: Any = None
+    # what the take's colour is held to (`engine.color.anchor`; None: no
+    # correction): a latent backend pulls its latents toward the anchor's
+    # latent statistics and says so in `GenerationResult.color_correction`
+    color_anchor: ColorAnchor | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +216,11 @@ class GenerationResult:
     # The schedule, guidance, LoRAs and join strength it actually used
     # (`kg.take.SamplingRecipe`; None: a backend without denoising steps).
     recipe: SamplingRecipe | None = None
+    # The colour correction applied toward ``request.color_anchor`` (a latent
+    # backend's AdaIN pull, or the engine's pixel transfer after it, which
+    # keeps the uncorrected frames in ``original_frames``).
+    color_correction: ColorCorrection | None = None
+    original_frames: np.ndarray | None = None
 
 
 class VideoBackend:

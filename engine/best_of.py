@@ -1,7 +1,10 @@
 """Best of N: make N takes of a scene with different seeds, keep the best.
 
-The candidates are ordinary takes (seeds ``seed, seed + 1, ...``), each scored
-by the observer as it finishes. `choose` ranks them by the story's objective
+The candidates are ordinary takes, each scored by the observer as it
+finishes. Their seeds continue after the seeds the scene's takes already used
+(``seed, seed + 1, ...`` for a scene without takes; fresh random ones with
+``settings.new_take_seed`` ``random``: `engine.takes.candidate_seeds`), so no
+candidate repeats a take the scene has. `choose` ranks them by the story's objective
 (``settings.best_of.objective``), an ordered list of metrics: the first
 metric keeps the candidates within its tolerance of the best value, the next
 metric decides among those, and so on (which way each metric is better and
@@ -35,7 +38,7 @@ from engine.backend import CancelToken, ProgressFn, VideoBackend, get_backend
 from engine.generate import PreparedTake, make_take, prepare_take
 from engine.observe import TakeObserver
 from engine.runlock import hold_run
-from engine.takes import apply_selection
+from engine.takes import apply_selection, candidate_seeds
 from engine.video import ClipWriter
 from kg.metrics import Better, metric, metric_names
 from kg.schema import MAX_CANDIDATES, BestOfChoice, Scores, Story, Take
@@ -216,7 +219,7 @@ def _record(
             scene.status = "done"
             log.info("scene %r: kept take %s, selected meanwhile", scene_id, picked)
         else:
-            apply_selection(s, scene_id, choice.best)
+            apply_selection(s, scene_id, choice.best, story_dir)
         if edited_since is not None and edited_since(s, choice.best):
             scene.status = "stale"  # the candidates show the text before the edit
             log.info("scene %r: edited while its candidates generated", scene_id)
@@ -238,8 +241,9 @@ def generate_best_of(
     backends: Callable[[str], VideoBackend] = get_backend,
     on_candidate: Callable[[int, int], None] | None = None,
 ) -> Take:
-    """Make ``candidates`` takes of the scene (seeds ``seed`` to
-    ``seed + candidates - 1``), score them with ``observer``, select the best
+    """Make ``candidates`` takes of the scene (seeds after those its takes
+    used: `engine.takes.candidate_seeds`), score them with ``observer``,
+    select the best
     and record why; returns the chosen take (the last failed one when none
     finished). ``on_candidate(i, n)`` is called as candidate ``i`` (1-based)
     starts. Cancelling keeps the candidates made so far, the best selected.
@@ -257,13 +261,17 @@ def generate_best_of(
     root = Path(story_dir)
     run = Candidates(root, scene_id)
     with hold_run(root):
+        story = load_story(root)
+        seeds = candidate_seeds(
+            story.scene(scene_id), candidates, story.settings.new_take_seed
+        )
         try:
-            for i in range(candidates):
+            for i, seed in enumerate(seeds):
                 if on_candidate is not None:
                     on_candidate(i + 1, candidates)
                 prepared = prepare_take(
                     root, scene_id, backend=backend, model=model, force=True,
-                    backends=backends, seed_offset=i,
+                    backends=backends, seed=seed,
                 )  # fmt: skip
                 if isinstance(prepared, Take):  # not with force; for the types
                     run.takes.append(prepared)

@@ -16,8 +16,12 @@ __all__ = ["BudgetExceededError", "spent", "check_budget"]
 
 
 def spent(story: Story) -> float:
-    """USD charged for every take of the story so far."""
-    return sum(t.cost.usd for s in story.scenes for t in s.takes if t.cost is not None)
+    """USD charged for every take of the story so far, and for every call of
+    its drafting model (`engine.drafting`)."""
+    takes = sum(
+        t.cost.usd for s in story.scenes for t in s.takes if t.cost is not None
+    )
+    return takes + sum(c.cost.usd for c in story.model_calls if c.cost is not None)
 
 
 def check_budget(

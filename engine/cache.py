@@ -49,7 +49,15 @@ def cache_key(
         f.name: getattr(request, f.name)
         for f in dataclasses.fields(request)
         if f.name
-        not in ("continuity", "scene", "memory_mode", "windows", "references", "hosted")
+        not in (
+            "continuity",
+            "scene",
+            "memory_mode",
+            "windows",
+            "references",
+            "hosted",
+            "color_anchor",
+        )
     }
     doc = {
         "v": CACHE_VERSION,
@@ -69,5 +77,7 @@ def cache_key(
             [r.path, r.strength, hashlib.sha256(r.frame.tobytes()).hexdigest()]
             for r in request.references
         ]
+    if request.color_anchor is not None:  # absent otherwise, as references
+        doc["color"] = request.color_anchor.key()
     text = json.dumps(doc, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

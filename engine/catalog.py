@@ -20,19 +20,22 @@ distilled checkpoints were trained for 8 steps without guidance.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 from engine.errors import BackendError
-from engine.models import TINY_MODEL_ID
+from engine.models import is_tiny
 
 if TYPE_CHECKING:
     from kg.schema import Settings
 
 __all__ = [
     "Preset",
+    "ModelVersion",
+    "LTX2_VERSIONS",
     "BackendSpec",
     "CATALOG",
     "MEMORY_MODE_NEEDS",
@@ -50,8 +53,84 @@ CheckpointKind = Literal["dev", "distilled", "tiny"]
 
 @dataclass(frozen=True)
 class Preset:
+    """Steps and guidance of one quality preset.
+
+    ``guidance``: the video's classifier-free guidance (1 = none). The rest is
+    LTX-2's multimodal guidance (Lightricks/LTX-2 ``ltx_core`` guiders,
+    ``MultiModalGuiderParams``; diffusers ``LTX2Pipeline.__call__``), each
+    term one more transformer pass per step when on: ``stg`` the
+    spatio-temporal guidance scale (0 = off) perturbing the self-attention
+    of ``stg_blocks``; ``modality`` the modality-isolation scale (1 = off:
+    audio-video cross-attention switched off in the extra pass);
+    ``audio_guidance`` the audio stream's CFG (None: the video's);
+    ``rescale`` the variance-preserving guidance rescale (0 = none).
+    """
+
     steps: int
     guidance: float
+    stg: float = 0.0
+    stg_blocks: tuple[int, ...] = ()
+    modality: float = 1.0
+    audio_guidance: float | None = None
+    rescale: float = 0.0
+
+    @property
+    def passes(self) -> int:
+        """Transformer passes per step: 1, 2 with CFG, one more for STG and
+        one more for modality guidance (diffusers' ``LTX2Pipeline`` loop)."""
+        cfg = self.guidance > 1.0 or (self.audio_guidance or 0.0) > 1.0
+        return 1 + int(cfg) + int(self.stg > 0.0) + int(self.modality > 1.0)
+
+    def describe(self) -> str:
+        """What the preset runs and costs, for the Settings help and CLI.
+
+        >>> print(Preset(30, 3.0, 1.0, (28,), 3.0, 7.0, 0.7).describe())
+        ... # doctest: +NORMALIZE_WHITESPACE
+        30 steps, CFG 3 (audio 7), STG 1 on block 28, modality 3, rescale 0.7:
+        4 transformer passes a step (2x plain CFG)
+        """
+        parts = [f"{self.steps} steps"]
+        if self.guidance > 1.0:
+            audio = (
+                f" (audio {self.audio_guidance:g})"
+                if self.audio_guidance is not None
+                and self.audio_guidance != self.guidance
+                else ""
+            )
+            parts.append(f"CFG {self.guidance:g}{audio}")
+        else:
+            parts.append("no CFG")
+        if self.stg > 0.0:
+            blocks = ", ".join(str(b) for b in self.stg_blocks)
+            parts.append(f"STG {self.stg:g} on block {blocks}")
+        if self.modality > 1.0:
+            parts.append(f"modality {self.modality:g}")
+        if self.rescale > 0.0:
+            parts.append(f"rescale {self.rescale:g}")
+        cost = f"{self.passes} transformer pass{'es' if self.passes > 1 else ''} a step"
+        if self.passes > 2:
+            cost += f" ({self.passes / 2:g}x plain CFG)"
+        return ", ".join(parts) + ": " + cost
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One release of a model family: how to recognise it, what it needs,
+    and the makers' recipe per checkpoint kind (``presets``, like
+    `BackendSpec.presets`). ``detected_by`` says which config entries tell it
+    apart (read by the backend's loader, never the name); ``unverified``
+    lists what could not be checked without the real weights; ``tiny_id``
+    builds a random-weight model of this version in code."""
+
+    name: str
+    title: str
+    hub_ids: tuple[str, ...]
+    text_encoder: str
+    presets: Mapping[str, Mapping[str, Preset]]
+    detected_by: str
+    tiny_id: str
+    cross_timestep: bool = True
+    unverified: tuple[str, ...] = ()
 
 
 # What each memory mode needs (the diffusers runtime applies them; Settings
@@ -92,19 +171,94 @@ _LTX_VIDEO_PRESETS = {
     },
     "tiny": _TINY_PRESETS,
 }
-_LTX2_PRESETS = {
-    "dev": {
-        "fast": Preset(20, 4.0),
-        "balanced": Preset(40, 4.0),
-        "high": Preset(50, 4.0),
-    },
-    "distilled": {
-        "fast": Preset(8, 1.0),
-        "balanced": Preset(8, 1.0),
-        "high": Preset(8, 1.0),
-    },
-    "tiny": _TINY_PRESETS,
-}
+
+
+def _ltx2_presets(
+    steps: int, block: int, tiny_block: int | None
+) -> dict[str, dict[str, Preset]]:
+    """The makers' recipe of an LTX-2 version as presets.
+
+    ``balanced`` is Lightricks/LTX-2 ``ltx_pipelines/utils/constants.py``
+    (``MultiModalGuiderParams`` defaults for LTX-2.0, ``LTX_2_3_PARAMS`` for
+    2.3 and later; ``docs/multimodal-guidance.md``): video CFG 3, STG 1 on
+    one block, rescale 0.7, modality 3, audio CFG 7. ``fast`` turns STG and
+    modality guidance off (2 passes a step instead of 4) at two thirds of
+    the steps; ``high`` keeps the recipe with a third more steps. Distilled
+    checkpoints run the makers' 8 sigmas without guidance (one pass). The
+    tiny random builds step the recipe's guidance in 2 steps (plumbing only)
+    with STG on their own last block (``tiny_block``; the one-block tiny
+    LTX-2.0 runs CFG alone, as before versions were known).
+    """
+    full = Preset(steps, 3.0, 1.0, (block,), 3.0, 7.0, 0.7)
+    plain = Preset(steps * 2 // 3, 3.0, 0.0, (), 1.0, 7.0, 0.7)
+    tiny = plain
+    if tiny_block is not None:
+        tiny = dataclasses.replace(full, stg_blocks=(tiny_block,))
+    return {
+        "dev": {
+            "fast": plain,
+            "balanced": full,
+            "high": dataclasses.replace(full, steps=steps * 4 // 3),
+        },
+        "distilled": {name: Preset(8, 1.0) for name in ("fast", "balanced", "high")},
+        "tiny": {
+            "fast": Preset(2, 1.0),
+            "balanced": dataclasses.replace(tiny, steps=2),
+            "high": dataclasses.replace(tiny, steps=4),
+        },
+    }
+
+
+LTX2_VERSIONS: Mapping[str, ModelVersion] = MappingProxyType(
+    {
+        "2.0": ModelVersion(
+            name="2.0",
+            title="LTX-2.0 (19B)",
+            hub_ids=("Lightricks/LTX-2",),
+            text_encoder="Gemma 3 12B",
+            presets=_ltx2_presets(40, 29, None),
+            detected_by="no LTX-2.3 or 2.5 marker in its configs",
+            tiny_id="tiny-random",
+            cross_timestep=False,
+        ),
+        "2.3": ModelVersion(
+            name="2.3",
+            title="LTX-2.3 (22B)",
+            hub_ids=(
+                "diffusers/LTX-2.3-Diffusers",
+                "diffusers/LTX-2.3-Distilled-Diffusers",
+            ),
+            text_encoder="Gemma 3 12B",
+            presets=_ltx2_presets(30, 28, 1),
+            detected_by="transformer/config.json cross_attn_mod or gated_attn; "
+            "connectors/config.json per_modality_projections",
+            tiny_id="tiny-random-2.3",
+            unverified=(
+                "the hub folders' exact config values (read from diffusers' "
+                "LTX2VideoTransformer3DModel and LTX2TextConnectors arguments)",
+            ),
+        ),
+        "2.5": ModelVersion(
+            name="2.5",
+            title="LTX-2.5 (22B)",
+            hub_ids=("Lightricks/LTX-2.5-Diffusers",),
+            text_encoder="Gemma 4 (gemma4_unified)",
+            presets=_ltx2_presets(30, 28, 1),
+            detected_by="text_encoder/config.json model_type gemma4*; "
+            "transformer/config.json use_prompt_adaln_single false or ff_bias "
+            "false; a duration_head/ folder",
+            tiny_id="tiny-random-2.5",
+            unverified=(
+                "the makers publish no 2.5 recipe of their own: 2.3's is used",
+                "the DFR detail pipeline (diffusion decoder) and the duration "
+                "head are not used: clips decode through the VAE and last the "
+                "scene's duration",
+                "the hub folder's exact config values",
+            ),
+        ),
+    }
+)
+_LTX2_PRESETS = LTX2_VERSIONS["2.0"].presets
 
 
 @dataclass(frozen=True)
@@ -147,6 +301,11 @@ class BackendSpec:
     # is encoded from the predecessor's frame before its tail: the engine
     # reads that frame from the predecessor's clip for it
     one_frame_slot: bool = False
+    # a preview backend's takes have the frame counts of the render it
+    # previews: `plan_frames` follows this backend's frame rule (None: its own)
+    frame_rule_of: str | None = None
+    # releases of its model family, each with the makers' recipe (empty: one)
+    versions: Mapping[str, ModelVersion] = field(default_factory=dict)
 
     @property
     def holds_models(self) -> bool:
@@ -162,6 +321,9 @@ CATALOG: Mapping[str, BackendSpec] = MappingProxyType(
             module="engine.backends.animatic.backend",
             summary="CPU storyboard clips from the scene's attributes; no weights",
             frames="storyboard",
+            # previews LTX renders: 8k+1 frames, so previews, datasets and the
+            # trainers' buckets agree (49 frames for 2 s at 24 fps)
+            frame_rule_of="ltx",
         ),
         "ltx": BackendSpec(
             name="ltx",
@@ -179,16 +341,19 @@ CATALOG: Mapping[str, BackendSpec] = MappingProxyType(
         "ltx2": BackendSpec(
             name="ltx2",
             module="engine.backends.ltx2.backend",
-            summary="LTX-2 on diffusers: video with synchronized sound",
+            summary="LTX-2 (2.0, 2.3, 2.5) on diffusers: video with synchronized "
+            "sound, long takes",
             needs_gpu=True,
             makes_audio=True,
             model_family="ltx2",
             prompt_token_budget=1024,  # LTX-2's Gemma max_sequence_length
             size_multiple=32,
             temporal_ratio=8,
-            max_frames=481,  # 20 s at 24 fps, LTX-2's longest clip
+            max_frames=481,  # 20 s at 24 fps, LTX-2's longest clip (a window)
+            windows=True,
             memory_modes=_ALL_MODES,
             presets=_LTX2_PRESETS,
+            versions=LTX2_VERSIONS,
             # diffusers pipelines/ltx2/utils.py: "trained around 24/25/30 and
             # 60 fps, not 48 or 120"
             trained_fps=(24, 25, 30, 60),
@@ -235,7 +400,7 @@ def checkpoint_kind(model: str) -> CheckpointKind:
     'dev'
     """
     name = model.lower()
-    if name == TINY_MODEL_ID:
+    if is_tiny(name) and "distill" not in name:
         return "tiny"
     return "distilled" if "distill" in name else "dev"
 
@@ -248,18 +413,27 @@ def resolve_preset(
     steps: int | None = None,
     guidance: float | None = None,
     kind: str | None = None,
+    version: str | None = None,
 ) -> Preset:
     """Steps and guidance of ``preset`` for ``model`` on ``backend``, with
     per-scene overrides; ``kind`` (dev, distilled, tiny) when the backend
-    read it from the checkpoint, else the name's. A backend without presets
-    takes one step, no guidance.
+    read it from the checkpoint, else the name's; ``version`` (a key of the
+    backend's `BackendSpec.versions`) when the backend read it, for that
+    release's recipe. A backend without presets takes one step, no guidance.
 
-    >>> resolve_preset("ltx", "balanced", "Lightricks/LTX-Video", steps=25)
-    Preset(steps=25, guidance=3.0)
-    >>> resolve_preset("animatic", "high", "")
-    Preset(steps=1, guidance=0.0)
+    >>> p = resolve_preset("ltx", "balanced", "Lightricks/LTX-Video", steps=25)
+    >>> p.steps, p.guidance
+    (25, 3.0)
+    >>> resolve_preset("animatic", "high", "").steps
+    1
+    >>> print(resolve_preset("ltx2", "balanced", "x", kind="dev", version="2.3")
+    ...       .describe())  # doctest: +ELLIPSIS
+    30 steps, CFG 3 (audio 7), STG 1 on block 28, modality 3, rescale 0.7: ...
     """
-    tables = spec(backend).presets
+    chosen = spec(backend)
+    tables = chosen.presets
+    if version is not None and version in chosen.versions:
+        tables = chosen.versions[version].presets
     if not tables:
         base = Preset(1, 0.0)
     else:
@@ -271,7 +445,8 @@ def resolve_preset(
         base = table[preset]
     if steps is not None and steps < 1:
         raise BackendError(f"steps must be at least 1, got {steps}")
-    return Preset(
+    return dataclasses.replace(
+        base,
         steps=base.steps if steps is None else steps,
         guidance=base.guidance if guidance is None else guidance,
     )
@@ -282,10 +457,17 @@ def plan_frames(backend: str, frames: int) -> int:
     ``ratio * k + 1`` (at least one latent frame after the first), capped at
     the backend's one-piece limit.
 
+    A backend with ``frame_rule_of`` (the animatic, a preview) follows that
+    backend's rule.
+
     >>> plan_frames("ltx", 48), plan_frames("ltx2", 2000), plan_frames("animatic", 48)
-    (49, 481, 48)
+    (49, 2001, 49)
+    >>> plan_frames("replicate", 48)
+    48
     """
     chosen = spec(backend)
+    if chosen.frame_rule_of is not None:
+        chosen = spec(chosen.frame_rule_of)
     ratio = chosen.temporal_ratio
     if ratio is None:
         return frames

@@ -23,7 +23,9 @@ DECODE_BATCH = 64
 
 
 def decode_clips(
-    clips: Sequence[tuple[str | os.PathLike[str], int]], size: tuple[int, int]
+    clips: Sequence[tuple[str | os.PathLike[str], int]],
+    size: tuple[int, int],
+    pix_fmt: str = "rgb24",
 ) -> Iterator[np.ndarray]:
     """Frames of many clips in order, each clip exactly its stated frame count.
 
@@ -32,14 +34,20 @@ def decode_clips(
     height) and cut to ``frames``. A clip that decodes to fewer frames is
     never padded with a frozen last frame: `ValueError` names it. One ffmpeg
     process decodes up to `DECODE_BATCH` clips (``concat`` filter): starting
-    a decoder per clip costs more than decoding a short one.
+    a decoder per clip costs more than decoding a short one. ``pix_fmt``
+    ``"yuv420p"`` yields the planes as they are (a ``[H * 3 / 2, W]`` array per
+    frame, no colour conversion) for an encoder that takes them as they are.
     """
     import subprocess
 
     import imageio_ffmpeg
 
     width, height = size
-    frame_bytes = width * height * 3
+    planar = pix_fmt == "yuv420p"
+    if not planar and pix_fmt != "rgb24":
+        raise ValueError(f"pix_fmt must be rgb24 or yuv420p, got {pix_fmt!r}")
+    shape = (height * 3 // 2, width) if planar else (height, width, 3)
+    frame_bytes = width * height * 3 // (2 if planar else 1)
     for start in range(0, len(clips), DECODE_BATCH):
         batch = clips[start : start + DECODE_BATCH]
         inputs: list[str] = []
@@ -57,7 +65,7 @@ def decode_clips(
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
             "-nostdin", *inputs, "-filter_complex", ";".join(chains),
             "-map", "[out]", "-fps_mode", "passthrough",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+            "-f", "rawvideo", "-pix_fmt", pix_fmt, "-",
         ]  # fmt: skip
         expected = sum(frames for _, frames in batch)
         with subprocess.Popen(
@@ -71,7 +79,7 @@ def decode_clips(
                     if len(buf) < frame_bytes:
                         break
                     got += 1
-                    yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
+                    yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
             finally:
                 proc.stdout.close()
                 if got < expected:

@@ -5,10 +5,13 @@
 1. resolve the continuity source (the predecessor's selected take on a
    ``continuous`` edge) and the mode that can be honoured;
 2. build the prompt and the request;
-3. cache lookup: an identical content hash selects the existing take;
+3. cache lookup: an identical content hash selects the existing take (a new
+   take gets a new seed first, by ``settings.new_take_seed``: `engine.takes`);
 4. record a ``generating`` take (every state change goes through
    `kg.store.update_story`, never a story held across the generation);
-5. call the backend;
+5. call the backend; then, where it did not pull its latents toward the
+   take's colour anchor itself, transfer the frames' colours toward it
+   (`engine.color`, ``settings.color``; the originals are kept);
 6. write the first/last frames (lossless PNG), the tail latents and the clip
    (on the `ClipWriter` thread, while the observer scores, when one is given);
 7. run the observer (with ``settings.release_models`` the backend's models
@@ -17,6 +20,10 @@
 8. once the clip exists, mark the take ``done`` and select it, and mark
    continuous descendants ``stale``, in one save.
 
+Progress is reported by phase (`engine.progress`: load, denoise, decode,
+encode, score), and each phase's seconds are recorded in the take
+(``phase.<name>``). Cancel is honoured in every phase: the backend checks it
+between steps and decode chunks, the engine while it encodes and scores.
 Cancellation removes the unfinished take and restores the scene's status. A
 backend failure (out of memory included) leaves a ``failed`` take with a
 message saying what to change; the story and other takes stay intact.
@@ -24,6 +31,7 @@ message saying what to change; the story and other takes stay intact.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -45,15 +53,24 @@ from engine.backend import (
 )
 from engine.budget import check_budget
 from engine.cache import cache_key
+from engine.color.anchor import plan_color_anchor
+from engine.color.correct import correct_result
 from engine.continuity import ContinuityPlan, plan_continuity
 from engine.failure import check_result, failure_message
 from engine.observe import TakeObserver
 from engine.outcome import TakeInProgress, abandon, fail, finish
+from engine.progress import PhaseProgress
 from engine.redaction import redacted_traceback
 from engine.references import chosen_references, read_references, used
 from engine.request import asked_for, build_request, resolve_backend
 from engine.runlock import hold_run
-from engine.takes import apply_selection, find_cached_take, next_take_index
+from engine.takes import (
+    SEED_SPACE,
+    apply_selection,
+    find_cached_take,
+    new_take_seed,
+    next_take_index,
+)
 from engine.video import ClipWriter
 from kg.errors import StoryConflictError
 from kg.layout import take_files
@@ -67,6 +84,7 @@ __all__ = [
     "make_take",
     "complete_take",
     "backend_failed",
+    "take_progress",
 ]
 
 T = TypeVar("T")
@@ -87,6 +105,7 @@ def generate_scene(
     writer: ClipWriter | None = None,
     backends: Callable[[str], VideoBackend] = get_backend,
     seed_offset: int = 0,
+    new_take: bool = False,
 ) -> Take:
     """Generate a scene as a new take and select it; returns the take.
 
@@ -97,8 +116,9 @@ def generate_scene(
     backend : a backend name, an instance, or None for ``settings.backend``.
     model : model id or local path; None uses ``settings.model``.
     force : generate even when an identical take exists.
-    progress : called as ``progress(step, total)`` by the backend.
-    cancel : set it to stop between steps (raises `GenerationCancelled`).
+    progress : called as ``progress(step, total)`` by the backend; a
+        `engine.progress.PhaseProgress` hears every phase too.
+    cancel : set it to stop in any phase (raises `GenerationCancelled`).
     observer : scores the take (``scoring.observer.Observer`` or any
         `TakeObserver`); None leaves ``take.scores`` empty.
     writer : encode the mp4 on this writer's thread while the observer
@@ -107,6 +127,9 @@ def generate_scene(
     backends : turns a backend name into an instance (default: a new one
         each time; front ends pass a resolver that reuses them).
     seed_offset : added to the scene's seed (the candidates of best of N).
+    new_take : a new take of a scene: its seed follows
+        ``settings.new_take_seed`` (`engine.takes.new_take_seed`), and a take
+        identical to an existing one is not made again (that one is selected).
 
     Returns the finished take (``status`` ``done``, or ``failed`` with
     ``error`` saying what to change). Raises `GenerationCancelled` when
@@ -125,6 +148,7 @@ def generate_scene(
             force=force,
             backends=backends,
             seed_offset=seed_offset,
+            new_take=new_take,
         )
         if isinstance(prepared, Take):
             return prepared  # an identical take, reused
@@ -139,16 +163,26 @@ def make_take(
     writer: ClipWriter | None = None,
 ) -> Take:
     """Steps 5 to 8 of a prepared take here: the backend, then
-    `complete_take` (or `backend_failed`)."""
+    `complete_take` (or `backend_failed`). The backend gets a
+    `PhaseProgress` that relays to ``progress`` (every phase when it is one
+    itself, the denoising steps otherwise) and times the phases."""
+    cancel = cancel or CancelToken()
+    tracker = take_progress(progress)
+    tracker.phase("load")
     try:
-        result = prepared.impl.generate(
-            prepared.request,
-            progress or (lambda *report: None),
-            cancel or CancelToken(),
-        )
+        result = prepared.impl.generate(prepared.request, tracker, cancel)
     except BaseException as exc:
         return backend_failed(prepared, exc)
-    return complete_take(prepared, result, observer, writer)
+    return complete_take(
+        prepared, result, observer, writer, progress=tracker, cancel=cancel
+    )
+
+
+def take_progress(progress: ProgressFn | None) -> PhaseProgress:
+    """A fresh phase clock for one take, relaying to ``progress``."""
+    if isinstance(progress, PhaseProgress):
+        return PhaseProgress(listener=progress.relay)
+    return PhaseProgress(steps=progress)
 
 
 @dataclass
@@ -200,18 +234,26 @@ def prepare_take(
     backends: Callable[[str], VideoBackend] = get_backend,
     seed_offset: int = 0,
     in_flight_usd: float = 0.0,
+    new_take: bool = False,
+    seed: int | None = None,
 ) -> PreparedTake | Take:
     """Steps 1 to 4: continuity, references, request, budget, cache, and a
     ``generating`` take saved; returns the reused take when an identical one
     exists (the caller must hold the story's run lock). ``in_flight_usd``:
     what the story's takes still in flight are estimated to cost (they count
-    against the budget with what is spent)."""
+    against the budget with what is spent). ``seed``: the take's seed (in
+    place of ``seed_offset``); ``new_take``: the seed by the story's
+    ``new_take_seed`` setting."""
     story_dir = Path(story_dir)
     t0 = time.perf_counter()
 
     # 1. continuity source and mode (the one load before the take starts)
     story = load_story(story_dir)
     scene = story.scene(scene_id)  # KeyError names the scene
+    if seed is None and new_take:
+        seed = new_take_seed(scene, story.settings.new_take_seed)
+    if seed is not None:
+        seed_offset = (seed - scene.seed) % SEED_SPACE
     backend_name, impl = resolve_backend(backend, story, backends)
     model = story.settings.model if model is None else model
     plan = plan_continuity(
@@ -235,6 +277,10 @@ def prepare_take(
 
     # 2. prompt and request
     request = build_request(story, scene_id, model, plan, impl, seed_offset, references)
+    anchor = plan_color_anchor(
+        story_dir, story, scene_id, plan, latent=impl.supports_latent_continuity
+    )
+    request = dataclasses.replace(request, color_anchor=anchor)
     params = _params(story, backend_name, impl, model, request, plan)
     if impl.charges:  # before anything is begun
         estimate = impl.estimate_cost(request, story.settings.hosted)
@@ -246,7 +292,9 @@ def prepare_take(
         cached = find_cached_take(story_dir, scene, params.cache_key)
         if cached is not None:
             _save_change(
-                story_dir, story, lambda s: apply_selection(s, scene_id, cached.index)
+                story_dir,
+                story,
+                lambda s: apply_selection(s, scene_id, cached.index, story_dir),
             )
             log.info("scene %r: reusing identical take %d", scene_id, cached.index)
             return cached
@@ -298,9 +346,14 @@ def complete_take(
     result: GenerationResult,
     observer: TakeObserver | None,
     writer: ClipWriter | None,
+    *,
+    progress: PhaseProgress | None = None,
+    cancel: CancelToken | None = None,
 ) -> Take:
     """Steps 5 (its check) to 8: the result checked, files, scores, then
-    ``done`` and selected in one save."""
+    ``done`` and selected in one save. ``progress`` hears the encode and
+    score phases; ``cancel`` set during them discards the take
+    (`GenerationCancelled`)."""
     tip = prepared.tip
     tip.timings["backend"] = time.perf_counter() - prepared.backend_started
     for name, seconds in result.timings.items():
@@ -309,12 +362,22 @@ def complete_take(
         check_result(result, tip.request)
     except BackendError as exc:
         return fail(tip, failure_message(exc, prepared.backend_name, tip.request))
+    # colour held toward the anchor where the backend did not pull its latents
+    result = correct_result(result, tip.request.color_anchor, tip.scene_id, tip.index)
     release = tip.story.settings.release_models
     if release:  # free the video model before the encoders load
         prepared.impl.release()
 
     # 6-8. files, observer, done and selected (engine.outcome)
-    take = finish(tip, result, observer, writer, prepared.edited_since)
+    take = finish(
+        tip,
+        result,
+        observer,
+        writer,
+        prepared.edited_since,
+        progress=progress,
+        cancel=cancel,
+    )
     if release and observer is not None:
         observer.release()
     return take

@@ -23,6 +23,7 @@ from kg.weights import WeightsUnavailable, local_weights
 
 __all__ = [
     "TINY_MODEL_ID",
+    "is_tiny",
     "CheckpointMismatchError",
     "read_safetensors_header",
     "ModelSpec",
@@ -40,6 +41,16 @@ log = logging.getLogger(__name__)
 
 # The random-weight LTX-Video built in code for smoke runs (engine.backends.ltx.tiny).
 TINY_MODEL_ID = "tiny-random"
+
+
+def is_tiny(model: str) -> bool:
+    """Whether ``model`` names a random-weight build made in code:
+    ``tiny-random`` or a versioned one (``tiny-random-2.3``).
+
+    >>> is_tiny("tiny-random"), is_tiny("tiny-random-2.3-distilled"), is_tiny("x")
+    (True, True, False)
+    """
+    return model == TINY_MODEL_ID or model.startswith(TINY_MODEL_ID + "-")
 
 
 def read_safetensors_header(path: Path) -> tuple[dict[str, list[int]], dict[str, str]]:
@@ -127,6 +138,9 @@ class ModelSpec:
     # what could not be checked against stored sources ("" when all was)
     unverified: str = ""
     backend: str = ""  # the video backend that loads it ("" for observers)
+    # the model family's release (engine.catalog.LTX2_VERSIONS) it holds; the
+    # backend still reads it from the downloaded configs
+    version: str = ""
 
 
 # The makers' stage-2 LoRA for LTX-2 19B dev (Lightricks/LTX-2, repo root).
@@ -163,6 +177,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         needs="~80 GB download (Gemma 3 12B included); CUDA GPU with 24+ GB "
         "(fp8 + group_offload, or a GGUF Q8 transformer) or 80 GB (none)",
         description="LTX-2 19B dev: video with synchronized sound (ltx2 backend)",
+        version="2.0",
         unverified="repo id, model_index.json (LTX2Pipeline) and the connectors/, "
         "tokenizer/ and vocoder/ configs seen in stored sources; file sizes and "
         "a latent_upsampler/ folder not verified",
@@ -181,6 +196,50 @@ CATALOG: tuple[ModelSpec, ...] = (
         "in stored sources; Lightricks publishes the distilled model as a single "
         "file (ltx-2-19b-distilled) in Lightricks/LTX-2",
         backend="ltx2",
+        version="2.0",
+    ),
+    ModelSpec(
+        name="ltx-2.3",
+        repo_id="diffusers/LTX-2.3-Diffusers",
+        role="video",
+        allow_patterns=_LTX2_PATTERNS,
+        required=_LTX2_REQUIRED,
+        needs="~90 GB download (Gemma 3 12B included); CUDA GPU with 32+ GB "
+        "(fp8 + group_offload) or 80 GB (none)",
+        description="LTX-2.3 22B dev: the makers' recipe is 30 steps with CFG, "
+        "STG and modality guidance (4 transformer passes a step)",
+        unverified="repo id from diffusers' LTX-2 documentation; file list, sizes "
+        "and configs not seen",
+        backend="ltx2",
+        version="2.3",
+    ),
+    ModelSpec(
+        name="ltx-2.3-distilled",
+        repo_id="diffusers/LTX-2.3-Distilled-Diffusers",
+        role="video",
+        allow_patterns=_LTX2_PATTERNS,
+        required=_LTX2_REQUIRED,
+        needs="~90 GB download; as ltx-2.3, 8 steps without guidance",
+        description="LTX-2.3 22B distilled: 8 steps, one pass a step",
+        unverified="repo id from diffusers' LTX-2 documentation; file list, sizes "
+        "and configs not seen",
+        backend="ltx2",
+        version="2.3",
+    ),
+    ModelSpec(
+        name="ltx-2.5",
+        repo_id="Lightricks/LTX-2.5-Diffusers",
+        role="video",
+        allow_patterns=_LTX2_PATTERNS,
+        required=_LTX2_REQUIRED,
+        needs="~90 GB download (a Gemma 4 text encoder); CUDA GPU with 32+ GB "
+        "(fp8 + group_offload) or 80 GB (none)",
+        description="LTX-2.5 22B with a Gemma 4 text encoder (2.3's recipe; its "
+        "DFR detail decoder and duration head are not used here)",
+        unverified="repo id from diffusers' LTX-2 documentation; file list, sizes "
+        "and configs not seen",
+        backend="ltx2",
+        version="2.5",
     ),
     ModelSpec(
         name="ltx-2-distilled-lora",

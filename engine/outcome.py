@@ -13,12 +13,19 @@ merge path: edits saved meanwhile are kept):
   edited while it generated);
 - `fail`: a ``failed`` take with a message saying what to change;
 - `abandon`: a cancelled take disappears and the scene's status comes back.
+
+`finish` reports its phases (``encode``, ``score``) to the take's
+`engine.progress.PhaseProgress`, records every phase's seconds in the take
+(``phase.<name>``), and honours cancel in both: the encoder stops between
+frames, scoring is left to end on its own (its files are removed when it
+does), and the take is abandoned at once, the story left as before.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -27,14 +34,24 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backend import GenerationRequest, GenerationResult
+from engine.backend import CancelToken, GenerationRequest, GenerationResult
+from engine.color.anchor import line_anchor_frames
+from engine.color.correct import original_files, write_originals
 from engine.continuity import ContinuityPlan, save_tail_latents
 from engine.disk import disk_full_message
+from engine.errors import GenerationCancelled
 from engine.observe import TakeObserver
+from engine.progress import PhaseProgress
 from engine.redaction import redact
 from engine.sound import write_wav
 from engine.takes import apply_selection
-from engine.video import ClipWriter, last_frames, write_png, write_video
+from engine.video import (
+    ClipWriter,
+    clip_preset,
+    last_frames,
+    write_png,
+    write_video,
+)
 from kg.errors import StoryError, UnsafePathError
 from kg.fields import clip_message
 from kg.observation import ObservationRequest
@@ -97,8 +114,10 @@ class TakeInProgress:
         return edit(scene, take)
 
     def remove_files(self) -> None:
-        """Delete whatever files of this take were written."""
-        for rel in self.files.model_dump().values():
+        """Delete whatever files of this take were written (the originals of
+        a colour correction included)."""
+        kept = original_files(self.scene_id, self.index)
+        for rel in (*self.files.model_dump().values(), *kept):
             if rel:
                 # behind a link nothing of ours was written: leave it alone
                 with contextlib.suppress(UnsafePathError):
@@ -134,8 +153,24 @@ def fail(tip: TakeInProgress, message: str) -> Take:
     return tip.change(edit)  # type: ignore[return-value]
 
 
+@dataclass
+class _Encoding:
+    """How far the clip's encoder got (frames sent of all), for its phase."""
+
+    done: int = 0
+    total: int = 0
+
+    def frame(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
 def _write_files(
-    tip: TakeInProgress, result: GenerationResult, writer: ClipWriter | None
+    tip: TakeInProgress,
+    result: GenerationResult,
+    writer: ClipWriter | None,
+    progress: PhaseProgress,
+    cancel: CancelToken,
+    encoding: _Encoding,
 ) -> tuple[TakeFiles, Future[Path] | None]:
     """Frames and latents now; the clip now, or started on the writer thread."""
     story_dir, files, request = tip.story_dir, tip.files, tip.request
@@ -163,7 +198,10 @@ def _write_files(
             resolve_asset(story_dir, files.audio), result.audio, result.audio_rate
         )
         written.audio = files.audio
+    write_originals(story_dir, result, request.fps, audio=sound)  # a corrected take
     video = resolve_asset(story_dir, files.video)
+    encoding.total = len(frames)
+    progress.phase("encode", 0, len(frames))
     if writer is not None:  # encodes while the observer scores
         submitted = time.perf_counter()
 
@@ -171,10 +209,29 @@ def _write_files(
             tip.timings["encode"] = time.perf_counter() - submitted
 
         return written, writer.submit(
-            video, frames, request.fps, on_done=encoded, audio=sound
+            video,
+            frames,
+            request.fps,
+            on_done=encoded,
+            audio=sound,
+            cancelled=cancel.is_set,
+            on_frame=encoding.frame,
+            preset=clip_preset(tip.params.backend),
         )
+
+    def sent(done: int, total: int) -> None:
+        progress.phase("encode", done, total)
+
     t_enc = time.perf_counter()
-    write_video(video, frames, request.fps, audio=sound)
+    write_video(
+        video,
+        frames,
+        request.fps,
+        audio=sound,
+        cancelled=cancel.is_set,
+        on_frame=sent,
+        preset=clip_preset(tip.params.backend),
+    )
     tip.timings["encode"] = time.perf_counter() - t_enc
     written.video = files.video
     return written, None
@@ -196,6 +253,38 @@ def previous_tail(story_dir: Path, story: Story, take: Take) -> np.ndarray | Non
         return None
 
 
+def _observe_or_cancel(
+    tip: TakeInProgress,
+    observer: TakeObserver,
+    frames: np.ndarray,
+    take: Take,
+    cancel: CancelToken,
+) -> tuple[Scores | None, str | None]:
+    """`_observe` on a helper thread, given up at once when ``cancel`` is set
+    (`GenerationCancelled`): the scoring ends on its own and whatever it
+    writes for this take is removed then."""
+    out: list[tuple[Scores | None, str | None]] = []
+    ended = threading.Event()
+    given_up = threading.Event()
+
+    def score() -> None:
+        try:
+            out.append(_observe(tip, observer, frames, take))
+        finally:
+            ended.set()
+            if given_up.is_set():
+                tip.remove_files()  # embeddings written after the cancel
+
+    threading.Thread(target=score, name="storygraph-score", daemon=True).start()
+    while not ended.wait(0.1):
+        if cancel.is_set():
+            given_up.set()
+            if ended.is_set():  # it ended meanwhile: nothing left to remove later
+                tip.remove_files()
+            raise GenerationCancelled("cancelled while scoring")
+    return out[0] if out else (None, None)
+
+
 def _observe(
     tip: TakeInProgress,
     observer: TakeObserver,
@@ -212,6 +301,7 @@ def _observe(
         frames,
         previous,
         previous_tail(tip.story_dir, tip.story, take),
+        line_anchor_frames(tip.story_dir, tip.story, tip.scene_id, frames),
     )
     try:
         observation = observer.observe(request)
@@ -229,12 +319,73 @@ def finish(
     observer: TakeObserver | None,
     writer: ClipWriter | None,
     edited_since: Callable[[Story], bool],
+    *,
+    progress: PhaseProgress | None = None,
+    cancel: CancelToken | None = None,
 ) -> Take:
-    """Steps 6 to 8: files, scores, then ``done`` and selected in one save."""
-    # 6. files (the clip on the writer thread, if any, during step 7)
-    t_write = time.perf_counter()
+    """Steps 6 to 8: files, scores, then ``done`` and selected in one save.
+
+    Cancelled while encoding or scoring, the take is abandoned (its files
+    removed, the scene's status restored) and `GenerationCancelled` raised.
+    """
+    progress = progress or PhaseProgress()
+    cancel = cancel or CancelToken()
     try:
-        written, clip = _write_files(tip, result, writer)
+        return _finish(tip, result, observer, writer, edited_since, progress, cancel)
+    except GenerationCancelled:
+        abandon(tip)
+        raise
+
+
+def _check(cancel: CancelToken, doing: str) -> None:
+    if cancel.is_set():
+        raise GenerationCancelled(f"cancelled {doing}")
+
+
+def _check_clip(clip: Future[Path] | None, cancel: CancelToken) -> None:
+    """Cancelled: stop the writer's clip (if any) before giving up."""
+    if not cancel.is_set():
+        return
+    if clip is not None:
+        with contextlib.suppress(Exception):
+            clip.result()  # the encoder stops at its next frame
+    raise GenerationCancelled("cancelled while encoding")
+
+
+def _wait_for_clip(
+    clip: Future[Path], cancel: CancelToken, progress: PhaseProgress, enc: _Encoding
+) -> None:
+    """Wait for the writer's clip, reporting its frames; cancel stops the
+    encoder (it checks between frames) and this wait with it."""
+    while True:
+        try:
+            clip.result(timeout=0.1)
+            return
+        except TimeoutError:
+            progress.phase("encode", enc.done, enc.total)
+            if cancel.is_set():
+                with contextlib.suppress(Exception):
+                    clip.result()  # the encoder stops at its next frame
+                raise GenerationCancelled("cancelled while encoding") from None
+
+
+def _finish(
+    tip: TakeInProgress,
+    result: GenerationResult,
+    observer: TakeObserver | None,
+    writer: ClipWriter | None,
+    edited_since: Callable[[Story], bool],
+    progress: PhaseProgress,
+    cancel: CancelToken,
+) -> Take:
+    # 6. files (the clip on the writer thread, if any, during step 7)
+    _check(cancel, "before the take's files were written")
+    t_write = time.perf_counter()
+    encoding = _Encoding()
+    try:
+        written, clip = _write_files(tip, result, writer, progress, cancel, encoding)
+    except GenerationCancelled:
+        raise
     except Exception as exc:
         log.exception("writing take %d of scene %r failed", tip.index, tip.scene_id)
         return fail(
@@ -256,17 +407,29 @@ def finish(
     )
     scores, embeddings = None, None
     if observer is not None:
+        _check_clip(clip, cancel)
+        progress.phase("score")
         t_obs = time.perf_counter()
         params = tip.params.model_copy(
             update={"continuity_used": used, "continuity_note": note}
         )
         take = Take(index=tip.index, status="generating", params=params, files=written)
-        scores, embeddings = _observe(tip, observer, result.frames, take)
+        try:
+            scores, embeddings = _observe_or_cancel(
+                tip, observer, result.frames, take, cancel
+            )
+        except GenerationCancelled:
+            _check_clip(clip, cancel)  # the encoder stopped before files go
+            raise
         tip.timings["observe"] = time.perf_counter() - t_obs
     if clip is not None:  # a take is never done before its clip exists
         t_wait = time.perf_counter()
         try:
-            clip.result()
+            if not clip.done():
+                progress.phase("encode", encoding.done, encoding.total)
+            _wait_for_clip(clip, cancel, progress, encoding)
+        except GenerationCancelled:
+            raise
         except Exception as exc:
             log.exception(
                 "encoding take %d of scene %r failed", tip.index, tip.scene_id
@@ -279,7 +442,10 @@ def finish(
             )
         tip.timings["encode_wait"] = time.perf_counter() - t_wait
         written.video = tip.files.video
+    _check(cancel, "before the take was saved")
     tip.timings["total"] = time.perf_counter() - tip.started
+    for name, seconds in progress.timings.items():
+        tip.timings[f"phase.{name}"] = seconds
 
     # 8. done, selected, descendants stale
     def edit(scene: SceneNode, take: Take) -> Take:
@@ -295,6 +461,7 @@ def finish(
         if result.audio is not None:
             take.params.audio_continuity = result.audio_continuity_used
         take.params.recipe = result.recipe
+        take.color_correction = result.color_correction
         if result.cost is not None:
             take.cost = TakeCost(
                 usd=result.cost[0], source=clip_message(result.cost[1])
@@ -322,7 +489,7 @@ def finish(
             return None
         if not tip.select:
             return take  # a candidate: the choice among them selects
-        stale = apply_selection(story, tip.scene_id, tip.index)
+        stale = apply_selection(story, tip.scene_id, tip.index, tip.story_dir)
         if stale:
             log.info("scene %r: marked stale %s", tip.scene_id, stale)
         if edited_since(story):

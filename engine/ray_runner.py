@@ -13,7 +13,12 @@ Scheduling is `engine.scheduler`'s, as for the local runner: a scene is
 submitted once its continuity source is ready, so a continuous chain runs in
 order (its tail latents or last frame read from the take just written) while
 cuts, independent branches and other stories run in parallel, up to one take
-per worker; stories take turns, so a batch starts every story at once. The
+per worker; stories take turns, so a batch starts every story at once. A
+worker whose take comes back is given its next scene before that take is
+written and recorded here, so the driver's work overlaps the workers'; the
+first scenes go out once every worker has started (its process up, its
+backend built: `BatchStatus.workers_start_s`). Workers read the run's cancel
+flag without waiting on it (one question kept in flight). The
 takes in flight count against a story's hosted budget; a refusal stops
 submitting that story's scenes. With ``candidates`` > 1 a scene is made as
 that many candidate takes (seeds ``seed, seed + 1, ...``) on free workers at
@@ -84,6 +89,9 @@ class BatchStatus:
     # (story index, scene) pairs in flight together at the busiest moment
     busiest: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
+    # until every worker had started (its process up, its backend built):
+    # seconds of the run no scene could use, whatever the scheduling
+    workers_start_s: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -117,15 +125,46 @@ def _remote_classes() -> tuple[Any, Any]:
             return os.getpid()
 
         def generate(self, request: Any, board: Any) -> Any:
-            import ray as _ray
-
-            class RemoteCancel(CancelToken):
-                def is_set(self) -> bool:  # asked between steps
-                    return bool(_ray.get(board.is_set.remote()))
-
-            return self.backend.generate(request, lambda *a: None, RemoteCancel())
+            return self.backend.generate(request, lambda *a: None, _RemoteCancel(board))
 
     return CancelBoard, BackendWorker
+
+
+class _RemoteCancel(CancelToken):
+    """The run's cancel flag as a worker sees it, without waiting on the driver.
+
+    A backend asks between steps (the animatic between frames: hundreds of
+    times a scene); a blocking round trip to the flag's actor each time cost
+    a few milliseconds, about 0.1-0.3 s a scene. Instead at most one question
+    is in flight, asked at most every `POLL_S`: each ask looks whether its
+    answer has come (no wait), so a cancel is seen within `POLL_S` and a
+    round trip, and the flag's actor answers a few questions a second per
+    worker, not hundreds (which took CPU from the scenes).
+    """
+
+    POLL_S = 0.1
+
+    def __init__(self, board: Any) -> None:
+        super().__init__()
+        self._board = board
+        self._pending: Any = None
+        self._asked = -self.POLL_S
+        self._seen = False
+
+    def is_set(self) -> bool:
+        import ray
+
+        if self._seen or super().is_set():
+            return True
+        now = time.monotonic()
+        if self._pending is None and now - self._asked >= self.POLL_S:
+            self._pending, self._asked = self._board.is_set.remote(), now
+        if self._pending is not None:
+            ready, _ = ray.wait([self._pending], timeout=0)
+            if ready:
+                self._seen = bool(ray.get(self._pending))
+                self._pending = None
+        return self._seen
 
 
 @dataclass
@@ -269,33 +308,45 @@ class RayRunner:
         def new_worker() -> Any:
             return BackendWorker.options(**options).remote(name)
 
+        t_start = time.perf_counter()
         free = [new_worker() for _ in range(self.workers)]
+        # every worker up before the first scene: a scene then waits on its
+        # worker, never on a process still importing the engine
+        starting = [w.pid.remote() for w in free]
+        while starting and not self._cancelled:  # Cancel is heard meanwhile
+            _, starting = ray.wait(starting, num_returns=len(starting), timeout=0.5)
+        status.workers_start_s = time.perf_counter() - t_start
         # clips encode on a thread here while the workers make the next scenes
         writer = self._writer = ClipWriter()
         flights: dict[Any, _Flight] = {}
         self._scenes = []
         turn = 0
+
+        def fill() -> None:
+            """Begin every take a free worker can make, stories in turn."""
+            nonlocal turn
+            while free and not self._cancelled:
+                begun = next((b for b in self._scenes if b[1].more), None)
+                if begun is None:
+                    picked = next_scene(status.stories, turn)
+                    if picked is None:
+                        break
+                    i, sid = picked
+                    turn = i + 1
+                    status.stories[i].start(sid)
+                    begun = (i, SceneRun(status.stories[i], sid, candidates))
+                    self._scenes.append(begun)
+                i, scene = begun
+                prepared = scene.begin(backend=name, model=model, force=force)
+                if prepared is None:
+                    self._close_if_over(i, scene)
+                else:
+                    flight = _Flight(i, scene, prepared, free.pop())
+                    self._submit(flights, flight, status)
+
         try:
             while True:
-                # begin every take a free worker can make, stories in turn
-                while free and not self._cancelled:
-                    begun = next((b for b in self._scenes if b[1].more), None)
-                    if begun is None:
-                        picked = next_scene(status.stories, turn)
-                        if picked is None:
-                            break
-                        i, sid = picked
-                        turn = i + 1
-                        status.stories[i].start(sid)
-                        begun = (i, SceneRun(status.stories[i], sid, candidates))
-                        self._scenes.append(begun)
-                    i, scene = begun
-                    prepared = scene.begin(backend=name, model=model, force=force)
-                    if prepared is None:
-                        self._close_if_over(i, scene)
-                    else:
-                        flight = _Flight(i, scene, prepared, free.pop())
-                        self._submit(flights, flight, status)
+                fill()
                 if not flights:
                     break
                 ready, _ = ray.wait(list(flights), num_returns=1)
@@ -323,6 +374,17 @@ class RayRunner:
                     came = getattr(exc, "cause", None) or exc
                 if self._cancelled:  # what comes back after a cancel is dropped
                     came = GenerationCancelled("the run was cancelled")
+                # the freed worker starts on another ready scene (another
+                # branch, story or candidate) while this one's take is written
+                # and recorded here: the driver's work hides behind the workers'
+                try:
+                    fill()
+                except BaseException:
+                    stopped = GenerationCancelled("stopped")
+                    flight.scene.settle(
+                        flight.prepared, functools.partial(self._end, stopped)
+                    )
+                    raise
                 flight.scene.settle(flight.prepared, functools.partial(self._end, came))
                 self._close_if_over(flight.story, flight.scene)
         except BaseException:

@@ -129,6 +129,7 @@ def build_request(
         seed=(scene.seed + seed_offset) % 2**32,
         steps=steps,
         guidance=guidance,
+        quality_preset=settings.quality_preset,
         model=model,
         memory_mode=settings.memory_mode,
         transformer_file=settings.transformer_file,

@@ -70,7 +70,7 @@ def mux_aac(
         *("-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
         *("-i", str(video), *inputs),
         *("-map", "0:v:0", *audio, "-c:v", "copy"),
-        *("-c:a", "aac", "-b:a", bitrate, *cut, "-movflags", "+faststart"),
+        *("-c:a", "aac", "-b:a", bitrate, *cut, "-movflags", "+faststart+write_colr"),
         *("-f", "mp4", str(out)),
     ]
     done = subprocess.run(

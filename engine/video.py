@@ -6,6 +6,15 @@ written under a hidden temporary name in the same folder and renamed, so a
 process killed mid-write leaves either the whole file or none (plus a
 temporary file `remove_partial_files` cleans up). `ClipWriter` encodes on its
 own thread so the next scene does not wait on the encoder.
+
+Every clip and film is tagged BT.709 (primaries, transfer, matrix) in TV
+range and converted from RGB with the BT.709 matrix (ITU-R BT.709-6; what
+players assume for HD, so an untagged clip decoded as BT.601 no longer shifts
+colours), and has a keyframe at least every second (x264's default GOP of
+250 frames made seeking slow). A storyboard preview is encoded with x264's
+``ultrafast`` preset (`clip_preset`): at the same CRF its pictures are as
+good (PSNR within 1 dB of ``veryfast`` on animatic clips), about four times
+faster to write and about twice the size (``bench/bench_engine.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +35,10 @@ from kg.files import MAX_IMAGE_PIXELS, MAX_MEDIA_BYTES, check_story_file, read_i
 from kg.paths import TMP_MARK, atomic_path, walk_files
 
 __all__ = [
+    "CLIP_PRESET",
+    "COLOUR_TAGS",
+    "PREVIEW_PRESET",
+    "clip_preset",
     "write_video",
     "open_writer",
     "decode_clips",
@@ -68,6 +81,37 @@ def remove_partial_files(
     return removed
 
 
+# x264 presets: model clips (minutes of denoising each) get the smaller file;
+# storyboard previews (milliseconds of rendering) the fast encode.
+CLIP_PRESET = "veryfast"
+PREVIEW_PRESET = "ultrafast"
+# BT.709 primaries, transfer and matrix, TV range, said three times so they
+# always agree: the conversion from RGB and the frames' tags (the filter),
+# the stream's VUI (x264's parameters) and the MP4 ``colr`` box (the muxer
+# writes it from ffmpeg's options, with ``+write_colr``).
+_BT709 = (
+    *("-colorspace", "bt709", "-color_primaries", "bt709"),
+    *("-color_trc", "bt709", "-color_range", "tv"),
+)
+COLOUR_TAGS = (
+    "-vf",
+    "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,setparams="
+    "color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+    *_BT709,
+    *("-x264-params", "colorprim=bt709:transfer=bt709:colormatrix=bt709"),
+)
+
+
+def clip_preset(backend: str) -> str:
+    """The x264 preset of a take's clip: `PREVIEW_PRESET` for a backend whose
+    takes are storyboards (`engine.catalog`: the animatic), else `CLIP_PRESET`."""
+    from engine.catalog import CATALOG
+
+    spec = CATALOG.get(backend)
+    preview = spec is not None and spec.frames == "storyboard"
+    return PREVIEW_PRESET if preview else CLIP_PRESET
+
+
 def _check_frames(frames: np.ndarray) -> None:
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(
@@ -84,16 +128,23 @@ def write_video(
     fps: int,
     *,
     crf: int = 18,
-    preset: str = "veryfast",
+    preset: str = CLIP_PRESET,
     audio: str | os.PathLike[str] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Encode ``frames`` ``[F, H, W, 3]`` uint8 as an H.264 yuv420p mp4.
 
     yuv420p halves the chroma resolution, so width and height must be even.
     ``crf`` 18 is visually lossless for storyboards; ``veryfast`` keeps
     encoding well ahead of generation. ``audio``: a sound file muxed in as
-    AAC (192 kb/s, `mux_aac`), the picture stream copied.
+    AAC (192 kb/s, `mux_aac`), the picture stream copied. ``cancelled`` is
+    asked before every frame: true, the encode stops with
+    `engine.errors.GenerationCancelled` and leaves no file; ``on_frame(i, n)``
+    hears each frame sent.
     """
+    from engine.errors import GenerationCancelled
+
     _check_frames(frames)
     _, height, width, _ = frames.shape
     final = Path(path)
@@ -101,8 +152,15 @@ def write_video(
         silent = tmp.with_name(tmp.name + ".video.mp4") if audio else tmp
         try:
             writer = open_writer(silent, width, height, fps, crf=crf, preset=preset)
-            for frame in frames:
+            for i, frame in enumerate(frames, start=1):
+                if cancelled is not None and cancelled():
+                    writer.close()
+                    raise GenerationCancelled(
+                        f"cancelled while encoding, frame {i} of {len(frames)}"
+                    )
                 writer.send(np.ascontiguousarray(frame))
+                if on_frame is not None:
+                    on_frame(i, len(frames))
             writer.close()
             if audio:
                 mux_aac(silent, [audio], tmp)
@@ -119,10 +177,17 @@ def open_writer(
     fps: int,
     *,
     crf: int = 18,
-    preset: str = "veryfast",
+    preset: str = CLIP_PRESET,
+    key_frames: Sequence[int] = (),
+    pix_fmt_in: str = "rgb24",
 ) -> Generator[None, np.ndarray | None, None]:
     """A started H.264 yuv420p encoder writing ``path``: ``send`` it ``[H, W, 3]``
-    uint8 frames one at a time, then ``close`` it (see `write_video`)."""
+    uint8 frames one at a time, then ``close`` it (see `write_video`).
+
+    A keyframe comes at least every ``fps`` frames (one a second) and at each
+    frame index in ``key_frames`` (a film's scene starts). ``pix_fmt_in``
+    ``"yuv420p"`` takes BT.709 planes as they are (``[H * 3 / 2, W]`` uint8,
+    `engine.clip_decode.decode_clips`), no colour conversion on the way."""
     import imageio_ffmpeg
 
     if width % 2 or height % 2:
@@ -135,18 +200,31 @@ def open_writer(
         size=(width, height),
         fps=fps,
         codec="libx264",
-        pix_fmt_in="rgb24",
+        pix_fmt_in=pix_fmt_in,
+        input_params=list(_BT709) if pix_fmt_in == "yuv420p" else None,
         pix_fmt_out="yuv420p",
         quality=None,
         macro_block_size=1,
         ffmpeg_log_level="error",
         output_params=[
             *("-crf", str(crf), "-preset", preset),
-            *("-movflags", "+faststart"),
+            *("-g", str(max(1, round(fps)))),
+            *_forced_key_frames(key_frames, fps),
+            *COLOUR_TAGS,
+            *("-movflags", "+faststart+write_colr"),
         ],
     )
     writer.send(None)  # start the encoder
     return writer
+
+
+def _forced_key_frames(frames: Sequence[int], fps: int) -> list[str]:
+    """``-force_key_frames`` for frame indices: each time half a frame early,
+    so rounding never moves it onto the frame after."""
+    times = sorted({(k - 0.5) / fps for k in frames if k > 0})
+    if not times:
+        return []
+    return ["-force_key_frames", ",".join(f"{t:.6f}" for t in times)]
 
 
 def _check_media(path: str | os.PathLike[str], what: str) -> None:
@@ -270,11 +348,22 @@ class ClipWriter:
         fps: int,
         on_done: Callable[[Path, BaseException | None], None] | None = None,
         audio: str | os.PathLike[str] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        on_frame: Callable[[int, int], None] | None = None,
+        preset: str = CLIP_PRESET,
     ) -> Future[Path]:
         def job() -> Path:
             error: BaseException | None = None
             try:
-                write_video(path, frames, fps, audio=audio)
+                write_video(
+                    path,
+                    frames,
+                    fps,
+                    audio=audio,
+                    cancelled=cancelled,
+                    on_frame=on_frame,
+                    preset=preset,
+                )
             except BaseException as exc:  # reported to on_done, then re-raised
                 error = exc
             if on_done is not None:

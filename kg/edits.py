@@ -67,17 +67,26 @@ def edit_story(folder: Path, mutate: Callable[[Story], T]) -> T:
     The worker may save in between a page's read and this write; the change
     is re-applied on the newest revision rather than lost. A mutation that
     breaks the story raises `StoryValidationError` and nothing is written.
+    What the edit changed joins the story's undo history (`kg.history`).
     """
-    from kg.store import update_story
+    from kg.history import record, snapshot
+    from kg.store import story_lock, update_story
+
+    done: list[Any] = []  # (items before, story after) of the saved attempt
 
     def checked(story: Story) -> T:
+        before = snapshot(story)
         result = mutate(story)
         _revalidate(story, str(Path(folder) / STATE_FILE))
+        done[:] = [before, story]
         return result
 
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            return update_story(folder, checked)
+            with story_lock(folder):
+                result = update_story(folder, checked)
+                record(folder, *done)
+            return result
         except StoryConflictError:
             if attempt == _CONFLICT_RETRIES - 1:
                 raise

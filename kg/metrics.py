@@ -65,7 +65,9 @@ class Metric:
     the previous one across a continuous join (none on a first scene or
     after a cut); ``headline``: one of the few shown where room is short
     (the Screening filmstrip, ``storygraph show``); ``chart_top``: a chart's
-    axis reaches at least this high (for wide or open ranges).
+    axis reaches at least this high (for wide or open ranges);
+    ``vbench_departure``: where a VBench-style metric is computed otherwise
+    than VBench's own code, how (empty when it is not).
     """
 
     name: str
@@ -81,6 +83,9 @@ class Metric:
     at_join: bool = False
     headline: bool = False
     chart_top: float | None = None
+    # how the metric departs from VBench's own code ("": a VBench dimension
+    # computed as VBench does, or a metric that is not VBench's)
+    vbench_departure: str = ""
 
     @property
     def range_text(self) -> str:
@@ -137,7 +142,7 @@ METRICS: tuple[Metric, ...] = (
         tolerance=0.01,
         needs=("clip",),
         definition="How well the frames show the prompt: 2.5 times the cosine of "
-        "the prompt and each sampled frame in CLIP space (negatives as 0), "
+        "the prompt and each frame in CLIP space (negatives as 0), "
         "averaged.",
         headline=True,
     ),
@@ -150,9 +155,11 @@ METRICS: tuple[Metric, ...] = (
         better="higher",
         tolerance=0.005,
         needs=("dino",),
-        definition="VBench's subject consistency: how alike each sampled frame "
-        "is to the one before it and to the first one, in DINOv2 features.",
+        definition="VBench's subject consistency: how alike each frame is to "
+        "the one before it and to the first one, in DINOv2 features.",
         headline=True,
+        vbench_departure="DINOv2-small (Hugging Face transformers) where VBench "
+        "loads DINO ViT-B/16 from torch.hub; every frame, as VBench.",
     ),
     Metric(
         name="background_consistency",
@@ -165,6 +172,8 @@ METRICS: tuple[Metric, ...] = (
         needs=("clip",),
         definition="VBench's background consistency: the subject consistency "
         "formula on CLIP image features.",
+        vbench_departure="open_clip ViT-B-32 features, the same architecture as "
+        "VBench's CLIP ViT-B/32; every frame, as VBench.",
     ),
     Metric(
         name="temporal_flicker",
@@ -177,6 +186,8 @@ METRICS: tuple[Metric, ...] = (
         needs=("pixels",),
         definition="VBench's temporal flicker score: 1 minus the mean absolute "
         "change between consecutive frames over 255; 1 is no flicker at all.",
+        vbench_departure="scored on every take; VBench applies it to clips of "
+        "static scenes only, so on a moving clip it also counts motion.",
     ),
     Metric(
         name="seam_dino_cosine",
@@ -187,8 +198,9 @@ METRICS: tuple[Metric, ...] = (
         better="higher",
         tolerance=0.01,
         needs=("dino",),
-        definition="DINOv2 cosine of the previous take's last frame and this "
-        "take's first frame: how alike the two sides of the join look.",
+        definition="DINOv2 cosine of the previous take's last frame and the "
+        "first frame the film shows after the join (after the frames that "
+        "repeat the previous take): how alike the two sides of the join look.",
         at_join=True,
         headline=True,
     ),
@@ -203,7 +215,8 @@ METRICS: tuple[Metric, ...] = (
         tolerance=1.0,
         needs=("pixels",),
         definition="Mean absolute difference between the previous take's last "
-        "frame and this take's first frame, in 8-bit pixel values.",
+        "frame and the first frame the film shows after the join, in 8-bit "
+        "pixel values.",
         at_join=True,
         chart_top=10.0,
     ),
@@ -218,6 +231,9 @@ METRICS: tuple[Metric, ...] = (
         needs=("flow",),
         definition="VBench's dynamic degree on optical flow: 1 when the clip "
         "moves, 0 when it barely does.",
+        vbench_departure="OpenCV DIS optical flow at a 256-pixel short side "
+        "where VBench runs RAFT at full size (its threshold scales with the "
+        "size, so it is the same 6 px here); sampling and threshold as VBench.",
     ),
     Metric(
         name="motion",
@@ -249,6 +265,37 @@ METRICS: tuple[Metric, ...] = (
         "when it jumps.",
         at_join=True,
         chart_top=3.0,
+    ),
+    Metric(
+        name="join_color_shift",
+        label="join colour shift",
+        short="join ΔE00",
+        low=0.0,
+        high=None,
+        unit="ΔE00",
+        better="lower",
+        tolerance=0.5,
+        needs=("pixels",),
+        definition="CIEDE2000 colour difference between the previous take's last "
+        "frame and this take's first four new frames (after the repeated "
+        "ones), per pixel at 64x64 and averaged; about 1 is barely visible.",
+        at_join=True,
+        chart_top=6.0,
+    ),
+    Metric(
+        name="line_color_drift",
+        label="line colour drift",
+        short="line ΔE00",
+        low=0.0,
+        high=None,
+        unit="ΔE00",
+        better="lower",
+        tolerance=0.5,
+        needs=("pixels",),
+        definition="CIEDE2000 colour difference between the line's anchor (its "
+        "environment's reference image, else the line's first scene) and this "
+        "take's last frames, per pixel at 64x64 and averaged.",
+        chart_top=10.0,
     ),
 )
 

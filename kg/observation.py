@@ -45,6 +45,9 @@ class ObservationRequest:
     overlap_frames: int = 0
     # the previous take's last two frames, for the flow across the join
     previous_tail: np.ndarray | None = None  # [2, H, W, 3] uint8
+    # the line's colour anchor (its environment's reference image, else the
+    # line's first scene's first frames), for the line's colour drift
+    anchor_frames: np.ndarray | None = None  # [N, H, W, 3] uint8
 
     @classmethod
     def of_take(
@@ -56,6 +59,7 @@ class ObservationRequest:
         frames: np.ndarray,
         previous_last_frame: np.ndarray | None,
         previous_tail: np.ndarray | None = None,
+        anchor_frames: np.ndarray | None = None,
     ) -> ObservationRequest:
         """The request for ``take`` of ``scene_id`` in ``story``."""
         embeddings = take_files(scene_id, take.index).embeddings
@@ -73,6 +77,7 @@ class ObservationRequest:
             fps=take.params.fps,
             overlap_frames=take.overlap_frames,
             previous_tail=previous_tail,
+            anchor_frames=anchor_frames,
         )
 
 

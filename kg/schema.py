@@ -37,8 +37,10 @@ from kg.fields import (
     bounded_text,
     utc_now,
 )
+from kg.model_calls import ModelCall
 from kg.settings import (  # noqa: F401 - the schema's public names
     BestOfSettings,
+    ColorSettings,
     DecaySettings,
     HostedSettings,
     PriceTable,
@@ -49,6 +51,8 @@ from kg.settings import (  # noqa: F401 - the schema's public names
 )
 from kg.take import (  # noqa: F401 - the schema's public names
     BestOfChoice,
+    ColorCorrection,
+    ColorShift,
     GenerationParams,
     Scores,
     Take,
@@ -268,6 +272,8 @@ class Story(StrictModel):
     environments: list[Environment] = Field(default_factory=list)
     scenes: list[SceneNode] = Field(default_factory=list)
     edges: list[SceneEdge] = Field(default_factory=list)
+    # Calls of the drafting model and their cost (counted against the budget).
+    model_calls: list[ModelCall] = Field(default_factory=list, max_length=100_000)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Story:

@@ -9,7 +9,7 @@ generation, so a story file stays valid whichever backend it names.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -42,8 +42,17 @@ __all__ = [
     "HostedSettings",
     "RaySettings",
     "BestOfSettings",
+    "ColorSettings",
+    "DraftingSettings",
+    "TokenPrice",
     "Settings",
+    "NewTakeSeed",
 ]
+
+# What "Generate a new take" does with the seed (ComfyUI's "control after
+# generate"): one past the highest seed the scene used, a random one, or the
+# scene's own (an identical take is then found again, not made twice).
+NewTakeSeed = Literal["increment", "random", "fixed"]
 
 
 class WindowSettings(StrictModel):
@@ -172,6 +181,68 @@ class BestOfSettings(StrictModel):
         return self
 
 
+class ColorSettings(StrictModel):
+    """Colour drift: where it is corrected and when a join counts as slipped.
+
+    ``correction``: ``off``; ``line``: each take is pulled toward its line's
+    anchor (its environment's reference image, else the line's first
+    scene); ``scene``: toward the take it continues from (nothing after a
+    cut). Latent backends that support it pull the latents' statistics
+    (AdaIN, `engine.backends.diffusers.adain`), the others
+    transfer the pixels' colours with ``method`` (Reinhard's mean and spread,
+    or MKL's full covariance, in CIELAB) and keep the original clip.
+    ``strength``: how far (1: all the way). ``threshold``: a join or a line
+    drifting more than this many CIEDE2000 units is flagged.
+    """
+
+    # Off by default: pulling every take toward one look suits a line that
+    # keeps its look, not a storyboard whose scenes change palette.
+    correction: Literal["off", "line", "scene"] = "off"
+    method: Literal["reinhard", "mkl"] = "reinhard"
+    # Most of the way: a full pull also flattens colour changes the story asks for.
+    strength: Unit = 0.8
+    # About 3 ΔE00 is visible at a glance between two frames side by side.
+    threshold: Annotated[float, Field(gt=0.0, le=100.0)] = 3.0
+
+
+class TokenPrice(StrictModel):
+    """USD per million tokens a language model reads and writes."""
+
+    input: Annotated[float, Field(ge=0.0, le=10_000.0)] = 0.0
+    output: Annotated[float, Field(ge=0.0, le=10_000.0)] = 0.0
+
+
+class DraftingSettings(StrictModel):
+    """The language model that drafts scenes (`engine.drafting`): any
+    OpenAI-compatible chat endpoint (llama.cpp, Ollama, vLLM, LM Studio, a
+    hosted provider). The API key is read from the environment variable
+    ``api_key_env`` and never stored."""
+
+    # llama.cpp's server; Ollama is http://127.0.0.1:11434/v1, LM Studio :1234/v1
+    endpoint: Annotated[str, Field(max_length=500)] = "http://127.0.0.1:8080/v1"
+    model: ModelId = ""
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,63}$")] = (
+        "OPENAI_API_KEY"
+    )
+    # Per model; a model without a price on a local endpoint costs nothing, on
+    # another one it is refused while the story has a budget.
+    prices: dict[ModelId, TokenPrice] = Field(default_factory=dict, max_length=64)
+    # An answer longer than this is cut by the server (and refused here).
+    max_tokens: Annotated[int, Field(ge=64, le=32_768)] = 2_048
+    timeout_s: Annotated[int, Field(ge=5, le=3_600)] = 120
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                f"{value!r} is not an http(s) URL; give the server's OpenAI-"
+                "compatible base URL, such as http://127.0.0.1:8080/v1"
+            )
+        return value.rstrip("/")
+
+
 class Settings(StrictModel):
     backend: Word = "animatic"
     model: ModelId = ""
@@ -184,6 +255,8 @@ class Settings(StrictModel):
     # transformer by the ltx and ltx2 backends; "" for the checkpoint's own.
     transformer_file: GgufPath = ""
     continuity_mode: ContinuityMode = "latent"
+    # increment by default: a new take is a new take, and reproducible
+    new_take_seed: NewTakeSeed = "increment"
     # Free the video model before scoring and the encoders after each scene so
     # one heavy model is in memory at a time (slower: models reload per scene).
     release_models: bool = False
@@ -197,3 +270,5 @@ class Settings(StrictModel):
     hosted: HostedSettings = Field(default_factory=HostedSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
     decay: DecaySettings = Field(default_factory=DecaySettings)
+    drafting: DraftingSettings = Field(default_factory=DraftingSettings)
+    color: ColorSettings = Field(default_factory=ColorSettings)

@@ -15,11 +15,13 @@ Story folder layout::
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +37,7 @@ from kg.errors import (
 from kg.parse import (
     MAX_STATE_BYTES,
     MIGRATIONS,
+    check_dump,
     dump_story,
     format_json_path,
     parse_story,
@@ -172,13 +175,31 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _atomic_write(file: Path, text: str) -> None:
-    """`kg.paths.atomic_path`, keeping the version it replaces as the backup."""
+def _write_synced(tmp: Path, data: bytes) -> None:
+    with open(tmp, "xb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _atomic_write(file: Path, text: str, check: Callable[[], None]) -> None:
+    """`kg.paths.atomic_path`, keeping the version it replaces as the backup.
+
+    ``check`` (the save's validation) runs while a thread writes and syncs
+    the temporary file (the disk's wait and the CPU's work overlap); the file
+    replaces the old one only once both are done and ``check`` has passed.
+    """
+    data = text.encode("utf-8")
     with atomic_path(file) as tmp:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-write")
+        try:
+            written = writer.submit(_write_synced, tmp, data)
+            try:
+                check()
+            finally:
+                written.result()  # the file is complete (or its error raised)
+        finally:
+            writer.shutdown(wait=True)
         if file.exists():
             # hard link (no copy) the current version as the backup, atomically
             with atomic_path(file.with_name(BACKUP_FILE)) as bak_tmp:
@@ -235,8 +256,8 @@ def save_story(
                 f'  "revision": {story.revision},', text, count=1
             )
             assert n == 1, "dump_story always writes a top-level revision line"
-            parse_story(text, str(file))  # never write what would not load
-            _atomic_write(file, text)
+            # never write what would not load: validated while it is written
+            _atomic_write(file, text, functools.partial(check_dump, text, str(file)))
         except BaseException:
             story.revision -= 1
             raise

@@ -48,6 +48,8 @@ __all__ = [
     "TakeFiles",
     "Scores",
     "TakeCost",
+    "ColorShift",
+    "ColorCorrection",
     "Take",
 ]
 
@@ -91,7 +93,13 @@ class StageRecipe(StrictModel):
     guidance_rescale: Unit = 0.0
     audio_guidance: Annotated[float, Field(ge=0.0, le=1_000.0)] | None = None
     stg_scale: Annotated[float, Field(ge=0.0, le=1_000.0)] = 0.0
+    stg_blocks: list[Annotated[int, Field(ge=0, le=1_000)]] = Field(
+        default_factory=list, max_length=64
+    )
     modality_scale: Annotated[float, Field(ge=0.0, le=1_000.0)] = 1.0
+    # transformer passes a step (CFG's batch of two counts two; STG and
+    # modality guidance one more each): what the guidance cost
+    transformer_passes: Annotated[int, Field(ge=1, le=16)] = 1
     loras: list[ShortText] = Field(default_factory=list, max_length=16)
 
 
@@ -105,12 +113,18 @@ class LoraUse(StrictModel):
 
 class SamplingRecipe(StrictModel):
     """How a take was stepped, for comparing with the model makers' recipes:
-    the checkpoint kind and how it was decided, every stage's schedule and
-    guidance, the LoRAs, and the strength a carried tail was held with at
-    the scene join (None: nothing carried)."""
+    the checkpoint kind and how it was decided, the model's release and how
+    it was read, the quality preset, every stage's schedule and guidance, the
+    LoRAs, and the strength a carried tail was held with at the scene join
+    (None: nothing carried). A take made window by window records one stage
+    per window and stage."""
 
     checkpoint_kind: Literal["dev", "distilled", "tiny"]
     kind_source: Message = ""
+    # the model's release (LTX-2 "2.0", "2.3", "2.5") and how it was read
+    model_version: ShortText | None = None
+    version_source: Message = ""
+    quality_preset: ShortText | None = None
     stages: list[StageRecipe] = Field(default_factory=list, max_length=64)
     loras: list[LoraUse] = Field(default_factory=list, max_length=16)
     join_strength: Unit | None = None
@@ -184,6 +198,34 @@ _MetricScores: Any = create_model(
 )
 
 
+class ColorShift(StrictModel):
+    """Which way a colour difference went (`scoring.color`): this take's mean
+    CIELAB lightness and chroma minus the reference's, and the turn of its
+    mean hue in degrees (None where either side is nearly grey)."""
+
+    lightness: Annotated[float, Field(ge=-100.0, le=100.0)]
+    chroma: Annotated[float, Field(ge=-200.0, le=200.0)]
+    hue: Annotated[float, Field(ge=-180.0, le=180.0)] | None = None
+
+    def words(self) -> str:
+        """The shift in words, "" when it is too small to name.
+
+        >>> ColorShift(lightness=3.1, chroma=-2.4).words()
+        'brighter, less saturated'
+        >>> ColorShift(lightness=0.2, chroma=0.1, hue=12.0).words()
+        'hue turned +12°'
+        """
+        parts = []
+        # half a CIELAB unit: below what anyone sees side by side
+        if abs(self.lightness) >= 0.5:
+            parts.append("brighter" if self.lightness > 0 else "darker")
+        if abs(self.chroma) >= 0.5:
+            parts.append("more saturated" if self.chroma > 0 else "less saturated")
+        if self.hue is not None and abs(self.hue) >= 5.0:
+            parts.append(f"hue turned {self.hue:+.0f}°")
+        return ", ".join(parts)
+
+
 class Scores(_MetricScores):
     """Observer scores of one take; ``None`` means not computed (see reasons).
 
@@ -199,6 +241,9 @@ class Scores(_MetricScores):
     unavailable: dict[Key, Message] = Field(default_factory=dict)
     encoders: dict[Key, ModelId] = Field(default_factory=dict)
     scored_at: Word | None = None
+    # colour metric name (join_color_shift, line_color_drift) -> which way
+    # the colour went, beside its CIEDE2000 value
+    color_shifts: dict[Key, ColorShift] = Field(default_factory=dict, max_length=8)
 
 
 _clashes = [
@@ -223,6 +268,28 @@ class TakeCost(StrictModel):
     source: Message
 
 
+class ColorCorrection(StrictModel):
+    """A colour correction applied to a take toward its anchor (`engine.color`).
+
+    ``method``: ``adain`` pulled the latents' per-channel statistics (latent
+    backends, before decoding), ``reinhard``/``mkl`` transferred the pixels'
+    colours in CIELAB (frame and hosted backends); ``mode``: toward the
+    line's anchor or the scene's predecessor; ``strength``: how far (1: all
+    the way). The anchor is a take or an environment's reference image. A
+    pixel transfer keeps the original clip and frames (``original_*``), so
+    undoing it restores them byte for byte.
+    """
+
+    method: Literal["adain", "reinhard", "mkl"]
+    mode: Literal["line", "scene"]
+    strength: Unit
+    anchor_take: TakeRef | None = None
+    anchor_image: RelPath | None = None
+    original_video: RelPath | None = None
+    original_first_frame: RelPath | None = None
+    original_last_frame: RelPath | None = None
+
+
 class Take(StrictModel):
     index: Annotated[int, Field(ge=1, le=1_000_000)]
     created_at: Word = Field(default_factory=utc_now)
@@ -241,3 +308,5 @@ class Take(StrictModel):
     best_of: BestOfChoice | None = None
     # Hosted backends only: what the provider charged for it.
     cost: TakeCost | None = None
+    # The colour correction applied toward its anchor (None: none).
+    color_correction: ColorCorrection | None = None

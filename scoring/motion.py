@@ -5,7 +5,8 @@ moves, whether it is frozen, and whether a continuous join flows.
   frames sampled at about 8 fps (every ``round(fps / 8)``-th), per consecutive
   pair the mean of the largest 5 % of flow magnitudes, and the clip counts as
   dynamic (1.0, else 0.0) when at least ``round(4 * n_frames / 16)`` pairs
-  exceed ``max(1, 8 / fps) * 6 * short_side / 256`` pixels.
+  exceed ``6 * short_side / 256`` pixels (``DynamicDegree.set_params`` and
+  ``check_move``), at every frame rate.
 - `motion`: the mean of those per-pair values, in pixels of a 256-pixel
   short side (comparable across sizes).
 - `static`: no sampled pair moves more than `STATIC_PX` (in the same units):
@@ -92,13 +93,17 @@ def dynamic_degree(pairs: list[float], n_sampled: int, fps: float) -> float | No
     """1.0 when the clip moves by VBench's rule (module docstring), else 0.0;
     None for fewer than two sampled frames.
 
+    ``fps`` is kept for callers; VBench's threshold does not depend on it.
+
     >>> # 8 sampled frames at 8 fps: two pairs over 6 px make a clip dynamic
     >>> dynamic_degree([7.0, 7.0, 0.0], 8, 8.0), dynamic_degree([7.0, 0, 0], 8, 8.0)
     (1.0, 0.0)
     """
     if not pairs:
         return None
-    threshold = max(1.0, 8.0 / fps) * 6.0  # * short_side / 256, here 1
+    # VBench: thres = 6.0 * (scale / 256.0); the flow runs at a 256-pixel
+    # short side (`FLOW_SIDE`), so scale / 256 is 1 here
+    threshold = 6.0
     need = round(4 * n_sampled / 16)
     moving = sum(score > threshold for score in pairs)
     return 1.0 if moving >= need else 0.0

@@ -4,12 +4,18 @@
 scoring never imports the engine). For every take it
 
 1. computes the pixel metrics on every frame (temporal flicker, seam MAE),
+   the colour drift at the join and along the line (`scoring.color`),
    and the optical-flow motion metrics on frames sampled at about 8 fps
    (dynamic degree, motion, the static flag, the seam flow; `scoring.motion`),
-2. samples frames (16, uniform, first and last included) and encodes them with
-   CLIP and DINOv2, plus the prompt with CLIP's text tower,
+2. encodes every frame with CLIP and DINOv2 (as VBench does; an observer
+   made with ``samples=N`` sees N uniform frames instead, and the embeddings
+   file's ``consistency_frames`` says which), plus the prompt with CLIP's
+   text tower,
 3. computes CLIPScore, VBench subject/background consistency, the DINO seam
-   cosine and character consistency against cached reference features,
+   cosine and character consistency against cached reference features; the
+   seam metrics compare the previous take's last frame with the first frame
+   the film shows after the join (frame ``overlap_frames``: the frames before
+   it repeat the predecessor and are skipped in playback),
 4. writes the features to ``scenes/<scene>/take-<n>.embeddings.safetensors``.
 
 Which metrics need CLIP or DINOv2, and which compare with the previous take,
@@ -36,18 +42,21 @@ from kg.observation import Observation, ObservationRequest
 from kg.paths import atomic_path, resolve_asset
 from kg.schema import Scores
 from scoring import metrics
+from scoring.color import score_color
 from scoring.encoders import FETCH_COMMAND, WeightsUnavailable
 from scoring.recording import (
+    NO_NEW_FRAME,
     NO_PREVIOUS,
     ONE_FRAME,
     failure_message,
+    join_frame_index,
     put_score,
     record_failure,
     resize_frame,
     score_motion,
 )
 from scoring.references import ReferenceCache
-from scoring.sampling import DEFAULT_SAMPLES, sample_indices
+from scoring.sampling import sample_indices
 
 if TYPE_CHECKING:
     import torch
@@ -99,7 +108,8 @@ class Observer:
         loader raising `WeightsUnavailable` makes the metrics unavailable), or
         ``None`` (no such encoder).
     device : moves given encoders there; loaders choose the best device.
-    samples : frames the encoders see per take.
+    samples : frames the encoders see per take; None (the default): every
+        frame, as VBench's consistency dimensions do.
     batch_size : frames per encoder forward pass.
     """
 
@@ -109,7 +119,7 @@ class Observer:
         dino: EncoderSource = None,
         device: torch.device | str | None = None,
         *,
-        samples: int = DEFAULT_SAMPLES,
+        samples: int | None = None,
         batch_size: int = 32,
         motion: bool = True,
     ) -> None:
@@ -239,22 +249,38 @@ class Observer:
         put_score(s, "temporal_flicker", metrics.temporal_flicker(frames))
         if s.temporal_flicker is None:
             s.unavailable["temporal_flicker"] = ONE_FRAME
-        if previous is not None:
-            put_score(s, "seam_pixel_mae", metrics.seam_pixel_mae(previous, frames[0]))
-        else:
+        joined = join_frame_index(len(frames), request.overlap_frames)
+        if previous is None:
             for name in JOIN_METRICS:
                 s.unavailable[name] = NO_PREVIOUS
+            joined = None
+        elif joined is None:
+            for name in JOIN_METRICS:
+                s.unavailable[name] = NO_NEW_FRAME
+        else:
+            put_score(
+                s, "seam_pixel_mae", metrics.seam_pixel_mae(previous, frames[joined])
+            )
 
         if self.motion:
             score_motion(s, request, frames)
+        score_color(s, request, frames)  # colour drift at the join, on the line
 
         # 2. sampled frames through the encoders
         idx = sample_indices(len(frames), self.samples)
-        sampled = frames[idx]
+        sampled = frames if len(idx) == len(frames) else frames[idx]  # no copy
         tensors: dict[str, torch.Tensor] = {"frame_indices": torch.from_numpy(idx)}
-        meta = {"scene_id": request.scene_id, "take": str(request.take_index)}
+        meta = {
+            "scene_id": request.scene_id,
+            "take": str(request.take_index),
+            # how many frames the consistency metrics saw ("every": VBench's way)
+            "consistency_frames": (
+                "every" if len(idx) == len(frames) else f"{len(idx)} of {len(frames)}"
+            ),
+        }
         self._score_clip(s, request.prompt, sampled, tensors, meta)
-        self._score_dino(s, request, sampled, previous, tensors, meta)
+        seam = None if joined is None else (previous, frames[joined])
+        self._score_dino(s, request, sampled, seam, tensors, meta)
         s.scored_at = utc_now()
         return s, tensors, meta
 
@@ -283,18 +309,20 @@ class Observer:
         s: Scores,
         request: ObservationRequest,
         sampled: np.ndarray,
-        previous: np.ndarray | None,
+        seam: tuple[np.ndarray, np.ndarray] | None,
         tensors: dict[str, torch.Tensor],
         meta: dict[str, str],
     ) -> None:
-        """DINOv2: subject consistency, the seam cosine, character consistency."""
+        """DINOv2: subject consistency, the seam cosine (``seam``: the previous
+        take's last frame and the first frame the film shows after the join),
+        character consistency."""
         dino = self._family_encoder(s, "dino", DINO_METRICS, meta)
         if dino is None:
             return
         try:
             image = self._consistency_features(s, "dino", dino, sampled, tensors)
-            if previous is not None:
-                _score_seam(s, dino, previous, image)
+            if seam is not None:
+                _score_seam(s, dino, *seam)
         except Exception as exc:
             record_failure(
                 s,
@@ -391,10 +419,11 @@ def _score_prompt(
 
 
 def _score_seam(
-    s: Scores, dino: ImageEncoder, previous: np.ndarray, image: torch.Tensor
+    s: Scores, dino: ImageEncoder, previous: np.ndarray, joined: np.ndarray
 ) -> None:
-    """DINO cosine of the previous take's last frame and this take's first."""
-    prev = dino.encode_images(previous[None])
+    """DINO cosine of the previous take's last frame and the first frame the
+    film shows after the join (`join_frame_index`)."""
+    pair = dino.encode_images(np.stack([previous, joined]))  # [2, D]
     put_score(
-        s, "seam_dino_cosine", metrics.seam_cosine(prev[0].numpy(), image[0].numpy())
+        s, "seam_dino_cosine", metrics.seam_cosine(pair[0].numpy(), pair[1].numpy())
     )

@@ -22,6 +22,8 @@ from scoring import motion
 __all__ = [
     "ONE_FRAME",
     "NO_PREVIOUS",
+    "NO_NEW_FRAME",
+    "join_frame_index",
     "MOTION_METRICS",
     "resize_frame",
     "put_score",
@@ -37,6 +39,25 @@ ONE_FRAME = "the take has one frame; needs two"
 
 
 NO_PREVIOUS = "no previous take (first scene, or a cut)"
+
+
+NO_NEW_FRAME = "no new frame after the join (every frame repeats the previous take)"
+
+
+def join_frame_index(num_frames: int, overlap_frames: int) -> int | None:
+    """The first frame a film shows of a take after a continuous join.
+
+    A take's first ``overlap_frames`` repeat its predecessor and are skipped
+    in playback (`engine.film`), so the seam metrics compare the previous
+    take's last frame with frame ``overlap_frames``; None when the take has
+    no frame after them.
+
+    >>> join_frame_index(49, 0), join_frame_index(49, 17), join_frame_index(5, 5)
+    (0, 17, None)
+    """
+    if overlap_frames < 0:
+        raise ValueError(f"overlap_frames must be 0 or more, got {overlap_frames}")
+    return overlap_frames if overlap_frames < num_frames else None
 
 
 def resize_frame(frame: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,6 +1,8 @@
 """StoryGraph Studio entry point: page routing only.
 
-Run with ``streamlit run studio/app.py`` (``run_studio.sh`` does it). Pages
+Run with ``streamlit run studio/app.py`` (``run_studio.sh`` does it). The
+sidebar of every page shows the studio's generation queue
+(`studio.components.jobs.queue_sidebar`). Pages
 live one per file in ``studio/views``; the Export page joins the navigation
 when its module is installed. (Not ``studio/pages``: Streamlit takes a
 ``pages/`` folder beside the entry script for its older multipage mode, and a
@@ -55,7 +57,12 @@ def main() -> None:
         menu_items={"About": ABOUT},
     )
     try:
-        st.navigation(list(build_pages().values())).run()
+        navigation = st.navigation(list(build_pages().values()))
+        with st.sidebar:  # the studio's one queue, on every page
+            from studio.components.jobs import queue_sidebar
+
+            queue_sidebar()
+        navigation.run()
     except Exception as exc:  # a full disk: which file and what to free
         from engine.disk import disk_full_message
 

@@ -3,6 +3,13 @@
 Start, poll and cancel generations; tell a generation running in another
 process (``storygraph run``) from one a stopped process left behind. The
 runner comes from `studio.wiring`, shared by every session of the server.
+
+Every story's runner shares one `engine.job_queue.SharedQueue`: the studio
+has one queue across stories, one scene generating at a time, which every
+page shows (`queue_items`) and where each scene can be removed or moved and
+everything cancelled (`remove_from_queue`, `move_in_queue`, `cancel_all`).
+A scene the worker is making shows ``generating`` wherever its status is
+drawn, even before the worker has saved it so (`live_statuses`).
 """
 
 from __future__ import annotations
@@ -41,14 +48,38 @@ class JobSnapshot:
     finished: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     last_error: str | None = None
+    cancelled: tuple[str, ...] = ()  # scenes cancelled or removed from the queue
     window: int = 1  # the window of a long take being made
     windows: int = 1
     candidate: int = 1  # the candidate of a best-of-N scene being made
     candidates: int = 1
+    # the phase of the take being made (engine.progress), units done of total
+    # in it, seconds in it, and seconds per phase so far
+    phase: str | None = None
+    phase_done: int = 0
+    phase_total: int = 0
+    phase_elapsed_s: float = 0.0
+    phases: tuple[tuple[str, float], ...] = ()
+    elapsed_s: float = 0.0
+    cancelling: bool = False  # a cancel was asked and has not yet taken effect
+    notes: tuple[str, ...] = ()  # e.g. an identical take selected again
 
     @property
     def busy(self) -> bool:
         return self.running or bool(self.queued)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One scene of the studio's queue: which story, which scene, whether it
+    is the one generating (and being cancelled), and where it stands."""
+
+    folder: Path
+    story: str  # the story's title
+    scene_id: str
+    running: bool = False
+    cancelling: bool = False
+    detail: str = ""  # the running scene's phase, e.g. "decode 2/5"
 
 
 def _snapshot(status: RunnerStatus) -> JobSnapshot:
@@ -63,11 +94,28 @@ def _snapshot(status: RunnerStatus) -> JobSnapshot:
         finished=status.finished,
         failed=status.failed,
         last_error=status.last_error,
+        cancelled=status.cancelled,
         window=status.window,
         windows=status.windows,
         candidate=status.candidate,
         candidates=status.candidates,
+        phase=status.phase,
+        phase_done=status.phase_done,
+        phase_total=status.phase_total,
+        phase_elapsed_s=status.phase_elapsed_s,
+        phases=status.phases,
+        elapsed_s=status.scene_elapsed_s,
+        cancelling=status.cancelling,
+        notes=status.notes,
     )
+
+
+@st.cache_resource(show_spinner=False)
+def _shared_queue() -> Any:
+    """The studio's one queue, shared by every story's runner in this process."""
+    from engine.job_queue import SharedQueue
+
+    return SharedQueue()
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,7 +123,7 @@ def _make_runner(story_dir: str) -> Any:
     """One runner per story folder and process, shared by every session."""
     from studio.wiring import make_runner  # imports torch: only when generating
 
-    return make_runner(Path(story_dir))
+    return make_runner(Path(story_dir), queue=_shared_queue())
 
 
 def job_runner(folder: Path) -> Any:
@@ -100,21 +148,112 @@ def submit_generation(
     *,
     force: bool = False,
     candidates: int = 1,
+    new_take: bool = False,
 ) -> list[str]:
     """Queue scenes on the story's worker; returns the ids queued.
 
-    ``candidates`` > 1 makes that many takes of each and keeps the best.
+    ``candidates`` > 1 makes that many takes of each and keeps the best;
+    ``new_take``: a new take with a new seed (``settings.new_take_seed``).
     """
     ids = list(scene_ids)
     if not ids:
         return []
-    job_runner(folder).submit(ids, force=force, candidates=candidates)
+    job_runner(folder).submit(
+        ids, force=force, candidates=candidates, new_take=new_take
+    )
     return ids
 
 
-def cancel_generation(folder: Path) -> None:
+def cancel_generation(folder: Path, scene_id: str | None = None) -> None:
+    """Cancel the story's generation (``scene_id``: that scene only)."""
     key = str(Path(folder).resolve())
     if key in _STARTED:
+        job_runner(folder).cancel(scene_id)
+
+
+def live_statuses(folder: Path) -> dict[str, str]:
+    """Statuses the worker here knows before the story file says them: the
+    scene it is making is ``generating``, those it holds ``queued``."""
+    status = job_status(folder)
+    if status is None or not status.busy:
+        return {}
+    live = dict.fromkeys(status.queued, "queued")
+    if status.current:
+        live[status.current] = "generating"
+    return live
+
+
+def _started_folders() -> list[Path]:
+    return [Path(key) for key in sorted(_STARTED)]
+
+
+def _story_title(folder: Path) -> str:
+    from studio.story_views import story_view
+
+    try:
+        return story_view(folder).story.title
+    except (StoryError, OSError):
+        return folder.name
+
+
+def _phase_text(status: JobSnapshot) -> str:
+    if status.cancelling:
+        return "cancelling…"
+    if status.phase is None:
+        return "starting"
+    if status.phase_total:
+        return f"{status.phase} {status.phase_done}/{status.phase_total}"
+    return status.phase
+
+
+def queue_items() -> list[QueueItem]:
+    """The studio's queue across stories: the scene generating, then the
+    queued ones in the order they will run."""
+    items: dict[tuple[str, str], QueueItem] = {}
+    for folder in _started_folders():
+        status = job_status(folder)
+        if status is None or not status.busy:
+            continue
+        title = _story_title(folder)
+        key = str(folder)
+        if status.current:
+            items[(key, status.current)] = QueueItem(
+                folder,
+                title,
+                status.current,
+                running=True,
+                cancelling=status.cancelling,
+                detail=_phase_text(status),
+            )
+        for sid in status.queued:
+            items[(key, sid)] = QueueItem(folder, title, sid)
+    order = {entry: i for i, entry in enumerate(_shared_queue().order())}
+    return sorted(
+        items.values(),
+        key=lambda item: (
+            not item.running,
+            order.get((str(item.folder), item.scene_id), len(order)),
+        ),
+    )
+
+
+def remove_from_queue(folder: Path, scene_id: str) -> None:
+    """Take a scene out of the queue; the one generating is cancelled."""
+    cancel_generation(folder, scene_id)
+
+
+def move_in_queue(folder: Path, scene_id: str, offset: int) -> bool:
+    """Move a queued scene ``offset`` places in the studio's queue (negative:
+    sooner); False when it cannot move."""
+    key = str(Path(folder).resolve())
+    if key not in _STARTED:
+        return False
+    return bool(job_runner(folder).move(scene_id, offset))
+
+
+def cancel_all() -> None:
+    """Cancel every story's generation and empty the queue."""
+    for folder in _started_folders():
         job_runner(folder).cancel()
 
 

@@ -4,11 +4,14 @@ An upload is decoded completely before it is stored (a file whose header is
 fine but whose body is not is refused here, not when the Cast page shows
 it), and bombs are refused by the pixel count their header claims. Stored
 images are shown through `kg.files.read_image`, which never blocks on a FIFO
-and refuses bombs before decoding.
+and refuses bombs before decoding. An upload whose bytes equal one of the
+entity's stored references (a second click, the same photo under another
+name) is refused, naming the stored file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from pathlib import Path
@@ -18,7 +21,7 @@ from kg.edits import edit_story, reference_owner
 from kg.errors import StoryError
 from kg.files import MAX_IMAGE_PIXELS, read_image
 from kg.layout import references_dir
-from kg.paths import make_folder
+from kg.paths import make_folder, read_regular_file
 from kg.schema import Story
 from studio.library import slugify
 
@@ -27,6 +30,7 @@ __all__ = [
     "MAX_REFERENCE_PIXELS",
     "REFERENCE_TYPES",
     "add_reference_image",
+    "DuplicateReferenceError",
     "reference_thumbnail",
 ]
 
@@ -115,12 +119,42 @@ def reference_thumbnail(path: Path, size: int = 240) -> Any | None:
         return None
 
 
+class DuplicateReferenceError(StoryError):
+    """The upload is already one of the entity's reference images."""
+
+
+def _stored_copy(
+    folder: Path, story: Story, entity_id: str, kind: str, data: bytes
+) -> str | None:
+    """The entity's stored reference with the same bytes as ``data``, if any."""
+    digest = hashlib.sha256(data).digest()
+    for rel in reference_owner(story, entity_id, kind).reference_images:
+        try:
+            stored = read_regular_file(folder / rel, MAX_REFERENCE_BYTES)
+        except (OSError, StoryError):
+            continue  # missing or unreadable: the Cast page says so
+        if len(stored) == len(data) and hashlib.sha256(stored).digest() == digest:
+            return rel
+    return None
+
+
 def add_reference_image(
     folder: Path, character_id: str, filename: str, data: bytes, kind: str = "character"
 ) -> str:
     """Store an uploaded reference image of a character (or an environment,
-    ``kind``); returns its path in the story folder."""
+    ``kind``); returns its path in the story folder.
+
+    Raises `DuplicateReferenceError` when the same bytes are stored already.
+    """
+    from kg.store import load_story
+
     ext, _ = _check_reference(filename, data)
+    same = _stored_copy(folder, load_story(folder), character_id, kind, data)
+    if same is not None:
+        raise DuplicateReferenceError(
+            f"This image is already a reference of {character_id}: {same}. "
+            "Nothing was stored; upload another image"
+        )
     stem = slugify(filename.rsplit(".", 1)[0])
     rel_dir = references_dir(character_id)
     target_dir = make_folder(folder, rel_dir)
@@ -139,6 +173,15 @@ def add_reference_image(
     def mutate(story: Story) -> None:
         c = reference_owner(story, character_id, kind)
         c.reference_images = [*c.reference_images, rel]
+        if _stored_copy(folder, story, character_id, kind, data) not in (None, rel):
+            raise DuplicateReferenceError(  # stored by another session meanwhile
+                f"This image is already a reference of {character_id}; "
+                "nothing was stored"
+            )
 
-    edit_story(folder, mutate)
+    try:
+        edit_story(folder, mutate)
+    except BaseException:
+        (target_dir / name).unlink(missing_ok=True)  # not referenced: not kept
+        raise
     return rel

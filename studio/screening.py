@@ -1,7 +1,8 @@
 """Films and timelines for the studio's Screening page (the engine's, wrapped).
 
-The page lists the story lines, plans the chosen one's film, shows it when it
-is already assembled, assembles it with a progress bar, and offers the film
+The page lists the story lines, flags the joins whose colour slipped
+(`color_flag`), plans the chosen one's film, shows it when it is already
+assembled, assembles it with a progress bar, and offers the film
 and each timeline format as downloads; every call goes through here.
 """
 
@@ -41,6 +42,7 @@ __all__ = [
     "film_bytes",
     "timeline_text",
     "timeline_key",
+    "color_flag",
     "Story",
 ]
 
@@ -87,3 +89,26 @@ def timeline_key(story: Story, planned: FilmPlan) -> str:
     digest: the same key, the same timeline text."""
     text = repr((story.title, planned))
     return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def color_flag(take: object, threshold: float) -> str | None:
+    """What the filmstrip says of a take whose join's colour shift
+    (``join_color_shift``) is over ``threshold`` ΔE00; None when it is not.
+
+    >>> from kg.schema import ColorShift, Scores, Take
+    >>> params = dict(backend="animatic", prompt="p", seed=1, steps=1,
+    ...               guidance=1.0, width=64, height=64, num_frames=9, fps=8)
+    >>> scores = Scores(join_color_shift=4.24, color_shifts={
+    ...     "join_color_shift": ColorShift(lightness=2.0, chroma=-1.5)})
+    >>> color_flag(Take(index=1, params=params, scores=scores), 3.0)
+    'colour slipped at the join: 4.2 ΔE00, brighter, less saturated'
+    """
+    scores = getattr(take, "scores", None)
+    shift = None if scores is None else scores.join_color_shift
+    if shift is None or shift <= threshold:
+        return None
+    way = scores.color_shifts.get("join_color_shift")
+    words = way.words() if way is not None else ""
+    return f"colour slipped at the join: {shift:.1f} ΔE00" + (
+        f", {words}" if words else ""
+    )

@@ -44,16 +44,26 @@ from kg.edits import (
     validate_scene,
 )
 from kg.errors import StoryError, StoryValidationError
+from kg.history import Undone
+from kg.history import next_steps as edit_history
+from kg.history import redo as redo_edit
+from kg.history import undo as undo_edit
 from kg.schema import SceneNode, Settings, Story
 from kg.store import STATE_FILE
 from kg.windows import window_count
 from studio.job_control import (
     JobSnapshot,
+    QueueItem,
+    cancel_all,
     cancel_generation,
     generating_elsewhere,
     job_runner,
     job_status,
+    live_statuses,
+    move_in_queue,
+    queue_items,
     recover_interrupted,
+    remove_from_queue,
     submit_generation,
     wait_for_jobs,
 )
@@ -85,6 +95,7 @@ from studio.story_views import (
     StoryView,
     pending_scene_ids,
     preview_prompt,
+    silent_backend_note,
     stale_if_selected,
     story_view,
 )
@@ -112,6 +123,10 @@ __all__ = [
     "last_story",
     "story_view",
     "edit_story",
+    "edit_history",
+    "Undone",
+    "undo_edit",
+    "redo_edit",
     "problems_of",
     "validate_scene",
     "parse_dialogue",
@@ -127,6 +142,7 @@ __all__ = [
     "set_transition",
     "delete_scene",
     "preview_prompt",
+    "silent_backend_note",
     "pending_scene_ids",
     "stale_if_selected",
     "select_take",
@@ -150,6 +166,13 @@ __all__ = [
     "job_status",
     "submit_generation",
     "cancel_generation",
+    "QueueItem",
+    "queue_items",
+    "live_statuses",
+    "remove_from_queue",
+    "move_in_queue",
+    "cancel_all",
+    "new_take_seed_note",
     "wait_for_jobs",
     "recover_interrupted",
     "generating_elsewhere",
@@ -161,6 +184,14 @@ def select_take(folder: Path, scene_id: str, index: int) -> list[str]:
     from engine.takes import select_take as engine_select
 
     return list(engine_select(folder, scene_id, index))
+
+
+def new_take_seed_note(story: Story, scene: SceneNode) -> str:
+    """What a new take of ``scene`` does with the seed (``seed 43``, ``random
+    seed``), by the story's ``new_take_seed`` setting."""
+    from engine.takes import seed_note  # kg only, no torch
+
+    return seed_note(scene, story.settings.new_take_seed)
 
 
 def available_backends() -> list[str]:

@@ -18,6 +18,7 @@ import streamlit as st
 from studio import services
 from studio.literal import markdown_code as code
 from studio.literal import markdown_literal as md
+from studio.selection import SCENE_PARAM, scene_in_url
 
 __all__ = [
     "STORY_KEY",
@@ -65,12 +66,14 @@ def current_story() -> Path | None:
     assert folder is not None
     if st.query_params.get("story") != folder.name:
         st.query_params["story"] = folder.name
+    scene_in_url(folder)  # the selected scene, too (`studio.selection`)
     return folder
 
 
 def open_story(folder: Path | None) -> None:
     """Make ``folder`` the open story of this session (None closes it)."""
     st.session_state[STORY_KEY] = str(folder) if folder else None
+    st.query_params.pop(SCENE_PARAM, None)  # the scene of another story
     if folder is None:
         st.query_params.pop("story", None)
     else:

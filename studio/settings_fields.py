@@ -34,6 +34,7 @@ __all__ = [
     "HOSTED",
     "RAY",
     "BEST_OF",
+    "COLOR",
     "MEMORY",
     "MEMORY_GUIDE",
     "parse_prices",
@@ -73,6 +74,28 @@ def _strip(text: str) -> str:
     return text.strip()
 
 
+def parse_token_prices(text: str) -> dict[str, Any]:
+    """``model = input / output`` lines (USD per million tokens); a line that
+    does not parse stays as text, so validation names it."""
+    prices: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        model, _, usd = line.partition("=")
+        inp, _, out = usd.partition("/")
+        try:
+            prices[model.strip()] = {"input": float(inp), "output": float(out or 0)}
+        except ValueError:
+            prices[model.strip() or line.strip()] = usd.strip() or line.strip()
+    return prices
+
+
+def _token_price_lines(prices: dict[str, Any]) -> str:
+    return "\n".join(
+        f"{model} = {p['input']:g} / {p['output']:g}" for model, p in prices.items()
+    )
+
+
 def _memory_mode_table() -> dict[str, list[str]]:
     """What each memory mode needs: the page's one reference to those facts."""
     needs = MEMORY_MODE_NEEDS
@@ -90,7 +113,23 @@ HOSTED = Section(
     "FAL_KEY) and is never stored. Continuity is by the last frame.",
 )
 RAY = Section("Ray cluster")
+DRAFTING = Section(
+    "Drafting model",
+    caption="An OpenAI-compatible chat endpoint that proposes scenes (llama.cpp, "
+    "Ollama, vLLM, LM Studio or a provider). The key comes from OPENAI_API_KEY "
+    "and is never stored; calls count against the budget above.",
+)
 BEST_OF = Section("Best of N")
+COLOR = Section(
+    "Colour drift",
+    path="color",
+    problem_label="colour drift",
+    caption="Every continuous join and every story line is measured in "
+    "CIEDE2000 (Insights charts it, Screening flags joins over the "
+    "threshold). Correction pulls each new take toward its anchor: the "
+    "latents on ltx, the pixels' colours on the other backends (the "
+    "original clip is kept; storygraph undo-color restores it).",
+)
 MEMORY = Section("Story memory")
 MEMORY_GUIDE = Group("Memory modes and GGUF transformers", table=_memory_mode_table)
 # A 0-to-1 number in steps of 0.05, the widget held to the model's bounds.
@@ -157,6 +196,15 @@ FIELDS: tuple[SettingField, ...] = (
         help="How a scene continues the one before it on a continuous edge: "
         "latent (its tail latents), frame (its last frame) or none.",
         section=GENERATION, row="modes",
+    ),
+    SettingField(
+        key="new_take_seed", path="new_take_seed", label="New take seed",
+        widget="select",
+        help="What Generate a new take does with the seed: increment (one past "
+        "the highest seed the scene used), random, or fixed (the scene's "
+        "seed: an identical take is selected again, not made twice). Best "
+        "of N continues after the seeds a scene used.",
+        section=GENERATION, row="seeds",
     ),
     SettingField(
         key="transformer_file", path="transformer_file",
@@ -273,6 +321,29 @@ FIELDS: tuple[SettingField, ...] = (
         "the cost of takes the provider does not price itself.",
         section=HOSTED, row="prices", width=3,
     ),
+    # Drafting model
+    SettingField(
+        key="drafting_endpoint", path="drafting.endpoint", named="drafting endpoint",
+        label="Endpoint", widget="text", to_setting=_strip,
+        help="The server's OpenAI-compatible base URL: llama.cpp "
+        "http://127.0.0.1:8080/v1, Ollama http://127.0.0.1:11434/v1.",
+        section=DRAFTING, row="drafting", width=2,
+    ),
+    SettingField(
+        key="drafting_model", path="drafting.model", named="drafting model",
+        label="Model", widget="text", to_setting=_strip,
+        help="The model the server serves (e.g. llama3.1 for Ollama).",
+        section=DRAFTING, row="drafting",
+    ),
+    SettingField(
+        key="drafting_prices", path="drafting.prices", named="drafting prices",
+        label="Prices (model = USD per million input / output tokens)",
+        widget="text_area", height=80, to_widget=_token_price_lines,
+        to_setting=parse_token_prices,
+        help="For hosted models; a model on this machine without a price "
+        "costs nothing.",
+        section=DRAFTING, row="drafting_prices", width=3,
+    ),
     # Ray cluster
     SettingField(
         key="ray_address", path="ray.address", named="Ray address",
@@ -305,6 +376,37 @@ FIELDS: tuple[SettingField, ...] = (
         "ranks by closeness to 1, seam_pixel_mae lowest first, the others "
         "highest first.",
         section=BEST_OF, row="best_of", width=3,
+    ),
+    # Colour drift
+    SettingField(
+        key="color_correction", path="color.correction", label="Correction",
+        widget="select",
+        help="off; line: toward the line's anchor (the environment's "
+        "reference image, else the line's first scene); scene: toward the "
+        "take it continues from (nothing after a cut).",
+        section=COLOR, row="color",
+    ),
+    SettingField(
+        key="color_method", path="color.method", label="Pixel method",
+        widget="select",
+        help="Frame and hosted backends: reinhard matches each CIELAB "
+        "channel's mean and spread, mkl the whole colour covariance.",
+        section=COLOR, row="color",
+    ),
+    SettingField(
+        key="color_strength", path="color.strength", label="Strength",
+        help="How far toward the anchor (1: all the way; also the latent "
+        "AdaIN factor).",
+        section=COLOR, row="color", **_UNIT,
+    ),
+    SettingField(
+        key="color_threshold", path="color.threshold",
+        label="Flag joins over (ΔE00)", widget="number", step=0.5,
+        format="%.1f",
+        help="A join whose colour shift is over this is marked in Insights "
+        "and flagged on Screening's filmstrip; about 3 is visible at a "
+        "glance.",
+        section=COLOR, row="color",
     ),
     # Story memory
     SettingField(

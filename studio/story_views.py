@@ -191,6 +191,23 @@ def preview_prompt(
     return prompt, remembered(graph, scene_id)
 
 
+def silent_backend_note(view: StoryView) -> str | None:
+    """Why dialogue and sound fields do nothing now (None: the backend makes
+    sound), from the backend catalog's ``makes_audio``."""
+    from engine.catalog import CATALOG
+
+    backend = view.story.settings.backend
+    spec = CATALOG.get(backend)
+    if spec is None or spec.makes_audio:
+        return None
+    with_sound = ", ".join(b.name for b in CATALOG.values() if b.makes_audio)
+    return (
+        f"The story's backend ({backend}) makes no sound: dialogue and sound are "
+        f"kept but not used. Choose a backend with sound ({with_sound}) in "
+        "Settings to use them."
+    )
+
+
 def pending_scene_ids(view: StoryView) -> list[str]:
     """Scenes to generate, in generation order."""
     return [sid for sid in view.order if view.scene(sid).status in PENDING_STATUSES]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.backend import VideoBackend
+    from engine.job_queue import SharedQueue
     from engine.model_cache import ModelCache
     from engine.observe import TakeObserver
     from engine.runner import JobRunner
@@ -97,8 +98,10 @@ def make_runner(
     *,
     score: bool = True,
     on_scene_end: Callable[[str, str], None] | None = None,
+    queue: SharedQueue | None = None,
 ) -> JobRunner:
-    """A `JobRunner` for a story, scoring with the default observer."""
+    """A `JobRunner` for a story, scoring with the default observer; runners
+    given one ``queue`` share one order and one turn across stories."""
     from engine.runner import JobRunner
 
     return JobRunner(
@@ -106,4 +109,5 @@ def make_runner(
         default_observer() if score else None,
         on_scene_end=on_scene_end,
         backends=shared_backend,
+        queue=queue,
     )

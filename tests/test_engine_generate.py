@@ -137,7 +137,9 @@ def test_cache_hit_reuses_the_take_and_force_makes_a_new_one(story_dir):
 def test_selecting_another_take_marks_continuous_descendants_stale(story_dir):
     for sid in ("arrival", "meeting", "climb", "cliff-edge"):
         generate_scene(story_dir, sid)
-    generate_scene(story_dir, "arrival", force=True)  # take 2, selected
+    # take 2 with other pixels (another camera move), selected
+    update_story(story_dir, lambda s: setattr(s.scene("arrival"), "camera", "static"))
+    generate_scene(story_dir, "arrival")
     story = load_story(story_dir)
     assert story.scene("meeting").status == "stale"
     assert story.scene("climb").status == "stale"

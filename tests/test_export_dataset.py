@@ -88,7 +88,7 @@ def _manifest(out: Path, fmt: str) -> list[dict[str, str]]:
 
 COLUMNS = {
     "ltx2": ("video", "reference_video"),
-    "ltxv": ("media_path", "reference_path"),
+    "ltxv": ("media_path", "ref_media_path"),
     "plain": ("video", None),
 }
 
@@ -266,10 +266,16 @@ def test_empty_dataset_is_refused_with_the_reasons(story: Path, tmp_path: Path) 
 
 
 def test_clips_shorter_than_the_bucket_are_skipped_not_padded(story: Path) -> None:
-    plan = plan_export(story, ExportOptions(format="plain", bucket=Bucket(64, 64, 17)))
+    plan = plan_export(story, ExportOptions(format="plain", bucket=Bucket(64, 64, 25)))
     assert not plan.rows
     assert {s.reason for s in plan.skipped} == {"too short"}
-    assert "16 frames < the bucket's 17" in plan.skipped[0].detail
+    # the hint names the frame count that fits (animatic takes are 8k+1: 17)
+    assert "17 frames < the bucket's 25" in plan.skipped[0].detail
+    assert "--bucket 64x64x17 fits it" in plan.skipped[0].detail
+    with pytest.raises(EmptyDatasetError, match="--bucket 64x64x17 fits all"):
+        export_dataset(
+            story, story / "dataset" / "x", ExportOptions(bucket=Bucket(64, 64, 25))
+        )
 
 
 def test_plain_format_has_no_reference_and_refuses_pairs(
@@ -285,7 +291,8 @@ def test_plain_format_has_no_reference_and_refuses_pairs(
 
 def test_default_bucket_follows_the_story_and_its_shortest_clip(story: Path) -> None:
     plan = plan_export(story, ExportOptions(format="plain"))
-    assert plan.bucket == Bucket(96, 64, 9)  # 16 frames -> 9 (8k+1)
+    # the animatic makes the LTX models' 8k+1 counts: 2 s at 8 fps is 17
+    assert plan.bucket == Bucket(96, 64, 17)
 
 
 @pytest.mark.parametrize(
@@ -366,7 +373,7 @@ def test_synthetic_sources_are_labelled(story: Path, tmp_path: Path) -> None:
             [
                 "scripts/preprocess_dataset.py",
                 "dataset.csv",
-                '--reference-column "reference_path"',
+                '--reference-column "ref_media_path"',
                 '--video-column "media_path"',
             ],
         ),

@@ -60,6 +60,8 @@ def test_page_previews_exports_and_offers_the_zip(story: Path) -> None:
     at.text_input(key="export.trigger").input("SGX")
     at.text_input(key="export.bucket").input("64x64x9").run()
     assert at.dataframe[0].value["caption"].str.startswith("SGX ").all()
+    assert at.button(key="export.run").disabled  # animatic clips: confirm first
+    at.checkbox(key="export.placeholders_ok").check().run()
     at.button(key="export.run").click().run()
     assert not at.exception
     out = story / "dataset" / "ltx2"

@@ -127,6 +127,40 @@ def test_hostile_titles_read_back_with_one_clip_per_scene(
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
+def test_hostile_prompts_stay_metadata_in_every_format(
+    story_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    """Prompts reach the EDL's comments, the FCPXML's notes and metadata and
+    the FCP 7 XML's logging info: none of them adds a line, an event or an
+    element."""
+    folder = Path(shutil.copytree(story_dir, tmp_path / "story"))
+    prompts = {sid: f"{TITLES[sid]} ]]> <md key='x'/>" for sid in TITLES}
+
+    def hostile_prompts(s) -> None:  # noqa: ANN001 - kg.schema.Story
+        for scene in s.scenes:
+            scene.selected.params.prompt = prompts[scene.id]
+
+    update_story(folder, hostile_prompts)
+    plan = _plan(folder)
+    text = render_timeline(folder, plan, fmt, name=STORY_TITLE, media_base=None)
+    _check(text, fmt, plan)
+    if fmt == "fcpxml":
+        root = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", text.split("?>", 1)[1]))
+        notes = [n.text for n in root.iter("note")]
+        assert len(notes) == len(plan.shots)
+        assert all("\n" not in n and "<md key=" in n for n in notes)
+        assert len(list(root.iter("md"))) == 5 * len(plan.shots)
+    if fmt == "xml":
+        root = ET.fromstring(text)
+        lognotes = [e.text for e in root.iter("lognote")]
+        assert lognotes and all("<md key='x'/>" in n for n in lognotes)
+    if fmt == "edl":
+        comments = [r for r in text.splitlines() if r.startswith("* COMMENT: ")]
+        assert any("PROMPT" in c for c in comments)
+        assert all(len(c) <= 80 for c in comments)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
 def test_relative_media_paths_through_a_hostile_folder_name(
     story_dir: Path, tmp_path: Path, fmt: str
 ) -> None:

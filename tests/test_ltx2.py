@@ -290,7 +290,7 @@ def test_tiny_tokenizer_is_gemma_like_and_counts() -> None:
     assert padded["attention_mask"] == [0, 0, 1, 1, 1, 1]  # <bos> ▁ a b, left-padded
 
 
-def test_ltx2_dataset_fills_the_audio_column(tmp_path: Path) -> None:
+def test_ltx2_dataset_clips_carry_their_sound_for_the_trainer(tmp_path: Path) -> None:
     import json
 
     from engine.dataset import ExportOptions, export_dataset
@@ -305,14 +305,15 @@ def test_ltx2_dataset_fills_the_audio_column(tmp_path: Path) -> None:
     ]
     assert len(rows) == 2
     for row in rows:
-        assert row["audio"].endswith(".wav")
-        samples, rate = read_wav(out / row["audio"])
+        # no audio column: the trainer extracts the sound from the clip, cut
+        # to its frames at its rate; the lossless .wav sits beside it
+        assert set(row) == {"caption", "video"}
+        samples, rate = read_wav(out / row["video"].replace(".mp4", ".wav"))
         info = video_info(out / row["video"])
         assert abs(samples.shape[1] / rate - info["frames"] / info["fps"]) < 1e-3
         assert has_audio(out / row["video"])
     readme = (out / "README.md").read_text()
     assert "--skip-audio" not in readme.split("Then set")[0].split("```")[1]
-    assert "`audio`" in readme
 
 
 def test_two_stage_route_when_the_model_has_a_latent_upsampler() -> None:

@@ -211,7 +211,9 @@ def test_dev_two_stage_refines_with_the_distilled_lora_without_guidance(
 
     pipe.transformer.register_forward_pre_hook(hook, with_kwargs=True)
     result = LTX2Backend().generate(
-        _request("tiny-dev", steps=2, guidance=3.0), lambda *a: None, CancelToken()
+        _request("tiny-dev", steps=2, guidance=3.0, quality_preset="fast"),
+        lambda *a: None,
+        CancelToken(),
     )
     # stage 1: CFG (a batch of 2) without the LoRA; stage 2: one pass per
     # step, no guidance, with it
@@ -232,7 +234,9 @@ def test_dev_without_the_lora_stays_in_one_stage_and_says_so() -> None:
         lambda m, a, kw: tokens.append(kw["hidden_states"].shape[1]), with_kwargs=True
     )
     result = LTX2Backend().generate(
-        _request("tiny-dev", steps=2, guidance=3.0), lambda *a: None, CancelToken()
+        _request("tiny-dev", steps=2, guidance=3.0, quality_preset="fast"),
+        lambda *a: None,
+        CancelToken(),
     )
     assert tokens == [3 * 4 * 4] * 2  # full size, two steps, no second stage
     assert "distilled LoRA" in result.continuity_note

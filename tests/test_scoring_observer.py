@@ -123,12 +123,12 @@ def test_observer_scores_a_take_and_writes_its_embeddings(clip, dino, story_dir,
     assert isinstance(obs, Observation)
     assert obs.embeddings == "scenes/s1/take-1.embeddings.safetensors"
     tensors, meta = _tensors(story_dir / obs.embeddings)
-    assert tensors["frame_indices"].tolist() == [
-        0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19,
-    ]  # fmt: skip
-    assert tensors["clip_image"].shape == (16, 32)
+    # every frame, as VBench's consistency dimensions
+    assert tensors["frame_indices"].tolist() == list(range(20))
+    assert meta["consistency_frames"] == "every"
+    assert tensors["clip_image"].shape == (20, 32)
     assert tensors["clip_text"].shape == (1, 32)
-    assert tensors["dino_image"].shape == (16, 32)
+    assert tensors["dino_image"].shape == (20, 32)
     assert meta["prompt"] == "Mara walks to the cliff edge"
     assert meta["clip"] == "tiny-clip (random weights)"
 
@@ -159,6 +159,18 @@ def test_observer_scores_a_take_and_writes_its_embeddings(clip, dino, story_dir,
     assert s.subject_consistency == pytest.approx(
         metrics.vbench_consistency(tensors["dino_image"].numpy())
     )
+
+
+def test_an_observer_with_samples_sees_that_many_frames_and_says_so(
+    clip, dino, story_dir, story
+):
+    obs = _observe(Observer(clip, dino, samples=16), story_dir, story)
+    tensors, meta = _tensors(story_dir / obs.embeddings)
+    assert tensors["frame_indices"].tolist() == [
+        0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16, 18, 19,
+    ]  # fmt: skip
+    assert tensors["dino_image"].shape == (16, 32)
+    assert meta["consistency_frames"] == "16 of 20"
 
 
 def test_seam_pixel_mae_uses_the_resized_previous_frame(clip, dino, story_dir, story):

@@ -64,9 +64,15 @@ def test_generate_selected_then_all_pending(small_story: Path) -> None:
 
 
 def test_new_take_and_select_back_marks_descendants_stale(small_story: Path) -> None:
+    # rain: the animatic draws it from the seed, so a new take has other pixels
+    services.edit_story(
+        small_story, lambda s: setattr(s.scene("arrival"), "weather", "rain")
+    )
     services.submit_generation(small_story, ["arrival", "meeting"])
     assert services.wait_for_jobs(small_story, timeout=240)
-    at = page_test("storyboard", small_story).run()
+    at = page_test("storyboard", small_story)
+    at.session_state["storyboard.structure_open"] = True  # lists the successors
+    at.run()
     assert at.selectbox(key=SELECTED_KEY).value == "arrival"
     at.button(key="storyboard.generate").click().run()  # a second take
     assert services.wait_for_jobs(small_story, timeout=240)
@@ -77,7 +83,8 @@ def test_new_take_and_select_back_marks_descendants_stale(small_story: Path) -> 
     at.button(key="storyboard.select_take.1").click().run()
     assert load_story(small_story).scene("arrival").selected_take == 1
     assert "meeting" in _texts(at)
-    assert len(at.get("video")) == 2
+    (player,) = at.get("iframe")  # the two takes side by side, played together
+    assert player.proto.srcdoc.count("<video") == 2
 
 
 def test_progress_panel_shows_step_eta_and_cancels(

@@ -8,7 +8,9 @@ scene is left out (failed, stale, not generated, not scored or under a score
 threshold, too short for the bucket, no continuous predecessor);
 `engine.dataset.write` writes them:
 
-    OUT/videos/<scene>-take<n>.mp4   clips normalised to the bucket (H.264)
+    OUT/videos/<scene>-take<n>.mp4   clips normalised to the bucket (H.264; in a
+                                     dataset with sound each with an AAC track
+                                     and a lossless .wav beside it)
     OUT/dataset.jsonl | dataset.csv  the trainer's manifest (engine.dataset.formats)
     OUT/metadata.json                story, scene, take, seed, model, backend and
                                      every score per row; the skipped scenes
@@ -16,8 +18,10 @@ threshold, too short for the bucket, no continuous predecessor);
 
 Formats follow the LTX-2 trainer (``Lightricks/LTX-2``,
 ``packages/ltx-trainer/docs/dataset-preparation.md``: ``caption``, ``video``,
-``reference_video``) and the older ``Lightricks/LTX-Video-Trainer``
-(``caption``, ``media_path``, ``reference_path``). Clips are resized and
+``reference_video``, ``reference_audio``) and the older
+``Lightricks/LTX-Video-Trainer`` (``caption``, ``media_path``,
+``ref_media_path``, names the LTX-2 trainer also reads); see
+`engine.dataset.formats`. Clips are resized and
 centre-cropped to one ``WxHxF`` bucket, as their preprocessing does, so a
 reference and its target always have the same shape.
 

@@ -26,6 +26,7 @@ __all__ = [
     "BucketError",
     "parse_bucket",
     "fit_to_bucket",
+    "frames_fitting",
 ]
 
 SPATIAL_MULTIPLE = 32  # the VAE's spatial compression
@@ -77,6 +78,17 @@ class Bucket:
     def text(self) -> str:
         """``WxHxF``, the trainers' ``--resolution-buckets`` spelling."""
         return f"{self.width}x{self.height}x{self.frames}"
+
+
+def frames_fitting(frames: int) -> int | None:
+    """The largest bucket frame count (``8k + 1``) a clip of ``frames`` holds.
+
+    >>> frames_fitting(48), frames_fitting(49), frames_fitting(9), frames_fitting(0)
+    (41, 49, 9, None)
+    """
+    if frames < 1:
+        return None
+    return (frames - 1) // TEMPORAL_MULTIPLE * TEMPORAL_MULTIPLE + 1
 
 
 def parse_bucket(text: str) -> Bucket:

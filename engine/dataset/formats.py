@@ -4,15 +4,25 @@
   pairs, ``reference_video``: the column names the LTX-2 trainer's
   ``scripts/process_dataset.py`` detects by convention
   (``Lightricks/LTX-2``, ``packages/ltx-trainer/docs/dataset-preparation.md``,
-  "Convention-Based Column Detection" and "IC-LoRA Reference Video
-  Preprocessing"); takes with sound (ltx2) also fill ``audio``, the column
-  that names an explicit audio file (a lossless .wav beside the clip) and
-  overrides the trainer's extraction from the video.
+  "Convention-Based Column Detection"; ``_KNOWN_ROLES`` and
+  ``_resolve_columns`` in ``scripts/process_dataset.py``, which reads the
+  column names from the first row only: ``detect_dataset_columns`` in
+  ``scripts/process_videos.py``, so every row has the same keys). Sound is
+  left to the trainer's own extraction from each clip (no ``audio`` column):
+  ``MediaDataset.__getitem__`` cuts it to ``num_frames / fps`` of the clip,
+  exactly, where an explicit ``audio`` column would be cut to
+  ``frames / 25`` s (``preprocess_dataset``, "Phase 3", a fixed 25). In a
+  dataset with sound every clip carries a track (a silent take a silent
+  one of its length), and continuation pairs name the reference clip's
+  sound in ``reference_audio``, the column the trainer encodes into
+  ``reference_audio_latents/`` for its ``av2av_ic_lora`` configuration.
 - ``ltxv``: ``dataset.csv`` with ``caption``, ``media_path`` and
-  ``reference_path``, the older ``Lightricks/LTX-Video-Trainer``
+  ``ref_media_path``, for the older ``Lightricks/LTX-Video-Trainer``
   (``docs/dataset-preparation.md``: ``scripts/preprocess_dataset.py
   --caption-column caption --video-column media_path --reference-column
-  reference_path``).
+  ref_media_path``); ``media_path`` and ``ref_media_path`` are also the
+  LTX-2 trainer's legacy aliases of ``video`` and ``reference_video``
+  (``_LEGACY_ALIASES``), so both trainers read this file.
 - ``plain``: ``dataset.jsonl`` with ``caption`` and ``video`` only, for a
   text-to-video LoRA with either trainer.
 
@@ -42,7 +52,8 @@ class ManifestRow:
     caption: str
     video: str
     reference: str | None = None
-    audio: str | None = None  # the sample's .wav (takes with sound)
+    # the reference clip's sound (.wav), in a dataset with sound
+    reference_audio: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,34 +67,42 @@ class DatasetFormat:
     # None: the format has no reference column (text-to-video only).
     reference_column: str | None
     trainer: str
-    # None: the trainer reads no separate audio file.
-    audio_column: str | None = None
+    # None: the trainer reads no reference sound (its pairs are video only).
+    reference_audio_column: str | None = None
 
     def columns(self, paired: bool, audio: bool = False) -> list[str]:
+        """The manifest's columns: the same on every row (the LTX-2 trainer
+        detects them from the first)."""
         cols = [self.caption_column, self.video_column]
         if paired and self.reference_column:
             cols.append(self.reference_column)
-        if audio and self.audio_column:
-            cols.append(self.audio_column)
+        if paired and audio and self.reference_audio_column:
+            cols.append(self.reference_audio_column)
         return cols
 
-    def render_manifest(self, rows: Sequence[ManifestRow], paired: bool) -> str:
-        """The manifest's text (``\\n`` line ends, UTF-8 characters kept)."""
+    def render_manifest(
+        self, rows: Sequence[ManifestRow], paired: bool, audio: bool = False
+    ) -> str:
+        """The manifest's text (``\\n`` line ends, UTF-8 characters kept).
+
+        ``audio``: the dataset has sound (every clip carries a track).
+        """
         records = []
+        columns = self.columns(paired, audio)
         for row in rows:
             record = {self.caption_column: row.caption, self.video_column: row.video}
             if paired and self.reference_column:
                 assert row.reference, f"paired row without a reference: {row}"
                 record[self.reference_column] = row.reference
-            if self.audio_column and row.audio:
-                record[self.audio_column] = row.audio
+            if self.reference_audio_column in columns:
+                assert row.reference_audio, f"paired row without its sound: {row}"
+                record[self.reference_audio_column] = row.reference_audio
+            assert list(record) == columns, f"{list(record)} != {columns}"
             records.append(record)
         if self.manifest.endswith(".jsonl"):
             return "".join(json_line(r) + "\n" for r in records)
         buf = io.StringIO()
-        writer = csv.DictWriter(
-            buf, fieldnames=self.columns(paired), lineterminator="\n"
-        )
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
         return buf.getvalue()
@@ -97,14 +116,14 @@ FORMATS: dict[str, DatasetFormat] = {
         "video",
         "reference_video",
         "LTX-2 trainer (Lightricks/LTX-2, packages/ltx-trainer)",
-        "audio",
+        "reference_audio",
     ),
     "ltxv": DatasetFormat(
         "ltxv",
         "dataset.csv",
         "caption",
         "media_path",
-        "reference_path",
+        "ref_media_path",
         "LTX-Video-Trainer (Lightricks/LTX-Video-Trainer)",
     ),
     "plain": DatasetFormat(
@@ -129,8 +148,21 @@ def get_format(name: str) -> DatasetFormat:
         ) from None
 
 
+# The LTX-2 trainer cuts an explicit audio column (here: ``reference_audio``)
+# to the bucket's frames over this rate, whatever the clips' own rate
+# (packages/ltx-trainer/scripts/process_dataset.py, preprocess_dataset,
+# "Phase 3": ``max(f for f, _h, _w in resolution_buckets) / 25.0``).
+TRAINER_AUDIO_FPS = 25
+
+
 def _ltx2_commands(
-    fmt: DatasetFormat, bucket: Bucket, paired: bool, audio: bool = False
+    fmt: DatasetFormat,
+    bucket: Bucket,
+    paired: bool,
+    audio: bool = False,
+    *,
+    silent: int = 0,
+    fps: int | None = None,
 ) -> str:
     cmd = (
         "uv run python scripts/process_dataset.py /path/to/this/folder/"
@@ -140,34 +172,72 @@ def _ltx2_commands(
         "    --text-encoder-path /path/to/gemma-root"
         + ("" if audio else " \\\n    --skip-audio")
     )
-    notes = [
-        "Run it from `packages/ltx-trainer` of Lightricks/LTX-2. "
-        + (
-            "The clips carry their sound (AAC), and the `audio` column names each "
-            "sample's lossless .wav, cut like its clip; the trainer encodes it "
-            "into `.precomputed/audio_latents/`."
-            if audio
-            else "The clips have no audio track, hence `--skip-audio`."
-        ),
-    ]
+    if audio:
+        sound = (
+            "Run it from `packages/ltx-trainer` of Lightricks/LTX-2. The clips "
+            "carry their sound (AAC) and the manifest has no `audio` column: the "
+            "trainer extracts each clip's sound itself and cuts it to the clip's "
+            "frames at its frame rate (`scripts/process_videos.py`, "
+            "`MediaDataset.__getitem__`), the exact length, into "
+            "`.precomputed/audio_latents/`."
+        )
+        if silent:
+            sound += (
+                f" {silent} of the takes are silent: their clips carry a silent "
+                "track of their length, so every sample has sound "
+                "(`metadata.json` says which, per row)."
+            )
+    else:
+        sound = (
+            "Run it from `packages/ltx-trainer` of Lightricks/LTX-2. "
+            "The clips have no audio track, hence `--skip-audio`."
+        )
+    notes = [sound]
     if paired:
         notes.append(
-            "The `reference_video` column is detected by its name and encoded "
-            "into `.precomputed/reference_latents/` (IC-LoRA). With an older "
-            "ltx-trainer whose `process_dataset.py` has no column detection, "
-            "add `--video-column video --reference-column reference_video` "
-            "(and drop `--skip-audio`)."
+            f"The `{fmt.reference_column}` column is detected by its name and "
+            "encoded into `.precomputed/reference_latents/` (IC-LoRA)."
         )
-    else:
-        notes.append(
-            "With an older ltx-trainer whose `process_dataset.py` has no column "
-            "detection, add `--video-column video` (and drop `--skip-audio`)."
-        )
+        if audio and fmt.reference_audio_column:
+            notes.append(_reference_sound_note(fmt, bucket, fps))
+    notes.append(
+        "Every row has the same columns: the trainer detects them from the "
+        "first row (`detect_dataset_columns`)."
+    )
     notes.append(
         "Then set `data.preprocessed_data_root` of the training config to "
-        "`/path/to/this/folder/.precomputed`."
+        "`/path/to/this/folder/.precomputed`"
+        + (
+            " (`configs/av2av_ic_lora.yaml` trains on the pairs with their "
+            "sound, `configs/v2v_ic_lora.yaml` on the pictures only)."
+            if paired and audio
+            else "."
+        )
     )
     return _block(cmd, notes)
+
+
+def _reference_sound_note(fmt: DatasetFormat, bucket: Bucket, fps: int | None) -> str:
+    """What the trainer does with the reference sound, with this bucket's figures."""
+    text = (
+        f"`{fmt.reference_audio_column}` names the reference clip's sound (a "
+        "lossless .wav cut like the clip); the trainer encodes it into "
+        "`.precomputed/reference_audio_latents/`, the reference sound "
+        "`configs/av2av_ic_lora.yaml` reads. It cuts an explicit audio "
+        f"column to the bucket's frames / {TRAINER_AUDIO_FPS} s whatever the "
+        "clips' rate (`scripts/process_dataset.py`, a fixed 25)"
+    )
+    if fps is None:
+        return text + "."
+    clip_s = bucket.frames / fps
+    kept_s = min(clip_s, bucket.frames / TRAINER_AUDIO_FPS)
+    if kept_s < clip_s:
+        return text + (
+            f": at {fps} fps it keeps {kept_s:.2f} s of each reference's "
+            f"{clip_s:.2f} s (a story at {TRAINER_AUDIO_FPS} fps or more keeps "
+            "all of it)."
+        )
+    return text + f": at {fps} fps it keeps all {clip_s:.2f} s of each reference."
 
 
 def _ltxv_commands(fmt: DatasetFormat, bucket: Bucket, paired: bool) -> str:
@@ -204,8 +274,14 @@ def render_readme(
     skipped: int,
     synthetic_note: str | None,
     audio: bool = False,
+    silent: int = 0,
+    fps: int | None = None,
 ) -> str:
-    """The dataset folder's README: what it holds and how to preprocess it."""
+    """The dataset folder's README: what it holds and how to preprocess it.
+
+    ``audio``: the clips carry sound (``silent`` of them a silent track);
+    ``fps``: the clips' frame rate (what the trainer keeps of the sound).
+    """
     lines = [f"# {one_line(story_title)}: training dataset ({fmt.name})", ""]
     if synthetic_note:
         lines += [f"> **Warning:** {synthetic_note}", ""]
@@ -227,6 +303,13 @@ def render_readme(
         f"- Clips: H.264 mp4, {bucket.width}x{bucket.height}, {bucket.frames} "
         "frames each (resized, centre-cropped, first frames kept), so the "
         f'bucket below matches them exactly: "{bucket.text}".',
+        (
+            "- Sound: every clip carries an AAC track cut like its pictures"
+            + (f" ({silent} of them silence: silent takes)" if silent else "")
+            + "; a lossless .wav of each sits beside its clip."
+            if audio
+            else "- Sound: none (the takes are silent)."
+        ),
     ]
     if trigger:
         lines.append(
@@ -241,8 +324,14 @@ def render_readme(
     lines += ["", "## Preprocessing", ""]
     if fmt.name == "ltxv":
         lines.append(_ltxv_commands(fmt, bucket, paired))
+        lines += [
+            "With the LTX-2 trainer instead (it reads `media_path` and "
+            "`ref_media_path` as `video` and `reference_video`):",
+            "",
+            _ltx2_commands(fmt, bucket, paired, audio, silent=silent, fps=None),
+        ]
     else:
-        lines.append(_ltx2_commands(fmt, bucket, paired, audio))
+        lines.append(_ltx2_commands(fmt, bucket, paired, audio, silent=silent, fps=fps))
         if fmt.name == "plain":
             lines += [
                 "With the LTX-Video-Trainer instead:",

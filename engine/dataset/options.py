@@ -41,9 +41,28 @@ class EmptyDatasetError(ExportError):
         super().__init__(
             "no scene can be exported"
             + (f" ({counts})" if counts else " (the story has no scenes)")
-            + "; generate scenes, lower the score thresholds or use --pairing none"
+            + "; "
+            + _empty_hint(plan)
         )
         self.plan = plan
+
+
+def _empty_hint(plan: ExportPlan) -> str:
+    """What to change: the bucket that fits every too-short clip, when that is
+    what left them out, else the general advice."""
+    from engine.dataset.bucket import frames_fitting
+
+    short = [s.frames for s in plan.skipped if s.reason == "too short" and s.frames]
+    fits = sorted({f for f in map(frames_fitting, short) if f})
+    if short and fits:
+        b = plan.bucket
+        counts = ", ".join(str(f) for f in fits)
+        return (
+            f"the clips are shorter than the bucket's {b.frames} frames; "
+            f"--bucket {b.width}x{b.height}x{fits[0]} fits all of them (bucket "
+            f"frame counts that fit: {counts}, or fewer by 8)"
+        )
+    return "generate scenes, lower the score thresholds or use --pairing none"
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,9 @@ class ExportOptions:
     # None: the story's resolution (floored to multiples of 32) and the longest
     # 8k+1 frame count every eligible clip has.
     bucket: Bucket | None = None
+    # The clips as their backend made them, before a colour correction
+    # (False: as corrected, as the films play them).
+    original_colors: bool = False
 
     @property
     def dataset_format(self) -> DatasetFormat:
@@ -146,6 +168,8 @@ class Skip:
     take: int | None
     reason: str
     detail: str
+    # the take's frame count, for "too short" (the bucket that would fit it)
+    frames: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

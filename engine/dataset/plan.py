@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.catalog import CATALOG
-from engine.dataset.bucket import Bucket
+from engine.dataset.bucket import Bucket, frames_fitting
 from engine.dataset.options import (
     CLIPS_DIR,
     ClipRef,
@@ -116,12 +116,17 @@ def default_bucket(story: Story, frame_counts: list[int]) -> Bucket:
     )
 
 
-def _clip_ref(scene_id: str, take: Take) -> ClipRef:
+def _clip_ref(scene_id: str, take: Take, original: bool = False) -> ClipRef:
+    """The take's clip; with ``original``, the one its backend made before a
+    colour correction (`engine.color.correct`), where it has one."""
     assert take.files.video, f"take {take.index} of {scene_id} has no clip"
+    source = take.files.video
+    if original and take.color_correction and take.color_correction.original_video:
+        source = take.color_correction.original_video
     return ClipRef(
         scene_id=scene_id,
         take=take.index,
-        source=take.files.video,
+        source=source,
         dest=f"{CLIPS_DIR}/{scene_id}-take{take.index}.mp4",
         fps=take.params.fps,
         source_kind=_source_kind(take),
@@ -186,13 +191,22 @@ def plan_export(
         story, [t.params.num_frames for t in usable.values()]
     )
     for sid, take in list(usable.items()):
-        if take.params.num_frames < bucket.frames:
+        n = take.params.num_frames
+        if n < bucket.frames:
+            fit = frames_fitting(n)
+            hint = (
+                f"--bucket {bucket.width}x{bucket.height}x{fit} fits it ({fit} is "
+                f"the largest 8k+1 count of its {n} frames)"
+                if fit
+                else "it has no frames; generate it again"
+            )
             skips[sid] = Skip(
                 sid,
                 take.index,
                 "too short",
-                f"{take.params.num_frames} frames < the bucket's {bucket.frames} "
-                "(clips are never padded); choose a bucket with fewer frames",
+                f"{n} frames < the bucket's {bucket.frames} (clips are never "
+                f"padded); {hint}",
+                frames=n,
             )
             del usable[sid]
 
@@ -238,9 +252,9 @@ def plan_export(
                     f"not the selected take {pred_take.index}; generate it again",
                 )
                 continue
-            reference = _clip_ref(pred, pred_take)
+            reference = _clip_ref(pred, pred_take, options.original_colors)
             meta["reference"] = _take_meta(story, graph.scene(pred), pred_take)
-        target = _clip_ref(sid, take)
+        target = _clip_ref(sid, take, options.original_colors)
         meta["video"] = target.dest
         meta["reference_video"] = reference.dest if reference else None
         caption = _caption(scene, take, options.trigger)

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.dataset.bucket import fit_to_bucket
 from engine.dataset.formats import (
     FORMATS,
@@ -52,24 +54,67 @@ log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 256 * 1024**2  # the previous export's record of its clips
 
 
+# What a dataset with sound gives a silent take: a silent track of its
+# length (every sample then has sound, as the trainers' audio strategies
+# need), at the rate and channels of the dataset's first sound.
+SILENT_RATE, SILENT_CHANNELS = 16_000, 1
+
+
+def sound_dest(clip: ClipRef) -> str:
+    """Where a clip's .wav goes in a dataset with sound: beside the clip."""
+    return clip.audio_dest or clip.dest.removesuffix(".mp4") + ".wav"
+
+
+def _sound_format(story_dir: Path, clips: list[ClipRef]) -> tuple[int, int] | None:
+    """``(rate, channels)`` of the first take's sound, None when every take is
+    silent (the dataset then has no sound)."""
+    from engine.sound import read_wav
+
+    for clip in clips:
+        if clip.audio_source:
+            try:
+                samples, rate = read_wav(
+                    resolve_asset(story_dir, clip.audio_source), max_seconds=0.01
+                )
+            except (OSError, StoryError):
+                continue  # that clip fails again, by name, when it is written
+            return rate, samples.shape[0]
+    if any(c.audio_source for c in clips):
+        return SILENT_RATE, SILENT_CHANNELS
+    return None
+
+
 def _fitted_sound(
-    story_dir: Path, out: Path, clip: ClipRef, frames: int
-) -> Path | None:
+    story_dir: Path,
+    out: Path,
+    clip: ClipRef,
+    frames: int,
+    silence: tuple[int, int] | None,
+) -> tuple[Path | None, str | None]:
     """The take's sound cut to the bucket's first ``frames`` (as the clip is),
-    written beside the clip; None for a silent take."""
-    if not clip.audio_source or not clip.audio_dest:
-        return None
+    written beside the clip, and what it is: ``"take"``; ``"silence"`` for a
+    silent take in a dataset with sound (``silence``: its rate and channels),
+    a silent track as long as the clip; ``(None, None)`` without sound."""
     from engine.clip_probe import MAX_CLIP_SECONDS
     from engine.sound import read_wav, write_wav
 
     seconds = min(frames / clip.fps, MAX_CLIP_SECONDS)  # the record may lie
+    dest = inside(out, sound_dest(clip))
+    if not clip.audio_source:
+        if silence is None:
+            return None, None
+        rate, channels = silence
+        samples = np.zeros((channels, max(1, round(seconds * rate))), np.float32)
+        return write_wav(dest, samples, rate), "silence"
     samples, rate = read_wav(
         resolve_asset(story_dir, clip.audio_source),
         max_seconds=seconds,
         what=f"sound of take {clip.take} of {clip.scene_id}",
     )
-    samples = samples[:, : max(1, round(seconds * rate))]
-    return write_wav(inside(out, clip.audio_dest), samples, rate)
+    want = max(1, round(seconds * rate))
+    if samples.shape[1] < want:  # a take's sound a little short: pad to the clip
+        samples = np.pad(samples, ((0, 0), (0, want - samples.shape[1])))
+    return write_wav(dest, samples[:, :want], rate), "take"
 
 
 def _sha256_file(path: Path) -> str:
@@ -208,6 +253,8 @@ def export_dataset(
     clips: dict[str, dict[str, str]] = {}
     bad: dict[str, str] = {}  # dest -> why it could not be written
     todo = plan.clips()
+    silence = _sound_format(story_dir, todo)  # None: a dataset without sound
+    sounds: dict[str, str] = {}  # dest -> "take" or "silence"
     progress(0, len(todo))
     for done, clip in enumerate(todo, start=1):
         src = resolve_asset(story_dir, clip.source)
@@ -219,11 +266,13 @@ def export_dataset(
             bad[clip.dest] = f"{clip.source}: {exc}"
             progress(done, len(todo))
             continue
+        kind = None if silence is None else "take" if clip.audio_source else "silence"
         record = {
             "source": clip.source,
             "source_sha256": digest,
             "bucket": plan.bucket.text,
             "encoding": ENCODING,
+            "sound": kind or "none",
         }
         old = previous.get(clip.dest)
         if (
@@ -231,14 +280,17 @@ def export_dataset(
             and {k: old.get(k) for k in record} == record
             and dest.is_file()
             and _sha256_file(dest) == old.get("sha256")
+            and (kind is None or inside(out, sound_dest(clip)).is_file())
         ):
             clips[clip.dest] = old
             summary.clips_reused += 1
+            if kind:
+                sounds[clip.dest] = kind
         else:
             try:
                 frames = read_video(src, max_frames=plan.bucket.frames)
                 frames = fit_to_bucket(frames, plan.bucket)
-                sound = _fitted_sound(story_dir, out, clip, len(frames))
+                sound, kind = _fitted_sound(story_dir, out, clip, len(frames), silence)
                 write_video(dest, frames, clip.fps, audio=sound)
             except (ValueError, OSError, StoryError) as exc:
                 log.warning("clip %s could not be exported: %s", clip.source, exc)
@@ -246,6 +298,8 @@ def export_dataset(
             else:
                 clips[clip.dest] = {**record, "sha256": _sha256_file(dest)}
                 summary.clips_written += 1
+                if kind:
+                    sounds[clip.dest] = kind
         progress(done, len(todo))
 
     if bad:
@@ -267,7 +321,9 @@ def export_dataset(
         if not kept:
             raise EmptyDatasetError(replace(plan, skipped=summary.skipped))
     used = {c.dest for c in plan.clips()}
-    used |= {c.audio_dest for c in plan.clips() if c.audio_dest}
+    audio = silence is not None
+    if audio:
+        used |= {sound_dest(c) for c in plan.clips()}
     clips = {k: v for k, v in sorted(clips.items()) if k in used}
 
     fmt = options.dataset_format
@@ -276,11 +332,22 @@ def export_dataset(
             r.caption,
             r.target.dest,
             r.reference.dest if r.reference else None,
-            r.target.audio_dest,
+            sound_dest(r.reference) if audio and r.reference else None,
         )
         for r in plan.rows
     ]
-    _write_text(inside(out, fmt.manifest), fmt.render_manifest(manifest, plan.paired))
+    _write_text(
+        inside(out, fmt.manifest),
+        fmt.render_manifest(manifest, plan.paired, audio=audio),
+    )
+    for row in plan.rows:
+        row.metadata["sound"] = sounds.get(row.target.dest)
+        row.metadata["sound_file"] = sound_dest(row.target) if audio else None
+        if row.reference is not None:
+            row.metadata["reference_sound"] = sounds.get(row.reference.dest)
+            row.metadata["reference_audio"] = (
+                sound_dest(row.reference) if audio else None
+            )
     meta = _metadata(plan, clips, summary.late_skips)
     _write_text(
         inside(out, METADATA_FILE),
@@ -295,7 +362,9 @@ def export_dataset(
         rows=len(plan.rows),
         skipped=len(summary.skipped),
         synthetic_note=meta["synthetic"],
-        audio=any(r.target.audio_dest for r in plan.rows),
+        audio=audio,
+        silent=sum(sounds.get(c.dest) == "silence" for c in plan.clips()),
+        fps=_common_fps(plan),
     )
     _write_text(inside(out, README_FILE), readme)
 
@@ -311,6 +380,12 @@ def export_dataset(
             path.unlink()
             summary.removed.append(rel)
     return summary
+
+
+def _common_fps(plan: ExportPlan) -> int | None:
+    """The clips' frame rate when they share one (a story's usually do)."""
+    rates = {c.fps for c in plan.clips()}
+    return rates.pop() if len(rates) == 1 else None
 
 
 def _confined_out(story_dir: Path, out: Path) -> Path:

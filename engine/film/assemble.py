@@ -11,6 +11,13 @@ audio of every shot is cut the same way (silence for shots without any),
 joined with ``acrossfade`` at dissolves and muxed as AAC
 (`engine.sound.mux_aac`).
 
+The film is H.264 with a keyframe at every scene start and at least every
+second, tagged BT.709 (`engine.video.open_writer`). A line of cuts only, its
+clips played whole at the film's size and rate, is joined without
+re-encoding where the clips allow it (`engine.film.stream_copy`: the same
+encoder settings, keyframes at their starts and every second); the film's
+notes say which was done, and why a line of cuts was re-encoded.
+
 The film lands atomically at ``films/<leaf>-<key>.mp4`` (`FilmPlan.path`):
 ``key`` hashes the takes and options, so assembling an unchanged line again
 returns the existing file untouched, and older films of the line are removed
@@ -27,12 +34,26 @@ import numpy as np
 
 from engine.errors import FilmCancelledError
 from engine.film.plan import FilmPlan, Shot
+from engine.film.stream_copy import (
+    VideoTrack,
+    concat_copy,
+    copy_refusal,
+    decode_joined,
+    read_video_track,
+)
 from engine.sound import audio_streams, has_audio, mux_aac
 from engine.video import decode_clips, open_writer, remove_partial_files
 from kg.layout import FILMS_DIR
 from kg.paths import atomic_path, make_folder, resolve_asset
 
-__all__ = ["Film", "FilmCancelledError", "assemble_film", "AUDIO_RATE"]
+__all__ = [
+    "AUDIO_RATE",
+    "COPIED",
+    "RE_ENCODED",
+    "Film",
+    "FilmCancelledError",
+    "assemble_film",
+]
 
 AUDIO_RATE = 48_000
 # A partial film untouched this long belongs to no live assembly (one writes
@@ -87,11 +108,32 @@ def _write_video(
     tmp: Path,
     progress: FilmProgress | None,
     cancelled: Callable[[], bool] | None,
+    tracks: list[VideoTrack | None],
 ) -> int:
-    writer = open_writer(tmp, plan.width, plan.height, plan.fps)
-    source = decode_clips(
-        [(resolve_asset(root, s.video), s.frames) for s in plan.shots],
-        (plan.width, plan.height),
+    # BT.709 clips pass to the encoder as their planes (no colour conversion);
+    # clips of one encoding at the film's size through one decoder
+    planar = all(t is not None and t.bt709_tv for t in tracks)
+    pix_fmt = "yuv420p" if planar else "rgb24"
+    writer = open_writer(
+        tmp,
+        plan.width,
+        plan.height,
+        plan.fps,
+        key_frames=plan.starts(),
+        pix_fmt_in=pix_fmt,
+    )
+    paths = [resolve_asset(root, s.video) for s in plan.shots]
+    counts = [s.frames for s in plan.shots]
+    size = (plan.width, plan.height)
+    joined = (
+        planar
+        and len({t.avcc for t in tracks if t is not None}) == 1
+        and all((s.width, s.height) == size for s in plan.shots)
+    )
+    source = (
+        decode_joined(paths, counts, size)
+        if joined
+        else decode_clips(list(zip(paths, counts, strict=True)), size, pix_fmt)
     )
     written = 0
     held: list[np.ndarray] = []  # the previous shot's frames a dissolve blends
@@ -119,6 +161,40 @@ def _write_video(
         raise
     finally:
         source.close()
+    if progress is not None:
+        progress(written, plan.frames)
+    return written
+
+
+COPIED = "joined without re-encoding: the clips' video streams were copied"
+RE_ENCODED = "re-encoded"
+
+
+def _copy_plan(
+    root: Path, plan: FilmPlan, tracks: list[VideoTrack | None]
+) -> tuple[bool, str | None]:
+    """Whether the film can copy its clips' streams, and why not for a line
+    of cuts (None for a line that trims or dissolves: re-encoding is plain)."""
+    whole = all(
+        s.head == 0
+        and s.crossfade == 0
+        and (s.width, s.height, s.fps) == (plan.width, plan.height, plan.fps)
+        and s.film_frames == s.frames
+        for s in plan.shots
+    )
+    if not whole:
+        return False, None
+    paths = [resolve_asset(root, s.video) for s in plan.shots]
+    why = copy_refusal(paths, tracks, [s.frames for s in plan.shots], plan.fps)
+    return why is None, why
+
+
+def _copy_video(
+    root: Path, plan: FilmPlan, tmp: Path, progress: FilmProgress | None
+) -> int:
+    concat_copy([resolve_asset(root, s.video) for s in plan.shots], tmp)
+    track = read_video_track(tmp)
+    written = 0 if track is None else track.samples
     if progress is not None:
         progress(written, plan.frames)
     return written
@@ -182,13 +258,15 @@ def assemble_film(
     out: str | Path | None = None,
     progress: FilmProgress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    copy_streams: bool = True,
 ) -> Film:
     """Write the film of ``plan`` (see the module docstring) and return it.
 
     ``out`` writes it elsewhere instead (any path; the cache is not used).
     ``progress(frames_written, frames_total)`` is called as frames are
     encoded; ``cancelled()`` is checked between shots and raises
-    `FilmCancelledError` (nothing is left behind).
+    `FilmCancelledError` (nothing is left behind). ``copy_streams`` False
+    re-encodes a line of whole clips too (see the module docstring).
     """
     root = Path(story_dir)
     cached = out is None
@@ -204,20 +282,38 @@ def assemble_film(
         if progress is not None:
             progress(plan.frames, plan.frames)
         return Film(target, plan.frames, plan.fps, has_audio(target), True, plan.notes)
-    sounding = audio_streams([resolve_asset(root, s.video) for s in plan.shots])
+    paths = [resolve_asset(root, s.video) for s in plan.shots]
+    tracks = [read_video_track(p) for p in paths]
+    if all(t is not None for t in tracks):  # MP4s say so in their boxes
+        sounding = [t.sound for t in tracks if t is not None]
+    else:
+        sounding = audio_streams(paths)
     audio = any(sounding)
+    copy, why = _copy_plan(root, plan, tracks) if copy_streams else (False, None)
+    if cancelled is not None and cancelled():
+        raise FilmCancelledError("film assembly cancelled")
+
+    def video(path: Path) -> int:
+        if copy:
+            return _copy_video(root, plan, path, progress)
+        return _write_video(root, plan, path, progress, cancelled, tracks)
+
     with atomic_path(target) as tmp:
         if audio:
             # a hidden partial name: `remove_partial_files` finds it after a crash
             silent = tmp.with_name(f"{tmp.stem}-video{tmp.suffix}")
             try:
-                written = _write_video(root, plan, silent, progress, cancelled)
+                written = video(silent)
                 _add_sound(root, plan, silent, tmp, sounding)
             finally:
                 silent.unlink(missing_ok=True)
         else:
-            written = _write_video(root, plan, tmp, progress, cancelled)
-    assert written == plan.frames, f"wrote {written} frames, planned {plan.frames}"
+            written = video(tmp)
+        if written != plan.frames:
+            raise OSError(f"the film holds {written} frames, planned {plan.frames}")
     if cached:
         _remove_older(root, plan, target)
-    return Film(target, written, plan.fps, audio, False, plan.notes)
+    how = COPIED if copy else RE_ENCODED
+    if why is not None:
+        how = f"{RE_ENCODED} although only cut: {why}"
+    return Film(target, written, plan.fps, audio, False, (*plan.notes, how))

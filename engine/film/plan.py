@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 # Bumped when the way films are assembled changes, so old films are not reused.
-ASSEMBLY_VERSION = 1
+ASSEMBLY_VERSION = 2
 # 10 s at 24 fps: longer dissolves are a different edit, made in an editor.
 MAX_CROSSFADE = 240
 

@@ -4,16 +4,38 @@ One video track, one clip per scene: the clip's source range skips the frames
 a take repeats from its predecessor (the same `FilmPlan` the film is made
 from), a dissolve at each cut that has one (an OTIO ``SMPTE_Dissolve``), a
 marker per scene with its title, and the prompt, seed, take and scores in the
-clip's metadata under ``storygraph``. The formats are written by OTIO's own
-adapters (no hand-written XML): ``otio`` (OTIO JSON), ``fcpxml`` (Final Cut
+clip's metadata under ``storygraph``. The film's sound plays as it does in
+the film: the clips' own sound under their pictures (silence for a silent
+take), crossfaded at dissolves between two clips with sound. The formats are
+written by OTIO's own adapters: ``otio`` (OTIO JSON), ``fcpxml`` (Final Cut
 Pro X XML, ``otio-fcpx-xml-adapter``), ``xml`` (Final Cut Pro 7 XML, which
 Premiere and Resolve import, ``otio-fcp-adapter``) and ``edl`` (CMX 3600,
-``otio-cmx3600-adapter``).
+``otio-cmx3600-adapter``); what an adapter leaves out is written by a
+documented step on its output (`engine.film.timeline_post`).
+
+Per format:
+
+- ``otio``: a video track and an audio track (a clip per take with sound,
+  a gap per silent one), metadata under ``storygraph``.
+- ``xml``: the same two tracks through the adapter; each clip item carries
+  its scene and take (``logginginfo``: ``scene``, ``shottake``, the prompt
+  as ``lognote``) and its seed and scores (``comments``), written from the
+  clip's ``fcp_xml`` metadata the adapter turns into elements; audio clip
+  items name their source track (``sourcetrack``) and audio dissolves are
+  Cross Fade (+3dB).
+- ``fcpxml``: dissolves as ``<transition>``, sound anchored under each
+  clip's picture, ``hasAudio`` true to the clip, a complete ``<format>``, a
+  ``<note>`` and ``<metadata>`` per clip (`timeline_post.complete_fcpxml`);
+  media as absolute ``file://`` URLs, which is what Final Cut reads.
+- ``edl``: one event per scene, picture with its audio channels (``B`` or
+  ``AA/V``) where the clip has sound, dissolves in CMX 3600's columns
+  (`timeline_post.complete_edl`), and ``* COMMENT:`` lines with the scene,
+  take, seed, scores and prompt.
 
 Media paths are relative to the timeline file by default (a story folder
-moved as a whole keeps working); ``absolute=True`` writes ``file://`` URLs,
-for a timeline handed out on its own. Both are URLs (percent-encoded), as
-OTIO's ``target_url`` is.
+moved as a whole keeps working), except in FCPXML; ``absolute=True``
+writes ``file://`` URLs everywhere, for a timeline handed out on its own.
+Both are URLs (percent-encoded), as OTIO's ``target_url`` is.
 
 Titles are the user's text: every string written (names, markers, metadata)
 goes through the format's cleaner from `engine.export_text` first, so no
@@ -25,14 +47,23 @@ every format. CMX 3600 numbers events with three digits: a line of more than
 from __future__ import annotations
 
 import os
+import textwrap
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.export_text import one_line, storable, xml_text
-from engine.film.plan import FilmPlan
+from engine.film.plan import FilmPlan, Shot
+from engine.film.timeline_post import (
+    FcpxClip,
+    ShotSound,
+    complete_edl,
+    complete_fcpxml,
+    sound_channels,
+)
 from kg.layout import timeline_file
 from kg.paths import resolve_asset, write_atomic
 
@@ -98,6 +129,20 @@ MAX_EDL_EVENTS = 999
 
 # Formats that write SMPTE timecode (only the standard frame rates have one).
 TIMECODE_FORMATS = frozenset({"xml", "edl"})
+# Formats whose adapter writes an audio track (FCPXML anchors each clip's
+# sound under its picture and EDL events name their audio channels instead:
+# `engine.film.timeline_post`).
+AUDIO_TRACK_FORMATS = frozenset({"otio", "xml"})
+# FCP 7's audio dissolve (the adapter writes every transition as video's
+# Cross Dissolve unless the transition's metadata names its effect).
+_AUDIO_DISSOLVE = {
+    "effect": {
+        "name": "Cross Fade (+3dB)",
+        "effectid": "KGAudioTransCrossFade3dB",
+        "effecttype": "transition",
+        "mediatype": "audio",
+    }
+}
 
 
 def timecode_problem(fmt: str, fps: int) -> str | None:
@@ -166,6 +211,61 @@ def _in_shot_frames(frames: int, shot_fps: int, film_fps: int) -> int:
     return round(frames * shot_fps / film_fps)
 
 
+def _scores_text(scores: dict[str, Any] | None) -> str:
+    """The take's numeric scores as ``name value`` pairs, table order."""
+    if not scores:
+        return "not scored"
+    parts = [
+        f"{k} {v:.4g}"
+        for k, v in scores.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    return ", ".join(parts) or "not scored"
+
+
+def _summary(shot: Shot) -> str:
+    """One line an editor reads: take, seed, scores, prompt."""
+    return (
+        f"scene {shot.scene_id}, take {shot.take}, seed {shot.seed}; scores: "
+        f"{_scores_text(shot.scores)}; prompt: {shot.prompt}"
+    )
+
+
+def _edl_comments(shot: Shot) -> list[str]:
+    """``COMMENT:`` lines (the adapter writes each as ``* COMMENT: ...``),
+    each under 80 characters, the width EDL readers show."""
+    lines = [
+        f"STORYGRAPH SCENE {shot.scene_id} TAKE {shot.take} SEED {shot.seed}",
+        f"SCORES {_scores_text(shot.scores)}",
+        f"PROMPT {shot.prompt}",
+    ]
+    out = []
+    for line in lines:
+        wrapped = textwrap.wrap(one_line(line), 66) or [""]
+        out += [f"COMMENT: {part}" for part in wrapped]
+    return out
+
+
+def _fcp7_metadata(shot: Shot, audio: bool) -> dict[str, Any]:
+    """FCP 7 XML elements of a clip item, through the adapter's ``fcp_xml``
+    metadata: its source track, logging info and comments."""
+    return {
+        "sourcetrack": {
+            "mediatype": "audio" if audio else "video",
+            "trackindex": "1",
+        },
+        "logginginfo": {
+            "scene": shot.scene_id,
+            "shottake": str(shot.take),
+            "lognote": shot.prompt,
+        },
+        "comments": {
+            "mastercomment1": f"seed {shot.seed}",
+            "mastercomment2": f"scores: {_scores_text(shot.scores)}",
+        },
+    }
+
+
 def build_timeline(
     story_dir: str | Path,
     plan: FilmPlan,
@@ -173,11 +273,15 @@ def build_timeline(
     name: str,
     media_base: str | Path | None,
     text: Callable[[str], str] = storable,
+    sounds: Sequence[ShotSound] | None = None,
+    fmt: str = "otio",
 ) -> otio.schema.Timeline:
     """The OTIO timeline of ``plan``; media URLs relative to ``media_base``
     (the folder the timeline file is in), or absolute ``file://`` when None.
     Every string goes through ``text`` (a format's cleaner), names also
-    through `one_line`."""
+    through `one_line`. ``sounds``: each shot's sound (None: all silent);
+    ``fmt``: the format it is for (an audio track for ``otio`` and ``xml``,
+    the metadata each format has a place for)."""
     import opentimelineio as otio
 
     def label(value: str) -> str:
@@ -185,7 +289,11 @@ def build_timeline(
 
     root = Path(story_dir)
     base = None if media_base is None else Path(media_base)
+    sounds = list(sounds) if sounds is not None else [ShotSound(0)] * len(plan.shots)
+    assert len(sounds) == len(plan.shots), "one sound per shot"
+    with_audio = fmt in AUDIO_TRACK_FORMATS and any(s.sounds for s in sounds)
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
+    audio_track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
     # A dissolve of N frames is centred on the cut: the outgoing clip ends
     # N//2 frames early and the incoming one starts the rest late; OTIO plays
     # those trimmed frames as the transition's handles, so the track is as
@@ -208,28 +316,31 @@ def build_timeline(
             otio.opentime.RationalTime(shot.head + late, rate),
             otio.opentime.RationalTime(shot.played - late - early, rate),
         )
+        metadata: dict[str, Any] = {
+            "storygraph": {
+                "scene": shot.scene_id,
+                "title": shot.title,
+                "take": shot.take,
+                "prompt": shot.prompt,
+                "seed": shot.seed,
+                "join": shot.join,
+                "repeated_frames_skipped": shot.head,
+                "scores": shot.scores or {},
+                "sound": sounds[i].sounds,
+            },
+            # every take file is called take-<n>.mp4, so the reel the EDL
+            # writer would derive from the file name says nothing
+            "cmx_3600": {"reel": f"S{i + 1:03d}T{shot.take}"[:8]},
+        }
+        if fmt == "edl":
+            metadata["cmx_3600"]["comments"] = _edl_comments(shot)
+        if fmt == "xml":
+            metadata["fcp_xml"] = _fcp7_metadata(shot, audio=False)
         clip = otio.schema.Clip(
             name=label(f"{shot.title} (take {shot.take})"),
             media_reference=media,
             source_range=source,
-            metadata=_cleaned(
-                {
-                    "storygraph": {
-                        "scene": shot.scene_id,
-                        "title": shot.title,
-                        "take": shot.take,
-                        "prompt": shot.prompt,
-                        "seed": shot.seed,
-                        "join": shot.join,
-                        "repeated_frames_skipped": shot.head,
-                        "scores": shot.scores or {},
-                    },
-                    # every take file is called take-<n>.mp4, so the reel the EDL
-                    # writer would derive from the file name says nothing
-                    "cmx_3600": {"reel": f"S{i + 1:03d}T{shot.take}"[:8]},
-                },
-                text,
-            ),
+            metadata=_cleaned(metadata, text),
         )
         clip.markers.append(
             otio.schema.Marker(
@@ -252,11 +363,45 @@ def build_timeline(
                 )
             )
         track.append(clip)
+        if with_audio:
+            # the film crossfades sound only where both sides have some; a
+            # dissolve from or into a silent take is a cut in the audio track
+            if fade_in and sounds[i].sounds and sounds[i - 1].sounds:
+                audio_track.append(
+                    otio.schema.Transition(
+                        name=label(f"crossfade into {shot.title}"),
+                        transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+                        in_offset=otio.opentime.RationalTime(late, rate),
+                        out_offset=otio.opentime.RationalTime(fade_in // 2, rate),
+                        metadata={"fcp_xml": _AUDIO_DISSOLVE} if fmt == "xml" else {},
+                    )
+                )
+            if sounds[i].sounds:
+                audio_meta = dict(clip.metadata)
+                if fmt == "xml":
+                    audio_meta["fcp_xml"] = _cleaned(
+                        _fcp7_metadata(shot, audio=True), text
+                    )
+                audio_track.append(
+                    otio.schema.Clip(
+                        name=clip.name,
+                        media_reference=otio.schema.ExternalReference(
+                            target_url=media.target_url,
+                            available_range=media.available_range,
+                        ),
+                        source_range=source,
+                        metadata=audio_meta,
+                    )
+                )
+            else:
+                audio_track.append(otio.schema.Gap(source_range=source))
     timeline = otio.schema.Timeline(
         name=label(name),
         global_start_time=otio.opentime.RationalTime(0, float(plan.fps)),
     )
     timeline.tracks.append(track)
+    if with_audio:
+        timeline.tracks.append(audio_track)
     timeline.metadata["storygraph"] = _cleaned(
         {
             "line": list(plan.line.scenes),
@@ -286,10 +431,78 @@ def render_timeline(
     problem = timeline_problem(fmt, plan)
     if problem is not None:
         raise ValueError(problem)
+    root = Path(story_dir)
+    sounds = sound_channels([resolve_asset(root, s.video) for s in plan.shots])
+    if spec.name == "fcpxml":
+        media_base = None  # Final Cut reads absolute file:// URLs
     timeline = build_timeline(
-        story_dir, plan, name=name, media_base=media_base, text=spec.text
+        story_dir,
+        plan,
+        name=name,
+        media_base=media_base,
+        text=spec.text,
+        sounds=sounds,
+        fmt=spec.name,
     )
-    return otio.adapters.write_to_string(timeline, spec.adapter)
+    written = otio.adapters.write_to_string(timeline, spec.adapter)
+    if spec.name == "fcpxml":
+        return complete_fcpxml(
+            written,
+            _fcpx_clips(timeline, plan, sounds, spec.text),
+            width=plan.width,
+            height=plan.height,
+        )
+    if spec.name == "edl":
+        return complete_edl(written, sounds)
+    return written
+
+
+def _seconds(time: otio.opentime.RationalTime) -> Fraction:
+    value = Fraction(time.value).limit_denominator(10**6)
+    return value / Fraction(time.rate).limit_denominator(10**6)
+
+
+def _fcpx_clips(
+    timeline: otio.schema.Timeline,
+    plan: FilmPlan,
+    sounds: Sequence[ShotSound],
+    text: Callable[[str], str],
+) -> list[FcpxClip]:
+    """The video track's clips as FCPXML places them (record, source range,
+    the dissolve before each), with their notes and metadata."""
+    import opentimelineio as otio
+
+    track = timeline.tracks[0]
+    out: list[FcpxClip] = []
+    before = (Fraction(0), Fraction(0))
+    shots = iter(zip(plan.shots, sounds, strict=True))
+    for index, item in enumerate(track):
+        if isinstance(item, otio.schema.Transition):
+            before = (_seconds(item.in_offset), _seconds(item.out_offset))
+            continue
+        shot, sound = next(shots)
+        record = track.range_of_child_at_index(index).start_time
+        source = item.source_range
+        meta = (
+            ("com.storygraph.scene", shot.scene_id),
+            ("com.storygraph.take", str(shot.take)),
+            ("com.storygraph.seed", str(shot.seed)),
+            ("com.storygraph.scores", _scores_text(shot.scores)),
+            ("com.storygraph.prompt", shot.prompt),
+        )
+        out.append(
+            FcpxClip(
+                record=_seconds(record),
+                start=_seconds(source.start_time),
+                duration=_seconds(source.duration),
+                dissolve_in=before,
+                sound=sound,
+                note=text(one_line(_summary(shot))),
+                metadata=tuple((k, text(one_line(v))) for k, v in meta),
+            )
+        )
+        before = (Fraction(0), Fraction(0))
+    return out
 
 
 def write_timeline(

@@ -4,9 +4,11 @@
 ``story``         schema, new, validate, show, graph
 ``run``           run, batch (generate pending scenes headless; on Ray)
 ``score``         score (CLIP/DINOv2 scores of takes)
+``color``         undo-color (a take's colours as its backend made them)
 ``export``        export (IC-LoRA datasets)
 ``film``          film, timeline (a story line as one mp4, as edit timelines)
 ``models``        models, fetch-models
+``script``        import-script, export-script (Fountain screenplays)
 ================  =========================================================
 
 Commands import their heavy dependencies (torch, diffusers, open_clip) inside
@@ -23,7 +25,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from studio.cli import batch, export, film, models, run, score, story
+from studio.cli import batch, color, export, film, models, run, score, script, story
 from studio.cli.output import fail
 
 __all__ = ["app", "main"]
@@ -52,7 +54,7 @@ app = typer.Typer(
     cls=_Commands,
 )
 
-for group in (story, run, batch, score, export, film, models):
+for group in (story, run, batch, score, color, export, film, models, script):
     group.register(app)
 
 

@@ -1,8 +1,10 @@
 """``storygraph export``: a story as a training dataset for the LTX trainers.
 
 Writes ``dataset.jsonl`` (LTX-2 trainer: ``caption``, ``video``,
-``reference_video``), ``dataset.csv`` (LTX-Video-Trainer: ``caption``,
-``media_path``, ``reference_path``) or a plain caption + video manifest, the
+``reference_video``, and ``reference_audio`` for pairs with sound),
+``dataset.csv`` (LTX-Video-Trainer: ``caption``, ``media_path``,
+``ref_media_path``, which the LTX-2 trainer reads too) or a plain caption +
+video manifest, the
 clips normalised to one ``WxHxF`` bucket, ``metadata.json`` and a README with
 the preprocessing commands (see `engine.dataset`). Prints a progress bar while
 clips are encoded and a table of the scenes left out and why.

@@ -125,6 +125,7 @@ def score(
     """Score takes with CLIP and DINOv2 and write scores and embeddings back."""
     from rich.progress import Progress
 
+    from engine.color.anchor import line_anchor_frames
     from engine.outcome import previous_tail
     from kg.errors import StoryError
     from kg.observation import ObservationRequest
@@ -174,6 +175,7 @@ def score(
                     frames,
                     previous,
                     previous_tail(directory, story, take),
+                    line_anchor_frames(directory, story, scene_id, frames),
                 )
             )
 

@@ -77,6 +77,8 @@ def _base_data(view: StoryView) -> tuple[dict[str, dict], list[dict]]:
             "id": sid,
             # drawn on the canvas as text (never parsed as HTML)
             "label": scene.title if len(scene.title) <= 28 else scene.title[:27] + "…",
+            # wrapped within the space between layers, so neighbours never overlap
+            "widthConstraint": {"maximum": _LAYER_PX - 40},
             "title": _tooltip(
                 f"Scene {sid} · {scene.title}\n{scene.status}{take}\n"
                 f"memory {present:.2f}"
@@ -193,7 +195,29 @@ def graph_data(view: StoryView, selected: str | None = None) -> dict:
         else n
         for n in nodes
     ]
-    return {"nodes": nodes, "edges": edges}
+    return {"nodes": _live(nodes, view), "edges": edges}
+
+
+def _live(nodes: list[dict], view: StoryView) -> list[dict]:
+    """The worker's statuses over the saved ones (the scene it is making is
+    ``generating`` before the story file says so)."""
+    from studio.services import live_statuses
+
+    live = live_statuses(view.path)
+    if not live:
+        return nodes
+    out = []
+    for n in nodes:
+        status = live.get(n["id"])
+        if status is None or status == view.scene(n["id"]).status:
+            out.append(n)
+            continue
+        colour = STATUS_COLOURS[status]
+        border = n["color"]["border"] if isinstance(n["color"], dict) else colour
+        if border != SELECTED_BORDER:  # outlined in its status colour
+            border = colour
+        out.append({**n, "color": {"background": colour, "border": border}})
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -213,6 +237,15 @@ def _config_json(height: int) -> str:
     # vis-network rejects them (console errors); they live under "layout".
     for name in ("groups", "direction", "sortMethod", "levelSeparation", "nodeSpacing"):
         options.pop(name, None)
+    # Zoom in and out, and fit every scene back in view, with vis-network's own
+    # buttons (bottom right) as well as the wheel; the view pans by dragging.
+    options["interaction"] = {
+        "navigationButtons": True,
+        "zoomView": True,
+        "dragView": True,
+        "hover": True,
+        "tooltipDelay": 300,
+    }
     return json.dumps(options)
 
 

@@ -3,7 +3,9 @@
 The editor's values are kept per scene in session state (namespace
 ``storyboard``), so switching scenes or pages, a failed validation or a
 worker saving in between never loses what the user typed; the prompt preview
-follows the typed values live.
+follows the typed values live. Save and Revert sit in a bar that stays in
+view at the bottom of the window, the last save's confirmation beside them;
+dialogue and sound are off, with the reason, on a backend without sound.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from kg.schema import (
 from studio import services
 from studio.literal import markdown_literal as md
 from studio.palette import STATUS_TONES
-from studio.session import flash, forget_draft, remember_draft
+from studio.session import forget_draft, remember_draft
 
 __all__ = ["scene_editor", "editor_key", "field_values", "revert_edits", "EDITOR_NS"]
 
@@ -170,7 +172,7 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         "empty line keeps the window before's; past the last line the last "
         "one goes on.",
     )
-    _sound_widgets(k, values)
+    _sound_widgets(k, values, services.silent_backend_note(view))
     values["prompt_override"] = st.text_area(
         "Prompt override",
         key=editor_key(k, "prompt_override"),
@@ -187,10 +189,14 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
     return values
 
 
-def _sound_widgets(k: str, values: dict[str, Any]) -> None:
-    """Dialogue and sound: what backends with sound (ltx2) make with the picture."""
+def _sound_widgets(k: str, values: dict[str, Any], silent: str | None) -> None:
+    """Dialogue and sound: what backends with sound (ltx2) make with the picture;
+    shown but off, with the reason, on a backend without sound (``silent``)."""
+    if silent is not None:
+        st.caption(md(silent))
     values["dialogue"] = st.text_area(
         "Dialogue",
+        disabled=silent is not None,
         key=editor_key(k, "dialogue"),
         max_chars=MAX_DIALOGUE_TEXT,
         height=80,
@@ -205,6 +211,7 @@ def _sound_widgets(k: str, values: dict[str, Any]) -> None:
     a, b = st.columns(2)
     values["ambience"] = a.text_input(
         "Ambience",
+        disabled=silent is not None,
         key=editor_key(k, "ambience"),
         max_chars=200,
         placeholder="rain on a tin roof",
@@ -212,6 +219,7 @@ def _sound_widgets(k: str, values: dict[str, Any]) -> None:
     )
     values["effects"] = b.text_area(
         "Sound effects",
+        disabled=silent is not None,
         key=editor_key(k, "effects"),
         height=68,
         placeholder="a door creaks",
@@ -226,8 +234,9 @@ def _problem_list(problems: list[tuple[str, str]]) -> str:
 def scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> None:
     """The selected scene's editor: fields, save and revert, the prompt preview."""
     st.subheader(f"Scene · {scene.id}")
+    status = services.live_statuses(folder).get(scene.id, scene.status)
     st.markdown(
-        f"Status: :{STATUS_TONES[scene.status]}[**{scene.status}**]"
+        f"Status: :{STATUS_TONES[status]}[**{status}**]"
         + (f" · selected take {scene.selected_take}" if scene.selected_take else "")
     )
     values = _editor_widgets(view, scene)
@@ -242,25 +251,52 @@ def scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> No
             "This scene cannot be saved yet; your values are kept, fix these:\n"
             + _problem_list(problems)
         )
-    save_col, revert_col = st.columns(2)
-    if save_col.button(
-        "Save scene",
-        key="storyboard.save",
-        type="primary" if unsaved else "secondary",
-        width="stretch",  # never disabled: a click right after typing must count
-    ):
-        _save(folder, scene.id, fields, problems, unsaved)
-    revert_col.button(
-        "Revert",
-        key="storyboard.revert",
-        disabled=not unsaved,
-        on_click=revert_edits,
-        args=(folder, scene.id),
-        width="stretch",
-    )
-    if unsaved and not problems:
-        st.caption("Unsaved changes: the preview below shows them.")
+    _save_bar(folder, scene.id, fields, problems, unsaved)
     _prompt_preview(view, scene.id, draft)
+
+
+# Kept in view at the bottom of the window while the fields above scroll by
+# (`position: sticky` on the container Streamlit classes by its key); fixed
+# text, no user text.
+_SAVE_BAR_CSS = """<style>
+.st-key-storyboard-savebar { position: sticky; bottom: 0; z-index: 10;
+  background: var(--background-color, #fff); padding: 0.5rem 0;
+  border-top: 1px solid rgba(49, 51, 63, 0.2); }
+</style>"""
+_SAVED_KEY = "storyboard.saved"  # (scene id, confirmation) of the last save
+
+
+def _save_bar(
+    folder: Path,
+    scene_id: str,
+    fields: dict[str, Any],
+    problems: list,
+    unsaved: bool,
+) -> None:
+    """Save and Revert, with the confirmation of the last save beside them."""
+    st.html(_SAVE_BAR_CSS)
+    with st.container(key="storyboard-savebar"):
+        save_col, revert_col = st.columns(2)
+        if save_col.button(
+            "Save scene",
+            key="storyboard.save",
+            type="primary" if unsaved else "secondary",
+            width="stretch",  # never disabled: a click right after typing must count
+        ):
+            _save(folder, scene_id, fields, problems, unsaved)
+        revert_col.button(
+            "Revert",
+            key="storyboard.revert",
+            disabled=not unsaved,
+            on_click=revert_edits,
+            args=(folder, scene_id),
+            width="stretch",
+        )
+        saved_id, saved = st.session_state.get(_SAVED_KEY, (None, ""))
+        if unsaved and not problems:
+            st.caption("Unsaved changes: the preview below shows them.")
+        elif saved_id == scene_id and not unsaved:
+            st.caption(f":green[:material/check:] {saved}")
 
 
 def _save(
@@ -286,7 +322,7 @@ def _save(
     msg = f"Saved {scene_id}."
     if stale:
         msg += f" Now stale (generate again): {', '.join(stale)}."
-    flash(msg)
+    st.session_state[_SAVED_KEY] = (scene_id, msg)  # shown beside the button
     st.rerun()
 
 

@@ -24,6 +24,7 @@ from kg.schema import (
     Story,
 )
 from studio import services
+from studio.components.history import history_bar
 from studio.literal import markdown_literal as md
 from studio.session import (
     flash,
@@ -377,11 +378,19 @@ def _environments(folder: Path, story: Story) -> None:
     _editor(folder, story, ENVIRONMENT, None)
 
 
+def _forget(folder: Path, section: str, key: str) -> None:
+    """Drop the editor values of a character or environment an undo wrote."""
+    kind = {"characters": CHARACTER, "environments": ENVIRONMENT}.get(section)
+    if kind is not None:
+        forget_draft(kind.namespace, folder, key, kind.widget_key)
+
+
 def cast_page() -> None:
     """Characters and environments of the open story."""
     folder = story_page("Cast")
     if folder is None:
         return
+    history_bar(folder, "cast", lambda section, key: _forget(folder, section, key))
     story = services.story_view(folder).story
     chars, envs = st.tabs(
         [

@@ -6,7 +6,7 @@ before anything is written; a progress bar while clips are encoded; the
 dataset as a zip download. Datasets live in the story folder under
 ``dataset/<name>``. Formats: ``dataset.jsonl`` for the LTX-2 trainer
 (``caption``, ``video``, ``reference_video``), ``dataset.csv`` for the
-LTX-Video-Trainer (``caption``, ``media_path``, ``reference_path``), or plain
+LTX-Video-Trainer (``caption``, ``media_path``, ``ref_media_path``), or plain
 caption + video (see `engine.dataset`).
 """
 
@@ -120,6 +120,42 @@ def _preview(plan: ExportPlan) -> None:
         )
 
 
+_PLACEHOLDER_KINDS = {
+    "animatic": "animatic storyboard clips (drawn cards, not footage)",
+    "random-weights": "clips of a random-weight test model (noise)",
+}
+
+
+def _placeholder_warning(plan: ExportPlan) -> bool:
+    """Warn when placeholder clips would go into the dataset; True once the
+    user confirmed it (or when there are none)."""
+    clips = plan.clips()
+    kinds: dict[str, list[str]] = {}
+    for clip in clips:
+        if clip.source_kind in _PLACEHOLDER_KINDS:
+            kinds.setdefault(clip.source_kind, []).append(clip.scene_id)
+    if not kinds:
+        return True
+    parts = [
+        f"{len(scenes)} {_PLACEHOLDER_KINDS[kind]}: "
+        + md(", ".join(dict.fromkeys(scenes)))
+        for kind, scenes in kinds.items()
+    ]
+    total = sum(len(v) for v in kinds.values())
+    st.warning(
+        f"**Placeholder footage**: {total} of the {len(clips)} clips are not "
+        "made by a video model:\n"
+        + "\n".join(f"- {part}" for part in parts)
+        + "\n\nA model trained on them learns the placeholders. Generate these "
+        "scenes with a real model (Settings: Backend and Model) first, or export "
+        "them on purpose (a pipeline check).",
+        icon=":material/warning:",
+    )
+    return st.checkbox(
+        "Export the placeholder footage anyway", key="export.placeholders_ok"
+    )
+
+
 def _run(folder: Path, out: Path, options: ExportOptions, plan: ExportPlan) -> None:
     from studio import datasets  # the engine's export, imported on use
 
@@ -196,8 +232,13 @@ def export_page() -> None:
         st.error(md(exc))
         return
     _preview(plan)
+    confirmed = _placeholder_warning(plan)
     if st.button(
-        "Export dataset", type="primary", key="export.run", disabled=not plan.rows
+        "Export dataset",
+        type="primary",
+        key="export.run",
+        disabled=not plan.rows or not confirmed,
+        help=None if confirmed else "Confirm the placeholder footage above first.",
     ):
         _run(folder, out, options, plan)
     _result_and_download(folder, out)

@@ -5,7 +5,10 @@ the observer could not compute is listed with its reason, never plotted as a
 number. Every metric of the table (`kg.metrics`) is charted under its label:
 the unitless scores share one chart, a metric with a unit gets a chart of its
 own (the optical-flow ones beside each other under motion), and the table's
-definitions are listed on the page. Memory decay is
+definitions are listed on the page. Colour drift has a section of its own:
+``line_color_drift`` of each story line as one curve (`kg.lines`), with the
+joins whose ``join_color_shift`` is over ``settings.color.threshold``
+marked and listed with which way the colour went. Memory decay is
 ``kg.memory.salience_timeline`` along one story line.
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from kg.lines import story_lines
 from kg.metrics import Metric, metric, metric_table
 from studio import services
 from studio.session import story_page
@@ -27,6 +31,8 @@ __all__ = [
     "frozen_rows",
     "chart_groups",
     "metric_notes",
+    "drift_rows",
+    "slipped_joins",
 ]
 
 
@@ -258,6 +264,109 @@ def _motion_chart(view: services.StoryView) -> None:
         st.caption("Nothing moves more than half a pixel between sampled frames.")
 
 
+@functools.lru_cache(maxsize=16)
+def drift_rows(view: services.StoryView) -> list[dict]:
+    """One row per scene of each story line with a scored colour drift:
+    the line, the scene's place on it, ``line_color_drift``, and its join's
+    ``join_color_shift`` with whether it is over the story's threshold."""
+    threshold = view.story.settings.color.threshold
+    rows = []
+    for line in story_lines(view.graph):
+        name = f"line to {view.labels[line.leaf]}" + (" (main)" if line.main else "")
+        for position, sid in enumerate(line.scenes, start=1):
+            take = view.scene(sid).selected
+            scores = take.scores if take is not None else None
+            if scores is None or scores.line_color_drift is None:
+                continue
+            join = scores.join_color_shift
+            rows.append(
+                {
+                    "line": name,
+                    "position": position,
+                    "scene": f"{position}. {view.scene(sid).title}",
+                    "scene_id": sid,
+                    "drift": float(scores.line_color_drift),
+                    "join": None if join is None else float(join),
+                    "slipped": join is not None and join > threshold,
+                }
+            )
+    return rows
+
+
+def slipped_joins(view: services.StoryView) -> list[dict[str, str]]:
+    """Continuous joins whose colour shift is over the threshold, once each,
+    with which way the colour went."""
+    threshold = view.story.settings.color.threshold
+    rows = []
+    for sid in view.order:
+        take = view.scene(sid).selected
+        scores = take.scores if take is not None else None
+        if scores is None or scores.join_color_shift is None:
+            continue
+        if scores.join_color_shift <= threshold:
+            continue
+        shift = scores.color_shifts.get("join_color_shift")
+        source = take.params.continuity_source
+        rows.append(
+            {
+                "join": f"{view.labels.get(source.scene_id, '?') if source else '?'} "
+                f"→ {view.labels[sid]}",
+                "ΔE00": f"{scores.join_color_shift:.2f}",
+                "which way": (shift.words() if shift else "") or "-",
+                "corrected": "yes" if take.color_correction else "no",
+            }
+        )
+    return rows
+
+
+def _drift_chart(view: services.StoryView) -> None:
+    import altair as alt
+    import pandas as pd
+
+    rows = drift_rows(view)
+    if not rows:
+        return
+    st.subheader("Colour drift along each line")
+    threshold = view.story.settings.color.threshold
+    data = pd.DataFrame(rows)
+    x = alt.X(
+        "position:Q",
+        title="scene on the line",
+        axis=alt.Axis(tickMinStep=1),
+    )
+    line = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=x,
+            y=alt.Y("drift:Q", title=metric("line_color_drift").axis_title),
+            color=alt.Color("line:N", title="line"),
+            tooltip=[
+                "line",
+                "scene",
+                alt.Tooltip("drift:Q", format=".2f", title="drift ΔE00"),
+                alt.Tooltip("join:Q", format=".2f", title="join ΔE00"),
+            ],
+        )
+    )
+    slipped = (
+        alt.Chart(data[data["slipped"]])
+        .mark_point(shape="triangle-up", size=140, filled=True, color="#d62728")
+        .encode(x=x, y="drift:Q", tooltip=["line", "scene", "join"])
+    )
+    st.altair_chart((line + slipped).properties(height=300), width="stretch")
+    correction = view.story.settings.color.correction
+    st.caption(
+        f"{metric('line_color_drift').definition} A red triangle marks a join "
+        f"whose colour shift is over {threshold:g} ΔE00 (Settings, Colour "
+        f"drift). Correction: {correction}."
+    )
+    joins = slipped_joins(view)
+    if joins:
+        st.markdown(f"**Joins over {threshold:g} ΔE00 ({len(joins)})**")
+        st.dataframe(joins, hide_index=True, width="stretch")
+
+
 def _metric_notes() -> None:
     with st.expander("What the metrics mean"):
         st.markdown("\n".join(metric_notes()))
@@ -365,6 +474,7 @@ def insights_page() -> None:
     c.metric("Takes", sum(len(s.takes) for s in view.story.scenes))
     _scores_chart(view)
     _motion_chart(view)
+    _drift_chart(view)
     _metric_notes()
     _decay_chart(view)
     _problems(view, folder)

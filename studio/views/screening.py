@@ -99,6 +99,9 @@ def _filmstrip(folder: Path, view: services.StoryView, line: screening.StoryLine
                 _frames(folder, take)
                 what = f"take {take.index} · " if take is not None else ""
                 st.caption(f"{what}{scene.status} · {_score_text(take)}")
+                threshold = view.story.settings.color.threshold
+                if flag := screening.color_flag(take, threshold):
+                    st.warning(md(flag))
 
 
 def _frames(folder: Path, take) -> None:  # noqa: ANN001 - kg.schema.Take | None

@@ -16,8 +16,10 @@ import streamlit as st
 
 from kg.schema import Settings
 from studio import services, settings_fields
+from studio.components.releases import releases_panel
 from studio.literal import markdown_code as code
 from studio.literal import markdown_literal as md
+from studio.model_choices import OTHER, model_choices
 from studio.session import flash, story_page
 from studio.setting_declaration import (
     SettingField,
@@ -32,6 +34,8 @@ __all__ = ["settings_page", "settings_key"]
 
 _BASE_KEY = "settings.base"  # (story folder, saved values) the widgets began at
 _DRAFT_KEY = "settings.draft"  # (story folder, rejected values) kept across pages
+_MODEL_CHOICE_KEY = "settings.model_choice"
+_MODEL_SEEDED_KEY = "settings.model_seeded"  # the model value the chooser follows
 
 
 def _sync(folder: Path, settings: Settings) -> None:
@@ -50,6 +54,41 @@ def _sync(folder: Path, settings: Settings) -> None:
         if new_story or key not in st.session_state or typed == base.get(field):
             st.session_state[key] = value
     st.session_state[_BASE_KEY] = (str(folder), saved)
+    _sync_model_choice()
+
+
+def _sync_model_choice() -> None:
+    """Point the Model chooser at the model field's value when that changed."""
+    typed = st.session_state.get(settings_key("model"), "")
+    if st.session_state.get(_MODEL_SEEDED_KEY) == typed:
+        return
+    values = [c.value for c in model_choices()]
+    st.session_state[_MODEL_CHOICE_KEY] = typed if typed in values else OTHER
+    st.session_state[_MODEL_SEEDED_KEY] = typed
+
+
+def _fill_model() -> None:
+    """The chooser's model into the form's Model field (Other: left to type)."""
+    chosen = st.session_state[_MODEL_CHOICE_KEY]
+    if chosen != OTHER:
+        st.session_state[settings_key("model")] = chosen
+        st.session_state[_MODEL_SEEDED_KEY] = chosen
+
+
+def _model_chooser() -> None:
+    """Models from the catalog with their availability; a choice fills Model."""
+    choices = {c.value: c.label for c in model_choices()}
+    st.selectbox(
+        "Choose the model from the catalog",
+        list(choices),
+        format_func=choices.get,
+        key=_MODEL_CHOICE_KEY,
+        on_change=_fill_model,
+        help="The models `storygraph fetch-models` fetches, whether each is in "
+        "the local cache now, and the random-weight test models; it fills "
+        "Model below (save to keep it). Other: type a folder or a model id "
+        "there. `storygraph models` says what each needs.",
+    )
 
 
 def _widget(where: Any, field: SettingField, backends: list[str]) -> Any:
@@ -128,6 +167,8 @@ def settings_page() -> None:
         return
     current = services.story_view(folder).story.settings
     _sync(folder, current)
+    _model_chooser()
+    releases_panel(current.backend)
     values = _form(services.available_backends())
     if values is not None:
         _save(folder, current, values)

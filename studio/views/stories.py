@@ -6,6 +6,7 @@ import streamlit as st
 
 from kg.fields import MAX_STORY_TITLE
 from studio import services
+from studio.components.script_import import script_forms
 from studio.literal import markdown_code as code
 from studio.literal import markdown_literal as md
 from studio.session import current_story, flash, open_story, show_flashes
@@ -216,3 +217,4 @@ def stories_page() -> None:
         _create_form()
     with right:
         _import_form()
+    script_forms()

@@ -1,9 +1,11 @@
 """Storyboard page: the story graph, the scene editor, generation and takes.
 
 The graph (click a node) and the "Scene" select box both choose the selected
-scene. The editor's values are kept per scene in session state, so switching
-scenes or pages, a failed validation or a worker saving in between never
-loses what the user typed; the prompt preview follows the typed values live.
+scene, which is kept per story and in the URL (`studio.selection`); Undo and
+Redo walk the story's edits (`kg.history`). The editor's values are kept per
+scene in session state, so switching scenes or pages, a failed validation or
+a worker saving in between never loses what the user typed; the prompt
+preview follows the typed values live.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from kg.schema import (
     MAX_CANDIDATES,
 )
 from studio import services
+from studio.components.drafting import drafting_panel
 from studio.components.graph import graph_window, story_graph
+from studio.components.history import history_bar
 from studio.components.jobs import job_panel
 from studio.components.scene_editor import (
     EDITOR_NS,
@@ -29,6 +33,7 @@ from studio.components.structure import run_edit, structure_panel
 from studio.components.takes import takes_panel
 from studio.literal import markdown_literal as md
 from studio.palette import STATUS_COLOURS
+from studio.selection import remember_scene, remembered_scene
 from studio.session import (
     flash,
     seed_draft,
@@ -38,18 +43,29 @@ from studio.session import (
 __all__ = ["storyboard_page", "SELECTED_KEY", "URL_PATH", "editor_key"]
 
 URL_PATH = "storyboard"
+GRAPH_PX = 480  # room for two-line labels under thumbnails on a branching story
 SELECTED_KEY = "storyboard.selected"
 _NEXT_KEY = "storyboard.next_selected"
+_STORY_KEY = "storyboard.selected_story"  # the story the select box shows
 
 
-def _init_state(view: services.StoryView) -> str | None:
-    """Guarded defaults; returns the selected scene id (None: no scenes)."""
+def _init_state(folder: Path, view: services.StoryView) -> str | None:
+    """Guarded defaults; returns the selected scene id (None: no scenes).
+
+    The select box's value, else the scene selected last in this story (a
+    page change drops the widget's value), else the URL's ``?scene=``.
+    """
     if _NEXT_KEY in st.session_state:
         st.session_state[SELECTED_KEY] = st.session_state.pop(_NEXT_KEY)
     selected = st.session_state.get(SELECTED_KEY)
+    shown_story = st.session_state.get(_STORY_KEY, str(folder))
+    if shown_story != str(folder) or selected not in view.graph:
+        selected = remembered_scene(folder)
     if selected not in view.graph:
         selected = view.order[0] if view.order else None
-        st.session_state[SELECTED_KEY] = selected
+    st.session_state[SELECTED_KEY] = selected
+    st.session_state[_STORY_KEY] = str(folder)
+    remember_scene(folder, selected)
     return selected
 
 
@@ -68,7 +84,8 @@ def _generate(
     pending = services.pending_scene_ids(view)
     a, b = st.columns(2)
     again = bool(scene.takes)
-    label = "Generate a new take" if again else "Generate scene"
+    seed = services.new_take_seed_note(view.story, scene)
+    label = f"Generate a new take ({seed})" if again else "Generate scene"
     in_progress = scene.status in ("queued", "generating")
     why_off = (
         "Another process is generating this story."
@@ -84,7 +101,7 @@ def _generate(
         help=why_off,
         width="stretch",
     ):
-        _submit(folder, [selected], force=again)
+        _submit(folder, [selected], force=False, new_take=again)
     if b.button(
         f"Generate all pending ({len(pending)})",
         key="storyboard.generate_all",
@@ -104,8 +121,8 @@ def _generate(
         value=view.story.settings.best_of.candidates,
         step=1,
         key="storyboard.candidates",
-        help="Takes to make with seeds seed, seed+1, ...; the best is selected "
-        "by the objective in Settings (Best of N).",
+        help="Takes to make, with seeds after those the scene used; the best "
+        "is selected by the objective in Settings (Best of N).",
     )
     if d.button(
         f"Generate best of {n}",
@@ -125,9 +142,18 @@ def _generate(
         st.caption("Unsaved edits: generation uses the saved scene; save it first.")
 
 
-def _submit(folder: Path, ids: list[str], force: bool, candidates: int = 1) -> None:
+def _submit(
+    folder: Path,
+    ids: list[str],
+    force: bool,
+    candidates: int = 1,
+    new_take: bool = False,
+) -> None:
     try:
-        services.submit_generation(folder, ids, force=force, candidates=candidates)
+        more = {"new_take": True} if new_take else {}  # a new seed
+        services.submit_generation(
+            folder, ids, force=force, candidates=candidates, **more
+        )
     except Exception as exc:  # noqa: BLE001 - the engine's message, shown as is
         st.error(f"Could not start the generation: {md(exc)}")
         return
@@ -159,16 +185,22 @@ def storyboard_page() -> None:
     if folder is None:
         return
     view = services.story_view(folder)
-    selected = _init_state(view)
+    selected = _init_state(folder, view)
     elsewhere = job_panel(folder, view)
+    history_bar(
+        folder,
+        "storyboard",
+        lambda section, key: revert_edits(folder, key) if section == "scenes" else None,
+    )
     if selected is None:
         _empty_story(folder)
         return
     graph_col, side_col = st.columns([3, 2], gap="medium")
     with graph_col:
-        clicked = story_graph(view, selected, key="storyboard.graph", height=340)
+        clicked = story_graph(view, selected, key="storyboard.graph", height=GRAPH_PX)
         if clicked is not None and clicked != selected:
             st.session_state[SELECTED_KEY] = selected = clicked
+            remember_scene(folder, selected)
         st.caption(_legend(), unsafe_allow_html=True)  # fixed text, no user text
         window = graph_window(view, selected)
         if window is not None:
@@ -180,6 +212,7 @@ def storyboard_page() -> None:
         selected = st.selectbox(
             "Scene", view.order, format_func=view.labels.get, key=SELECTED_KEY
         )
+        remember_scene(folder, selected)
         # the editor's values, before anything reads them (unsaved-edits note)
         seed_draft(
             EDITOR_NS,
@@ -199,6 +232,7 @@ def storyboard_page() -> None:
     scene = view.scene(selected)
     editor_col, takes_col = st.columns([2, 3], gap="medium")
     with editor_col:
+        drafting_panel(folder, view, scene)
         scene_editor(folder, view, scene)
     with takes_col:
         takes_panel(folder, view, scene)

@@ -74,15 +74,16 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
     page.wait_for_function(VIDEO_PLAYABLE, timeout=UI_TIMEOUT_MS)
     shot(page, "2-storyboard")
 
-    page.reload()
+    page.reload()  # the selected scene is kept (it is in the URL)
     expect(heading).to_be_visible()
+    expect(page.get_by_role("heading", name="Scene · meeting")).to_be_visible()
+    expect(page.get_by_text("Status: done").first).to_be_visible()
+    pick(page, "Scene", "Arrival at the harbour (arrival)")
     expect(page.get_by_label("Motion", exact=True)).to_have_value(
         "Mara jumps from the ferry onto the wet quay"
     )
     expect(page.locator("video")).to_have_count(1, timeout=UI_TIMEOUT_MS)
     page.wait_for_function(VIDEO_PLAYABLE, timeout=UI_TIMEOUT_MS)
-    pick(page, "Scene", "The keeper waits (meeting)")
-    expect(page.get_by_text("Status: done").first).to_be_visible()
 
     go(page, "Cast")
     expect(page.get_by_text("Mara", exact=False).first).to_be_visible()

@@ -11,7 +11,10 @@ numpy: the backdrop is drawn once per clip and each frame is a crop, a resize
 by index arrays and a few whole-frame integer operations.
 
 It has no latent space (``supports_latent_continuity = False``): the engine
-falls back to the last frame and records why.
+falls back to the last frame and records why. A preview has the frame counts
+of the render it previews: a scene's duration becomes the frame count the
+catalog's rule gives (``engine.catalog.plan_frames``, the LTX models' 8k+1:
+49 frames for 2 s at 24 fps), so the README's dataset buckets fit its takes.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from engine.backends.animatic.art import (
     stable_hash,
     weather_particles,
 )
+from engine.catalog import plan_frames
 
 __all__ = ["AnimaticBackend", "Palette", "scene_palette"]
 
@@ -59,6 +63,14 @@ class AnimaticBackend(VideoBackend):
 
     def __init__(self, **_options: object) -> None:
         pass
+
+    def plan_frames(self, frames: int) -> int:
+        """The frame count of the render this previews (`engine.catalog`).
+
+        >>> AnimaticBackend().plan_frames(48), AnimaticBackend().plan_frames(1)
+        (49, 9)
+        """
+        return plan_frames(self.name, frames)
 
     # 1. check inputs -----------------------------------------------------------
     @staticmethod

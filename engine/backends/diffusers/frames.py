@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from engine.backend import GenerationRequest
+from engine.backend import GenerationRequest, report_phase
 from engine.backends.diffusers.latents import LTX_RATIOS
+from engine.errors import GenerationCancelled
 
 __all__ = ["pixel_frames", "repeated_frames", "decode_in_chunks", "encode_frame"]
 
@@ -49,6 +50,8 @@ def decode_in_chunks(
     context_latents: int = 6,
     decode_timestep: float = 0.05,
     decode_noise_scale: float = 0.025,
+    cancel: Any = None,
+    progress: Any = None,
 ) -> np.ndarray:
     """Decode normalised latents ``[1, C, F, h, w]`` to uint8 ``[N, H, W, 3]``.
 
@@ -65,6 +68,12 @@ def decode_in_chunks(
     context and its frame is discarded. Decode-time noise (timestep-
     conditioned VAEs, as LTX-Video's reference inference) is drawn once for
     the whole take, so chunking does not change it.
+
+    ``cancel`` (a `engine.backend.CancelToken`, or anything with ``is_set``)
+    is checked before every chunk: set, the decode stops with
+    `GenerationCancelled`. ``progress`` (the callable the backend was given)
+    hears ``decode`` chunk ``c`` of ``C`` after each chunk (`report_phase`).
+    Both default to None: a caller that passes neither decodes as before.
     """
     if context_latents < 1:
         raise ValueError(f"context_latents must be at least 1, got {context_latents}")
@@ -84,7 +93,13 @@ def decode_in_chunks(
             (1,), decode_timestep, device=z_all.device, dtype=vae.dtype
         )
     frames: np.ndarray | None = None
-    for start in range(0, total, chunk_latents):
+    chunks = -(-total // chunk_latents)
+    report_phase(progress, "decode", 0, chunks)
+    for c, start in enumerate(range(0, total, chunk_latents), start=1):
+        if cancel is not None and cancel.is_set():
+            raise GenerationCancelled(
+                f"cancelled while decoding, chunk {c} of {chunks}"
+            )
         end = min(start + chunk_latents, total)
         lo, hi = max(0, start - context_latents), min(total, end + context_latents)
         with torch.no_grad():
@@ -104,6 +119,7 @@ def decode_in_chunks(
             frames = np.empty((pixel_frames(total), height, width, 3), np.uint8)
         frames[first : last + 1] = (np.clip(chunk, 0.0, 1.0) * 255.0).round()
         del video, chunk
+        report_phase(progress, "decode", c, chunks)
     assert frames is not None, "a take has at least one latent frame"
     return frames
 

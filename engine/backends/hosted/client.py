@@ -56,6 +56,7 @@ from engine.backend import (
     GenerationResult,
     ProgressFn,
     VideoBackend,
+    report_phase,
 )
 from engine.backends.hosted.output import check_video, read_output
 from engine.backends.hosted.transport import (
@@ -237,6 +238,7 @@ class HostedBackend(VideoBackend):
         deadline = JobDeadline(
             name, settings.timeout_s, cancel, clock=self.clock, sleep=self.sleep
         )
+        report_phase(progress, "load")  # submitted and waiting at the provider
         job = self._retry(
             lambda: self.provider.submit(key, request, model, deadline),
             settings,
@@ -249,6 +251,7 @@ class HostedBackend(VideoBackend):
             why = state.error or f"the job ended {state.status} without an output"
             raise HostedError(f"{name} ({model}): {outside_text(why, 1000)}")
         mark = time.perf_counter()
+        report_phase(progress, "decode")  # downloading and decoding the output
         url = state.output_url
         with tempfile.TemporaryDirectory(prefix="storygraph-hosted-") as tmp:
             path = Path(tmp) / "output"

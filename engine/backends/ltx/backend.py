@@ -4,14 +4,17 @@
 
 1. check the request (sizes multiples of 32, frames ``8k + 1``, the window
    plan, memory mode);
-2. load the pipeline once per (model, device, memory mode) and keep it;
+2. load the pipeline once per (model, device, memory mode) and keep it (the
+   ``load`` phase, `engine.backend.report_phase`);
 3. choose the conditioning: the carried tail latents when they fit this model
    and size (no VAE decode/encode), else the previous take's last frame, and
    record why (`GenerationResult.continuity_note`);
 4. denoise window by window (`engine.backends.ltx.extend`: conditioning tokens, the
    reinterpreted first latent, overlap fusion, AdaIN), reporting each step
-   and stopping between steps on cancel;
-5. decode the latents in chunks straight to uint8 frames;
+   and stopping between steps on cancel; then pull the take toward its
+   colour anchor's latent statistics (`engine.backends.diffusers.adain`);
+5. decode the latents in chunks straight to uint8 frames, reporting each
+   chunk and stopping between chunks on cancel;
 6. keep the last latent frames (normalised) as the take's tail latents.
 
 CUDA out-of-memory becomes `engine.backend.OutOfMemoryError` with advice.
@@ -39,8 +42,10 @@ from engine.backend import (
     ProgressFn,
     VideoBackend,
     register_backend,
+    report_phase,
 )
 from engine.backends.diffusers import runtime
+from engine.backends.diffusers.adain import pull_toward_anchor
 from engine.backends.diffusers.latents import (
     LTX_RATIOS,
     LatentShape,
@@ -152,6 +157,7 @@ class LTXBackend(VideoBackend):
         if cancel.is_set():
             raise GenerationCancelled("cancelled before the model was loaded")
         # 2. Load (once per model cache).
+        report_phase(progress, "load")
         loaded = loaded_model(
             model,
             self.device,
@@ -189,6 +195,10 @@ class LTXBackend(VideoBackend):
             timings["denoise"] = time.perf_counter() - mark - sampled.prompt_seconds
             for i, seconds in enumerate(sampled.window_seconds, start=1):
                 timings[f"window_{i}"] = seconds
+            # 4b. Colour held toward the line's anchor (its latent statistics).
+            sampled.latents, correction = pull_toward_anchor(
+                sampled.latents, request.color_anchor
+            )
             # 5. Decode in chunks.
             mark = time.perf_counter()
             frames = decode_in_chunks(
@@ -197,6 +207,8 @@ class LTXBackend(VideoBackend):
                 generator=torch.Generator("cpu").manual_seed(request.seed),
                 chunk_latents=self.decode_chunk_latents
                 or max(16, latent_frame_count(request.windows.frames)),
+                cancel=cancel,
+                progress=progress,
             )
             timings["decode"] = time.perf_counter() - mark
         except torch.OutOfMemoryError as exc:
@@ -229,6 +241,7 @@ class LTXBackend(VideoBackend):
                 model,
                 conditioning.carried.strength if conditioning.used != "none" else None,
             ),
+            color_correction=correction,
         )
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:

@@ -22,10 +22,15 @@
    record the recipe: the checkpoint kind and how it was read, each stage's
    sigmas and guidance, the LoRAs, the join strength.
 
-A scene is made in one window (up to 481 frames, 20 s at 24 fps); long takes
-window by window are the ``ltx`` backend's. CUDA out-of-memory becomes
-`engine.backend.OutOfMemoryError` with advice. Weights are bf16 on CUDA and
-fp32 on CPU.
+The checkpoint's release (LTX-2.0, 2.3 or 2.5) is read from its configs
+(`engine.backends.ltx2.loading.model_version_of`) and the quality preset
+takes that release's recipe from the catalog (`engine.catalog.LTX2_VERSIONS`):
+steps, CFG for video and audio, spatio-temporal guidance on the makers'
+block, modality guidance, rescale. A scene longer than the story's window
+(``settings.windows.frames``, at most 481 frames) is made window by window
+with its sound carried on (`engine.backends.ltx2.windows`), up to 120 s.
+CUDA out-of-memory becomes `engine.backend.OutOfMemoryError` with advice.
+Weights are bf16 on CUDA and fp32 on CPU.
 """
 
 from __future__ import annotations
@@ -49,8 +54,10 @@ from engine.backend import (
     ProgressFn,
     VideoBackend,
     register_backend,
+    report_phase,
 )
 from engine.backends.diffusers import runtime
+from engine.backends.diffusers.adain import pull_toward_anchor
 from engine.backends.diffusers.frames import (
     decode_in_chunks,
     repeated_frames,
@@ -58,11 +65,13 @@ from engine.backends.diffusers.frames import (
 from engine.backends.diffusers.latents import (
     LTX_RATIOS,
     check_size,
+    check_window_plan,
     tail_latents,
     tail_meta,
 )
 from engine.backends.diffusers.memory import out_of_memory_advice
 from engine.backends.diffusers.runtime import free_device_memory
+from engine.backends.diffusers.windows import window_spans
 from engine.backends.ltx2 import loading
 from engine.backends.ltx2.audio import (
     AUDIO_NORMALISATION,
@@ -72,7 +81,11 @@ from engine.backends.ltx2.audio import (
     latents_per_second,
 )
 from engine.backends.ltx2.conditioning import Conditioning, continuity_conditioning
-from engine.backends.ltx2.loading import checkpoint_kind_of, load_tokenizer
+from engine.backends.ltx2.loading import (
+    checkpoint_kind_of,
+    load_tokenizer,
+    model_version_of,
+)
 from engine.backends.ltx2.sample import (
     Encoded,
     Sampled,
@@ -86,17 +99,19 @@ from engine.backends.ltx2.stages import (
     stage_recipe,
     two_stages,
 )
-from engine.catalog import plan_frames, resolve_preset, spec
+from engine.backends.ltx2.windows import Take, sample_take
+from engine.catalog import Preset, plan_frames, resolve_preset, spec
 from engine.model_cache import ModelCache
 from kg.take import LoraUse, SamplingRecipe, StageRecipe
+from kg.vocabulary import MAX_SCENE_SECONDS
 
 __all__ = ["LTX2Backend", "loaded_model", "use_pipeline", "release_models"]
 
 log = logging.getLogger(__name__)
 
 SPEC = spec("ltx2")
-assert SPEC.max_frames is not None, "LTX-2 makes a scene in one piece"
-MAX_FRAMES: int = SPEC.max_frames
+assert SPEC.max_frames is not None, "LTX-2 makes a window of at most 481 frames"
+MAX_FRAMES: int = SPEC.max_frames  # one window
 
 
 FAMILY = runtime.Family(SPEC.model_family, loading)
@@ -120,7 +135,7 @@ class LTX2Backend(VideoBackend):
     """
 
     name = "ltx2"
-    version = "1"
+    version = "2"
     supports_latent_continuity = True
 
     def __init__(
@@ -145,6 +160,7 @@ class LTX2Backend(VideoBackend):
         self.check_request(request)
         if cancel.is_set():
             raise GenerationCancelled("cancelled before the model was loaded")
+        report_phase(progress, "load")
         loaded = loaded_model(
             model,
             self.device,
@@ -157,62 +173,108 @@ class LTX2Backend(VideoBackend):
         if not getattr(pipe.vae, "use_tiling", False):
             pipe.vae.enable_tiling()  # the makers always decode in tiles
         kind, kind_source = checkpoint_kind_of(model)
+        release, release_source = model_version_of(model)
+        preset = resolve_preset(
+            SPEC.name,
+            request.quality_preset,
+            model,
+            steps=request.steps,
+            guidance=request.guidance,
+            kind=kind,
+            version=release,
+        )
         timings["load"] = time.perf_counter() - start
+        plan = request.windows
+        spans = window_spans(request.num_frames, plan.frames, plan.overlap_frames)
         try:
             mark = time.perf_counter()
             conditioning = continuity_conditioning(pipe, request, model)
             timings["prepare"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            prompt = encode_prompt(
-                pipe,
-                request.prompt,
-                request.negative_prompt,
-                request.guidance,
-                self.max_sequence_length,
-            )
+            texts = _window_prompts(request)[: len(spans)]
+            encoded = {
+                text: encode_prompt(
+                    pipe,
+                    text,
+                    request.negative_prompt,
+                    request.guidance,
+                    self.max_sequence_length,
+                )
+                for text in dict.fromkeys(texts)
+            }
             timings["prompt"] = time.perf_counter() - mark
-            scene = Scene(
-                num_frames=request.num_frames,
-                height=request.height,
-                width=request.width,
-                fps=request.fps,
-                seed=request.seed,
-                steps=request.steps,
-                guidance=request.guidance,
-                distilled=kind != "dev",
-            )
+            scene = _scene(request, preset, kind, release)
             lora = getattr(pipe, "distilled_lora_file", None) if kind == "dev" else None
-            sampled, note, stages = self._denoise(
-                pipe, scene, prompt, conditioning, progress, cancel, kind, lora
-            )
+            if len(spans) == 1:
+                sampled, note, stages = self._denoise(
+                    pipe,
+                    scene,
+                    encoded[texts[0]],
+                    conditioning,
+                    progress,
+                    cancel,
+                    kind,
+                    lora,
+                )
+                take = Take(sampled.video, sampled.audio, sampled, sampled=[sampled])
+            else:
+                set_distilled_lora(pipe, None)
+                take = sample_take(
+                    pipe,
+                    scene,
+                    plan,
+                    [encoded[text] for text in texts],
+                    texts,
+                    conditioning.carried,
+                    progress,
+                    cancel.is_set,
+                )
+                sampled = take.first
+                note = (
+                    f"{len(spans)} windows of up to {plan.frames} frames, "
+                    f"{plan.overlap_frames} carried at each seam with its sound "
+                    f"(one stage at full size)"
+                )
+                stages = [
+                    stage_recipe(f"window {i + 1}", scene, part)
+                    for i, part in enumerate(take.sampled)
+                ]
             if note:
                 conditioning = dataclasses.replace(
                     conditioning,
                     note="; ".join(n for n in (conditioning.note, note) if n),
                 )
-            timings["denoise"] = sampled.seconds
+            timings["denoise"] = sum(part.seconds for part in take.sampled)
+            # colour held toward the line's anchor (its latent statistics)
+            take.video, correction = pull_toward_anchor(
+                take.video, request.color_anchor
+            )
             mark = time.perf_counter()
             frames = decode_in_chunks(  # 16 latents at a time, tiled in space
                 pipe,
-                sampled.video,
+                take.video,
                 generator=torch.Generator("cpu").manual_seed(request.seed),
                 chunk_latents=16,
+                cancel=cancel,
+                progress=progress,
             )
             timings["decode"] = time.perf_counter() - mark
+            if cancel.is_set():
+                raise GenerationCancelled("cancelled before the sound was decoded")
             mark = time.perf_counter()
-            samples, rate = decode_audio(pipe, sampled.audio)
+            samples, rate = decode_audio(pipe, take.audio)
             samples = fit_duration(samples, rate, request.num_frames / request.fps)
             timings["decode_audio"] = time.perf_counter() - mark
         except torch.OutOfMemoryError as exc:
             free_device_memory()
             raise OutOfMemoryError(out_of_memory_advice(request)) from exc
-        keep = max(1, request.windows.overlap_frames // LTX_RATIOS.temporal)
-        tail = tail_latents(sampled.video, keep)
+        keep = max(1, plan.overlap_frames // LTX_RATIOS.temporal)
+        tail = tail_latents(take.video, keep)
         # the audio that lasts as long as the video tail, and one latent more
         audio_keep = audio_tail_count(
-            request.windows.overlap_frames, request.fps, latents_per_second(pipe)
+            plan.overlap_frames, request.fps, latents_per_second(pipe)
         )
-        audio_tail = sampled.audio[:, -(audio_keep + 1) :].detach().float().cpu()
+        audio_tail = take.audio[:, -(audio_keep + 1) :].detach().float().cpu()
         meta = tail_meta(
             model=model,
             tail=tail,
@@ -224,8 +286,13 @@ class LTX2Backend(VideoBackend):
             audio_normalisation=AUDIO_NORMALISATION,
             audio_latent_shape="x".join(str(d) for d in audio_tail.shape),
             audio_latents_per_second=f"{latents_per_second(pipe):g}",
+            audio_latents_made=str(take.audio.shape[1]),
         )
         timings["total"] = time.perf_counter() - start
+        if len(spans) > 1:
+            timings.update(
+                {f"window_{i + 1}": sec for i, sec in enumerate(take.window_seconds)}
+            )
         repeated = repeated_frames(sampled.conditioned_video)
         if conditioning.used == "frame":
             repeated = 1
@@ -238,6 +305,8 @@ class LTX2Backend(VideoBackend):
             continuity_note=conditioning.note,
             random_weights=loaded.source.random_weights,
             repeated_frames=repeated,
+            windows=take.windows if len(spans) > 1 else [],
+            color_correction=correction,
             audio=samples,
             audio_rate=rate,
             tail_audio_latents=audio_tail,
@@ -245,6 +314,9 @@ class LTX2Backend(VideoBackend):
             recipe=SamplingRecipe(
                 checkpoint_kind=kind,
                 kind_source=kind_source,
+                model_version=release,
+                version_source=release_source,
+                quality_preset=request.quality_preset,
                 stages=stages,
                 loras=[
                     LoraUse(name=r, file=str(lora), weight=1.0)
@@ -307,31 +379,51 @@ class LTX2Backend(VideoBackend):
 
     @staticmethod
     def plan_frames(frames: int) -> int:
-        """The nearest frame count LTX-2 makes (8k+1, 9 to 481).
+        """The nearest frame count LTX-2 makes (8k+1; longer than a window,
+        window by window).
 
         >>> LTX2Backend.plan_frames(48), LTX2Backend.plan_frames(2000)
-        (49, 481)
+        (49, 2001)
         """
         return plan_frames(SPEC.name, frames)
 
     def preset(self, quality_preset: str, model: str) -> tuple[int, float]:
-        """Steps and guidance of a preset for the checkpoint's kind, read from
-        the checkpoint where it says (`checkpoint_kind_of`)."""
-        kind, _ = checkpoint_kind_of(model or self.model)
-        chosen = resolve_preset(
-            SPEC.name, quality_preset, model or self.model, kind=kind
-        )
+        """Steps and guidance of a preset for the checkpoint's kind and
+        release, read from the checkpoint where it says (`checkpoint_kind_of`,
+        `model_version_of`); the rest of the recipe is read at generation."""
+        chosen = self.recipe(quality_preset, model)
         return chosen.steps, chosen.guidance
+
+    def recipe(self, quality_preset: str, model: str) -> Preset:
+        """The whole preset (guidance terms and their cost) for ``model``."""
+        model = model or self.model
+        kind, _ = checkpoint_kind_of(model)
+        release, _ = model_version_of(model)
+        return resolve_preset(
+            SPEC.name, quality_preset, model, kind=kind, version=release
+        )
 
     @staticmethod
     def check_request(request: GenerationRequest) -> None:
         """Refuse requests LTX-2 cannot run, with what to change."""
         check_size(request.width, request.height, request.num_frames)
-        if request.num_frames > MAX_FRAMES:
+        plan = request.windows
+        check_window_plan(plan.frames, plan.overlap_frames)
+        if plan.frames > MAX_FRAMES:
             raise BackendError(
-                f"num_frames is {request.num_frames}; the ltx2 backend makes a scene "
-                f"in one piece of at most {MAX_FRAMES} frames: shorten the scene or "
-                "split it in two continuous scenes"
+                f"windows.frames is {plan.frames}; an ltx2 window is at most "
+                f"{MAX_FRAMES} frames (20 s at 24 fps): set settings.windows.frames "
+                f"to {MAX_FRAMES} or less"
+            )
+        if request.num_frames > MAX_SCENE_SECONDS * request.fps + 1:
+            raise BackendError(
+                f"num_frames is {request.num_frames}; a scene lasts at most "
+                f"{MAX_SCENE_SECONDS:g} s ({int(MAX_SCENE_SECONDS * request.fps) + 1} "
+                f"frames at {request.fps} fps): shorten it"
+            )
+        if not 0.0 <= plan.adain_factor <= 1.0:
+            raise BackendError(
+                f"windows.adain_factor must be in [0, 1], got {plan.adain_factor}"
             )
         if request.steps < 1:
             raise BackendError(f"steps must be at least 1, got {request.steps}")
@@ -346,6 +438,40 @@ class LTX2Backend(VideoBackend):
             raise BackendError(
                 f"windows.strength must be in (0, 1], got {request.windows.strength}"
             )
+
+
+def _window_prompts(request: GenerationRequest) -> list[str]:
+    """One prompt per window: an empty entry keeps the one before (the
+    request's prompt for the first), as the ``ltx`` backend reads them."""
+    prompts: list[str] = []
+    for text in request.windows.prompts:
+        prompts.append(text or (prompts[-1] if prompts else request.prompt))
+    return prompts or [request.prompt]
+
+
+def _scene(
+    request: GenerationRequest, preset: Preset, kind: str, release: str
+) -> Scene:
+    """The sampler's scene: size, seed, and the release's recipe for the
+    preset (the request's steps and CFG; the guidance terms from the catalog)."""
+    return Scene(
+        num_frames=request.num_frames,
+        height=request.height,
+        width=request.width,
+        fps=request.fps,
+        seed=request.seed,
+        steps=request.steps,
+        guidance=request.guidance,
+        distilled=kind != "dev",
+        audio_guidance=(
+            preset.audio_guidance if preset.audio_guidance is not None else 7.0
+        ),
+        rescale=preset.rescale or 0.7,
+        stg=preset.stg,
+        stg_blocks=preset.stg_blocks,
+        modality=preset.modality,
+        cross_timestep=SPEC.versions[release].cross_timestep,
+    )
 
 
 def _steps(progress: ProgressFn, stage: int) -> Callable[[int, int], None]:

@@ -1,12 +1,20 @@
 """Where an LTX-2 model comes from: ``tiny-random``, a folder, or the HF cache.
 
-- ``tiny-random``: random weights built in code (`engine.backends.ltx2.tiny`), for
-  tests and smoke runs; results are labelled random weights.
+- ``tiny-random`` (LTX-2.0), ``tiny-random-2.3``, ``tiny-random-2.3-distilled``,
+  ``tiny-random-2.5``: random weights built in code (`engine.backends.ltx2.tiny`),
+  for tests and smoke runs; results are labelled random weights.
 - a local folder in diffusers format (``model_index.json`` of an LTX-2
   pipeline: transformer, vae, audio_vae, vocoder, connectors, text_encoder,
   tokenizer, scheduler); a ``latent_upsampler/`` folder beside them is loaded
   too (the two-stage route);
 - a Hugging Face id (or catalog name) already in the local cache.
+
+Which LTX-2 release a folder holds (`model_version_of`) is read from its
+configs, the entries diffusers' own classes switch on (the catalog's
+`engine.catalog.LTX2_VERSIONS` says which): a Gemma 4 text encoder, a
+feed-forward without bias, timestep-independent prompt modulation or a
+duration head mean 2.5; prompt modulation, gated attention or per-modality
+text projections mean 2.3; none of them 2.0.
 
 Nothing here downloads: `storygraph fetch-models` does that.
 """
@@ -26,8 +34,8 @@ from engine.backends.diffusers.loading import ModelSource, folder_tokenizer
 from engine.catalog import checkpoint_kind
 from engine.models import (
     DISTILLED_LORA_FILE,
-    TINY_MODEL_ID,
     CheckpointMismatchError,
+    is_tiny,
     read_safetensors_header,
     resolve_cached,
 )
@@ -38,6 +46,7 @@ __all__ = [
     "load_pipeline",
     "load_tokenizer",
     "checkpoint_kind_of",
+    "model_version_of",
     "distilled_lora",
 ]
 
@@ -64,7 +73,14 @@ def resolve_model(name: str) -> ModelSource:
             "no model set for the ltx2 backend; set settings.model to a local "
             "folder, a Hugging Face id, or 'tiny-random' (see `storygraph models`)"
         )
-    if name == TINY_MODEL_ID:
+    if is_tiny(name):
+        from engine.backends.ltx2.tiny import VERSION_OF_TINY
+
+        if name not in VERSION_OF_TINY:
+            raise BackendError(
+                f"model {name!r} is not a random-weight LTX-2 build; choose one of "
+                f"{', '.join(sorted(VERSION_OF_TINY))}"
+            )
         return ModelSource(name, "tiny")
     path = Path(name).expanduser()
     folder = path if path.is_dir() else resolve_cached(name)
@@ -112,9 +128,10 @@ def load_pipeline(
     ``transformer=False`` leaves a folder's transformer unloaded (a GGUF
     file takes its place)."""
     if source.kind == "tiny":
-        from engine.backends.ltx2.tiny import build_random_pipeline
+        from engine.backends.ltx2.tiny import VERSION_OF_TINY, build_random_pipeline
 
-        return build_random_pipeline(dtype=dtype)
+        version, _ = VERSION_OF_TINY[source.name]
+        return build_random_pipeline(dtype=dtype, version=version)
     from diffusers import LTX2ConditionPipeline
 
     assert source.folder is not None, "folder sources carry their folder"
@@ -155,7 +172,9 @@ def checkpoint_kind_of(model: str) -> tuple[str, str]:
     the recipe says so. The makers' own code never guesses: their
     pipelines take the distilled checkpoint as a separate argument.
     """
-    if model == TINY_MODEL_ID:
+    if is_tiny(model):
+        if "distill" in model:
+            return "distilled", "a distilled random-weight build (made in code)"
         return "tiny", "random weights built in code"
     try:
         source = resolve_model(model)
@@ -211,3 +230,59 @@ def distilled_lora(source: ModelSource) -> Path | None:
     except BackendError:
         return None
     return cached if cached.is_file() else None
+
+
+@functools.lru_cache(maxsize=16)
+def model_version_of(model: str) -> tuple[str, str]:
+    """``(version, how it was read)`` of an LTX-2 model: ``2.0``, ``2.3`` or
+    ``2.5``, from its configs (see the module docstring); a model not here
+    is taken as 2.0 and the answer says so.
+
+    >>> model_version_of("tiny-random-2.3")
+    ('2.3', 'a random-weight LTX-2.3 build (made in code)')
+    """
+    if is_tiny(model):
+        from engine.backends.ltx2.tiny import VERSION_OF_TINY
+
+        version = VERSION_OF_TINY.get(model, ("2.0", False))[0]
+        return version, f"a random-weight LTX-{version} build (made in code)"
+    try:
+        source = resolve_model(model)
+    except BackendError:
+        return "2.0", "taken as LTX-2.0: the model is not available locally"
+    assert source.folder is not None, "folder sources carry their folder"
+    return version_of_folder(source.folder)
+
+
+def _config(folder: Path, rel: str) -> dict[str, Any]:
+    path = folder / rel
+    if not path.is_file() or path.stat().st_size > 1_000_000:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def version_of_folder(folder: Path) -> tuple[str, str]:
+    """The release a diffusers-format LTX-2 folder holds, and the entry that
+    says so (the first marker found, newest release first)."""
+    transformer = _config(folder, "transformer/config.json")
+    text = _config(folder, "text_encoder/config.json")
+    connectors = _config(folder, "connectors/config.json")
+    model_type = str(text.get("model_type", ""))
+    if model_type.startswith("gemma4"):
+        return "2.5", f"text_encoder/config.json model_type is {model_type}"
+    if transformer.get("use_prompt_adaln_single") is False:
+        return "2.5", "transformer/config.json use_prompt_adaln_single is false"
+    if transformer.get("ff_bias") is False:
+        return "2.5", "transformer/config.json ff_bias is false"
+    if (folder / "duration_head" / "config.json").is_file():
+        return "2.5", "the folder has a duration_head"
+    for key in ("cross_attn_mod", "gated_attn"):
+        if transformer.get(key) is True:
+            return "2.3", f"transformer/config.json {key} is true"
+    if connectors.get("per_modality_projections") is True:
+        return "2.3", "connectors/config.json per_modality_projections is true"
+    return "2.0", "no LTX-2.3 or 2.5 marker in its configs"

@@ -30,11 +30,27 @@ the clip repeat the predecessor's tail
 (`engine.backends.diffusers.frames.repeated_frames`) and the film skips them,
 as for ``ltx`` takes.
 
-Guidance: classifier-free guidance for both streams (video at the request's
-guidance, audio at the pipeline's default 7 when guidance is on) with the
-pipeline's guidance rescale 0.7; LTX-2's spatio-temporal and modality
-guidance are left off (each costs another transformer pass per step).
-Distilled checkpoints at 8 steps use LTX-2's distilled sigma schedule.
+Guidance is the makers' multimodal guidance (Lightricks/LTX-2 ``ltx_core``
+``MultiModalGuider``; diffusers ``LTX2Pipeline.__call__``, whose delta
+formulation in x0 space this follows term for term), each term on when the
+scene's recipe (`engine.catalog.Preset` of the model's version) asks:
+
+- classifier-free guidance, ``(g - 1) (cond - uncond)``: video at the
+  scene's guidance, audio at its own scale (7 in the makers' recipe), the
+  negative prompt batched with the positive (one pass of batch 2);
+- spatio-temporal guidance, ``stg (cond - perturbed)``: one more pass with
+  the self-attention of the recipe's blocks skipped (the value projection
+  passed through, diffusers' ``LTX2PerturbedAttnProcessor``);
+- modality guidance, ``(m - 1) (cond - isolated)``: one more pass with the
+  audio-to-video and video-to-audio cross-attention off;
+- the sum rescaled toward the conditional's spread (``rescale_noise_cfg``).
+
+Where ours differs: LTX-2.0 checkpoints converted before diffusers knew STG
+have ``perturbed_attn`` off; the recipe's blocks get the perturbed-attention
+processor on first use (`enable_stg`), which computes the same attention
+when nothing is perturbed. The carried tails keep their per-token timestep
+``t (1 - s)`` in every pass. Distilled checkpoints at 8 steps use LTX-2's
+distilled sigma schedule without guidance (one pass).
 """
 
 from __future__ import annotations
@@ -55,7 +71,7 @@ from diffusers.pipelines.ltx2.pipeline_ltx2_condition import (
 from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 from diffusers.utils.torch_utils import randn_tensor
 
-from engine.backend import GenerationCancelled
+from engine.backend import BackendError, GenerationCancelled
 from engine.backends.diffusers.schedule import exact_scheduler
 from engine.backends.ltx2.audio import (
     audio_latent_count,
@@ -70,6 +86,7 @@ __all__ = [
     "Sampled",
     "Scene",
     "encode_prompt",
+    "enable_stg",
     "sample_scene",
     "upsample_latents",
 ]
@@ -85,7 +102,8 @@ class Carried:
     ``video``: ``[1, C, k, h, w]`` normalised tail latents; ``image``:
     ``[1, C, 1, h, w]`` an encoded last frame (fallback); ``audio``:
     ``[1, n, D]`` packed normalised audio tail latents; ``audio_frames``: the
-    pixel frames the carried audio must last (the repeated video frames).
+    pixel frames the carried audio must last (the repeated video frames);
+    ``audio_held``: or exactly how many audio latents to hold.
     """
 
     video: torch.Tensor | None = None
@@ -93,6 +111,7 @@ class Carried:
     audio: torch.Tensor | None = None
     strength: float = 1.0
     audio_frames: int = 0
+    audio_held: int = 0  # hold exactly this many audio latents (a long take)
 
 
 @dataclass(frozen=True)
@@ -114,8 +133,24 @@ class Scene:
     fps: int
     seed: int
     steps: int
-    guidance: float
+    guidance: float  # video CFG (1 = none)
     distilled: bool = False
+    audio_guidance: float = AUDIO_GUIDANCE  # audio CFG, when CFG is on
+    rescale: float = GUIDANCE_RESCALE  # guidance rescale, when guidance is on
+    stg: float = 0.0  # spatio-temporal guidance scale (0 = off)
+    stg_blocks: tuple[int, ...] = ()
+    modality: float = 1.0  # modality-isolation guidance scale (1 = off)
+    cross_timestep: bool = False  # LTX-2.3+: cross-attention reads the other
+    # stream's sigma (diffusers' ``use_cross_timestep``)
+
+    @property
+    def cfg(self) -> bool:
+        return self.guidance > 1.0
+
+    @property
+    def passes(self) -> int:
+        """Transformer passes a step (CFG's batch of two counts as two)."""
+        return 1 + int(self.cfg) + int(self.stg > 0.0) + int(self.modality > 1.0)
 
 
 @dataclass(frozen=True)
@@ -228,8 +263,14 @@ def _audio_start(
     base = torch.zeros((1, length, width), device=device, dtype=torch.float32)
     mask = torch.zeros((1, length, 1), device=device, dtype=torch.float32)
     held = 0
-    if carried.audio is not None and carried.strength > 0 and carried.audio_frames:
-        want = audio_tail_count(carried.audio_frames, scene.fps, per_second)
+    if (
+        carried.audio is not None
+        and carried.strength > 0
+        and (carried.audio_frames or carried.audio_held)
+    ):
+        want = carried.audio_held or audio_tail_count(
+            carried.audio_frames, scene.fps, per_second
+        )
         held = min(want, carried.audio.shape[1], length - 1)
         if held > 0:
             tail = carried.audio[:, carried.audio.shape[1] - held :]
@@ -296,56 +337,65 @@ def sample_scene(
         1, audio.shape[1], device
     )
     batch = 2 if cfg else 1
-    video_coords = video_coords.repeat(batch, 1, 1, 1)
-    audio_coords = audio_coords.repeat(batch, 1, 1, 1)
+    if scene.stg > 0.0:
+        enable_stg(transformer, scene.stg_blocks)
     dtype = prompt.video.dtype
+    cond = _Conditional.of(prompt, cfg)
     steps = len(timesteps)
     for i, t in enumerate(timesteps):
         if cancelled():
             raise GenerationCancelled(f"cancelled at step {i + 1} of {steps}")
         sigma_v = scheduler.sigmas[i]
         sigma_a = audio_scheduler.sigmas[i]
-        video_in = torch.cat([video] * batch).to(dtype)
-        audio_in = torch.cat([audio] * batch).to(dtype)
-        timestep = t.expand(batch)
-        video_t = timestep[:, None] * (1 - mask_v.squeeze(-1))
-        audio_t = timestep[:, None] * (1 - mask_a.squeeze(-1))
-        with transformer.cache_context("cond_uncond"):
-            pred_v, pred_a = transformer(
-                hidden_states=video_in,
-                audio_hidden_states=audio_in,
-                encoder_hidden_states=prompt.video,
-                audio_encoder_hidden_states=prompt.audio,
-                timestep=video_t,
-                audio_timestep=audio_t,
-                sigma=timestep,
-                audio_sigma=timestep,
-                encoder_attention_mask=prompt.mask,
-                audio_encoder_attention_mask=prompt.mask,
-                num_frames=frames,
-                height=h,
-                width=w,
-                fps=scene.fps,
-                audio_num_frames=audio.shape[1],
-                video_coords=video_coords,
-                audio_coords=audio_coords,
-                return_dict=False,
+        video_t = t * (1 - mask_v.squeeze(-1))  # [1, tokens]
+        audio_t = t * (1 - mask_a.squeeze(-1))
+
+        def run(
+            embeds: Encoded,
+            n: int,
+            *,
+            isolate: bool = False,
+            blocks: tuple[int, ...] = (),
+            t: torch.Tensor = t,
+            video_t: torch.Tensor = video_t,
+            audio_t: torch.Tensor = audio_t,
+            video: torch.Tensor = video,
+            audio: torch.Tensor = audio,
+            sigma_v: torch.Tensor = sigma_v,
+            sigma_a: torch.Tensor = sigma_a,
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            """One transformer pass over ``n`` copies (batched prompts)."""
+            timestep = t.expand(n)
+            with transformer.cache_context(_context(isolate, blocks)):
+                pred_v, pred_a = transformer(
+                    hidden_states=torch.cat([video] * n).to(dtype),
+                    audio_hidden_states=torch.cat([audio] * n).to(dtype),
+                    encoder_hidden_states=embeds.video,
+                    audio_encoder_hidden_states=embeds.audio,
+                    timestep=video_t.expand(n, -1),
+                    audio_timestep=audio_t.expand(n, -1),
+                    sigma=timestep,
+                    audio_sigma=timestep,
+                    encoder_attention_mask=embeds.mask,
+                    audio_encoder_attention_mask=embeds.mask,
+                    num_frames=frames,
+                    height=h,
+                    width=w,
+                    fps=scene.fps,
+                    audio_num_frames=audio.shape[1],
+                    video_coords=video_coords.repeat(n, 1, 1, 1),
+                    audio_coords=audio_coords.repeat(n, 1, 1, 1),
+                    isolate_modalities=isolate,
+                    spatio_temporal_guidance_blocks=list(blocks) or None,
+                    use_cross_timestep=scene.cross_timestep,
+                    return_dict=False,
+                )
+            return (
+                _x0(video, pred_v.float(), sigma_v),
+                _x0(audio, pred_a.float(), sigma_a),
             )
-        x0_v = _x0(video, pred_v.float(), sigma_v) if not cfg else None
-        x0_a = _x0(audio, pred_a.float(), sigma_a) if not cfg else None
-        if cfg:
-            un_v, text_v = (_x0(video, p.float(), sigma_v) for p in pred_v.chunk(2))
-            un_a, text_a = (_x0(audio, p.float(), sigma_a) for p in pred_a.chunk(2))
-            x0_v = rescale_noise_cfg(
-                text_v + (scene.guidance - 1) * (text_v - un_v),
-                text_v,
-                guidance_rescale=GUIDANCE_RESCALE,
-            )
-            x0_a = rescale_noise_cfg(
-                text_a + (AUDIO_GUIDANCE - 1) * (text_a - un_a),
-                text_a,
-                guidance_rescale=GUIDANCE_RESCALE,
-            )
+
+        x0_v, x0_a = _guided(scene, run, prompt, cond, batch)
         # hold the carried tails (x0 space, as the pipeline's conditioning)
         x0_v = x0_v * (1 - mask_v) + clean_v * mask_v
         x0_a = x0_a * (1 - mask_a) + clean_a * mask_a
@@ -358,6 +408,87 @@ def sample_scene(
     out = pipe._unpack_latents(video, frames, h, w, p, pt)
     stepped = tuple(round(float(s), 6) for s in scheduler.sigmas[:-1])
     return Sampled(out, audio, held_v, held_a, time.perf_counter() - start, stepped)
+
+
+@dataclass(frozen=True)
+class _Conditional:
+    """The positive prompt alone (the extra guidance passes use it)."""
+
+    embeds: Encoded
+
+    @classmethod
+    def of(cls, prompt: Encoded, cfg: bool) -> _Conditional:
+        if not cfg:
+            return cls(prompt)
+        return cls(Encoded(prompt.video[1:], prompt.audio[1:], prompt.mask[1:]))
+
+
+def _context(isolate: bool, blocks: tuple[int, ...]) -> str:
+    """The transformer cache context of a pass (diffusers' names)."""
+    if isolate:
+        return "uncond_modality"
+    return "uncond_stg" if blocks else "cond_uncond"
+
+
+def _guided(
+    scene: Scene,
+    run: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    prompt: Encoded,
+    cond: _Conditional,
+    batch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x0 of both streams with the scene's guidance terms (module docstring):
+    ``cond + (g - 1)(cond - uncond) + stg (cond - perturbed) + (m - 1)(cond -
+    isolated)``, rescaled; diffusers ``LTX2Pipeline.__call__``, step 7."""
+    x0_v, x0_a = run(prompt, batch)
+    if batch == 2:  # the negative prompt first, as encode_prompt batches them
+        un_v, text_v = x0_v.chunk(2)
+        un_a, text_a = x0_a.chunk(2)
+        delta_v = (scene.guidance - 1) * (text_v - un_v)
+        delta_a = (scene.audio_guidance - 1) * (text_a - un_a)
+    else:
+        text_v, text_a = x0_v, x0_a
+        delta_v = delta_a = torch.zeros(())
+    if scene.stg > 0.0:
+        stg_v, stg_a = run(cond.embeds, 1, blocks=scene.stg_blocks)
+        delta_v = delta_v + scene.stg * (text_v - stg_v)
+        delta_a = delta_a + scene.stg * (text_a - stg_a)
+    if scene.modality > 1.0:
+        iso_v, iso_a = run(cond.embeds, 1, isolate=True)
+        delta_v = delta_v + (scene.modality - 1) * (text_v - iso_v)
+        delta_a = delta_a + (scene.modality - 1) * (text_a - iso_a)
+    guided = batch == 2 or scene.stg > 0.0 or scene.modality > 1.0
+    if not guided:
+        return text_v, text_a
+    out_v, out_a = text_v + delta_v, text_a + delta_a
+    if scene.rescale > 0.0:
+        out_v = rescale_noise_cfg(out_v, text_v, guidance_rescale=scene.rescale)
+        out_a = rescale_noise_cfg(out_a, text_a, guidance_rescale=scene.rescale)
+    return out_v, out_a
+
+
+def enable_stg(transformer: Any, blocks: tuple[int, ...]) -> None:
+    """Give ``blocks`` diffusers' perturbed-attention processor (video and
+    audio self-attention) when the checkpoint's config left it off; refuse
+    a block the transformer does not have."""
+    from diffusers.models.transformers.transformer_ltx2 import (
+        LTX2PerturbedAttnProcessor,
+    )
+
+    count = len(transformer.transformer_blocks)
+    for index in blocks:
+        if not 0 <= index < count:
+            raise BackendError(
+                f"the recipe's spatio-temporal guidance block {index} does not "
+                f"exist in this transformer of {count} blocks; choose a preset "
+                "without STG or a block below "
+                f"{count}"
+            )
+        block = transformer.transformer_blocks[index]
+        if not block.perturbed_attn:
+            block.perturbed_attn = True
+            block.attn1.set_processor(LTX2PerturbedAttnProcessor())
+            block.audio_attn1.set_processor(LTX2PerturbedAttnProcessor())
 
 
 def upsample_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,6 @@ import torch
 from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
 
 from engine.backends.ltx2.sample import (
-    AUDIO_GUIDANCE,
-    GUIDANCE_RESCALE,
     Carried,
     Encoded,
     Refine,
@@ -132,7 +130,9 @@ def two_stages(
     first = sample_scene(pipe, half, prompt, small, on_steps[0], cancelled)
     up = upsample_latents(pipe, first.video)
     refine = Refine(up, first.audio, tuple(STAGE_2_DISTILLED_SIGMA_VALUES))
-    refined = dataclasses.replace(scene, guidance=1.0, distilled=False)
+    refined = dataclasses.replace(
+        scene, guidance=1.0, distilled=False, stg=0.0, stg_blocks=(), modality=1.0
+    )
     set_distilled_lora(pipe, plan.lora)
     try:
         second = sample_scene(
@@ -173,16 +173,20 @@ def _conditional(prompt: Encoded, scene: Scene) -> Encoded:
 def stage_recipe(
     name: str, scene: Scene, sampled: Sampled, loras: list[str] | None = None
 ) -> StageRecipe:
-    """What a stage stepped: its size, sigmas and guidance (CFG on both
-    streams with the pipeline's rescale when guidance is on)."""
-    cfg = scene.guidance > 1.0
+    """What a stage stepped: its size, sigmas and every guidance term it ran
+    (`engine.backends.ltx2.sample._guided`)."""
+    guided = scene.cfg or scene.stg > 0.0 or scene.modality > 1.0
     return StageRecipe(
         name=name,
         width=scene.width,
         height=scene.height,
         sigmas=list(sampled.sigmas),
-        guidance=scene.guidance,
-        guidance_rescale=GUIDANCE_RESCALE if cfg else 0.0,
-        audio_guidance=AUDIO_GUIDANCE if cfg else 1.0,
+        guidance=scene.guidance if scene.cfg else 1.0,
+        guidance_rescale=scene.rescale if guided else 0.0,
+        audio_guidance=scene.audio_guidance if scene.cfg else 1.0,
+        stg_scale=scene.stg,
+        stg_blocks=list(scene.stg_blocks) if scene.stg > 0.0 else [],
+        modality_scale=scene.modality,
+        transformer_passes=scene.passes,
         loras=loras or [],
     )

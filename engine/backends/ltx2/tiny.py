@@ -9,9 +9,24 @@ way the tiny LTX-Video builds its T5 tokenizer (`engine.backends.ltx.tiny`). The
 vocoder upsamples by the mel hop (160), so a second of latents is a second of
 sound, as in the real model.
 
-Selectable as model ``tiny-random`` of the ``ltx2`` backend; every result is
-labelled ``random_weights=True``. ``mid`` serves the benchmark, ``full`` is
-LTX-2's own transformer architecture (19B with the audio stream; GPU only).
+Selectable as model ``tiny-random`` (LTX-2.0), ``tiny-random-2.3``,
+``tiny-random-2.3-distilled`` or ``tiny-random-2.5`` of the ``ltx2`` backend;
+every result is labelled ``random_weights=True``. ``mid`` serves the
+benchmark, ``full`` is LTX-2's own transformer architecture (19B with the
+audio stream; GPU only).
+
+Versions differ the way diffusers' classes tell them apart (their arguments'
+documentation in ``transformer_ltx2.py`` and ``connectors.py``):
+
+- **2.3**: gated attention and prompt (cross-attention) modulation in the
+  transformer, STG through its perturbed-attention processor, per-modality
+  text projections in the connectors (so no caption projection in the
+  transformer). The tiny one has two blocks; its presets perturb the last
+  (`engine.catalog`), the real model's the makers' block 28. Built with
+  ``layers=29`` it has block 28 too (the recipe tests).
+- **2.5**: as 2.3, with a feed-forward without bias, timestep-independent
+  prompt modulation (``use_prompt_adaln_single=False``) and a Gemma 4
+  (``gemma4_unified``) text encoder.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from typing import Any, Literal
 import torch
 
 __all__ = [
+    "VERSION_OF_TINY",
     "transformer_config",
     "build_tokenizer",
     "build_text_encoder",
@@ -28,6 +44,36 @@ __all__ = [
 ]
 
 Size = Literal["tiny", "mid", "full"]
+Version = Literal["2.0", "2.3", "2.5"]
+
+# tiny model id -> (version, distilled)
+VERSION_OF_TINY: dict[str, tuple[Version, bool]] = {
+    "tiny-random": ("2.0", False),
+    "tiny-random-2.3": ("2.3", False),
+    "tiny-random-2.3-distilled": ("2.3", True),
+    "tiny-random-2.5": ("2.5", False),
+}
+
+
+def _version_config(version: Version, size: Size) -> dict[str, Any]:
+    """What a version changes in the transformer's config (see the module
+    docstring)."""
+    if version == "2.0":
+        return {}
+    config: dict[str, Any] = dict(
+        gated_attn=True,
+        cross_attn_mod=True,
+        audio_gated_attn=True,
+        audio_cross_attn_mod=True,
+        perturbed_attn=True,
+        use_prompt_embeddings=False,
+    )
+    if size == "tiny":
+        config["num_layers"] = 2  # STG on block 1 (the tiny presets' block)
+    if version == "2.5":
+        config.update(ff_bias=False, use_prompt_adaln_single=False)
+    return config
+
 
 _TEXT_WIDTH = 16  # the tiny Gemma's hidden size (caption channels)
 _TEXT_LAYERS = 2
@@ -106,8 +152,33 @@ def build_tokenizer(max_length: int = 1024) -> Any:
     )
 
 
-def build_text_encoder(vocab_size: int = 31) -> Any:
-    """A two-layer Gemma 3 (text and a one-layer vision tower) from a config."""
+def build_text_encoder(vocab_size: int = 31, version: Version = "2.0") -> Any:
+    """A two-layer Gemma 3 (text and a one-layer vision tower) from a config;
+    for 2.5 a two-layer Gemma 4 (``Gemma4UnifiedForConditionalGeneration``,
+    the class diffusers' ``LTX2Pipeline`` takes for LTX-2.5), text only."""
+    if version == "2.5":
+        from transformers.models.gemma4_unified import (
+            Gemma4UnifiedConfig,
+            Gemma4UnifiedForConditionalGeneration,
+        )
+
+        config4 = Gemma4UnifiedConfig(
+            text_config=dict(
+                vocab_size=vocab_size,
+                hidden_size=_TEXT_WIDTH,
+                intermediate_size=32,
+                num_hidden_layers=_TEXT_LAYERS,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                head_dim=8,
+                max_position_embeddings=2048,
+                sliding_window=64,
+                layer_types=["sliding_attention", "full_attention"],
+            ),
+            vision_config=None,
+            audio_config=None,
+        )
+        return Gemma4UnifiedForConditionalGeneration(config4)
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     config = Gemma3Config(
@@ -138,9 +209,32 @@ def build_text_encoder(vocab_size: int = 31) -> Any:
     return Gemma3ForConditionalGeneration(config)
 
 
-def _connectors() -> Any:
+def _connectors(version: Version, transformer: dict[str, Any]) -> Any:
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
+    if version != "2.0":  # per-modality projections to the transformer's widths
+        video = transformer.get("cross_attention_dim", 4096)
+        audio = transformer.get("audio_cross_attention_dim", 2048)
+        return LTX2TextConnectors(
+            caption_channels=_TEXT_WIDTH,
+            text_proj_in_factor=_TEXT_LAYERS + 1,
+            video_connector_num_attention_heads=2,
+            video_connector_attention_head_dim=video // 2,
+            video_connector_num_layers=1,
+            video_connector_num_learnable_registers=None,
+            video_gated_attn=True,
+            audio_connector_num_attention_heads=2,
+            audio_connector_attention_head_dim=audio // 2,
+            audio_connector_num_layers=1,
+            audio_connector_num_learnable_registers=None,
+            audio_gated_attn=True,
+            connector_rope_base_seq_len=32,
+            rope_double_precision=False,
+            rope_type="split",
+            per_modality_projections=True,
+            video_hidden_dim=video,
+            audio_hidden_dim=audio,
+        )
     return LTX2TextConnectors(
         caption_channels=_TEXT_WIDTH,
         text_proj_in_factor=_TEXT_LAYERS + 1,
@@ -232,8 +326,12 @@ def build_random_pipeline(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     upsampler: bool = False,
+    version: Version = "2.0",
+    layers: int | None = None,
 ) -> Any:
-    """A random-weight ``LTX2ConditionPipeline``; deterministic for a ``seed``.
+    """A random-weight ``LTX2ConditionPipeline`` of LTX-2 ``version``;
+    deterministic for a ``seed``. ``layers`` overrides the transformer's
+    block count (a tiny LTX-2.0 with the makers' STG block 29 needs 30).
 
     ``upsampler`` also builds a latent upsampler (the two-stage route), kept
     as ``pipe.latent_upsampler``.
@@ -250,7 +348,12 @@ def build_random_pipeline(
         LTX2VideoTransformer3DModel,
     )
 
-    config = transformer_config(transformer)
+    config = {
+        **transformer_config(transformer),
+        **_version_config(version, transformer),
+    }
+    if layers is not None:
+        config["num_layers"] = layers
     video_channels = config.get("in_channels", 128)
     audio_channels = config.get("audio_in_channels", 128)
     mel_bins = 16
@@ -258,9 +361,9 @@ def build_random_pipeline(
     torch.manual_seed(seed)
     model = LTX2VideoTransformer3DModel(**config)
     torch.manual_seed(seed)
-    text_encoder = build_text_encoder()
+    text_encoder = build_text_encoder(version=version)
     torch.manual_seed(seed)
-    connectors = _connectors()
+    connectors = _connectors(version, config)
     torch.manual_seed(seed)
     vae = _video_vae(video_channels)
     torch.manual_seed(seed)
