@@ -48,6 +48,7 @@ from engine.generate import PreparedTake, prepare_take
 from engine.redaction import redact, redacted_traceback
 from engine.references import ReferenceFileError
 from engine.runlock import RunLockedError
+from engine.takes import candidate_seeds
 from engine.video import ClipWriter
 from kg.errors import StoryError
 from kg.graph import DynamicSceneGraph, continuity_predecessor, generation_order
@@ -309,8 +310,8 @@ def begin_take(
 
 @dataclass(eq=False)
 class SceneRun:
-    """A scene being made: one take, or ``wanted`` candidates (seed offsets
-    ``0 .. wanted - 1``) that may be in flight together (`Candidates`: none
+    """A scene being made: one take, or ``wanted`` candidates (the seeds
+    after those the scene used) that may be in flight together (`Candidates`: none
     selects itself; the choice does, keeping the user's edit or selection
     made meanwhile)."""
 
@@ -321,6 +322,9 @@ class SceneRun:
     flying: int = 0
     error: Outcome | None = None
     made: Candidates = field(init=False)
+    # the candidates' seeds (`engine.takes.candidate_seeds`), chosen at the
+    # first begin: after the seeds the scene already used, as locally
+    seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.made = Candidates(self.story.story_dir, self.scene_id)
@@ -346,9 +350,18 @@ class SceneRun:
         if self.wanted > 1:
             options["force"] = True  # candidates are new takes
         try:
-            prepared = begin_take(
-                self.story, self.scene_id, seed_offset=offset, **options
-            )
+            if self.wanted > 1:  # after the seeds the scene used (best_of's)
+                if not self.seeds:
+                    story = load_story(self.story.story_dir)
+                    self.seeds = candidate_seeds(
+                        story.scene(self.scene_id),
+                        self.wanted,
+                        story.settings.new_take_seed,
+                    )
+                options["seed"] = self.seeds[offset]
+            else:
+                options["seed_offset"] = offset
+            prepared = begin_take(self.story, self.scene_id, **options)
         except Exception as exc:  # how it ends: ERROR_RULES
             self.error = self.error or outcome_of_error(self.scene_id, exc)
             return None

@@ -94,3 +94,18 @@ def test_the_first_matching_rule_wins_and_other_errors_stop_the_run() -> None:
     assert unexpected == Outcome("failed", "scene 's' could not be generated: boom")
     with pytest.raises(KeyboardInterrupt):
         outcome_of_error("s", KeyboardInterrupt())
+
+
+def test_candidates_on_ray_continue_after_the_seeds_the_scene_used(
+    story_dir: Path,
+) -> None:
+    """The Ray path (`SceneRun`) seeds best of N as the local one does."""
+    from engine.generate import generate_scene
+    from engine.scheduler import SceneRun, StoryProgress
+    from kg.store import load_story
+
+    generate_scene(story_dir, "arrival", backend="animatic", force=True)
+    seed = load_story(story_dir).scene("arrival").seed
+    run = SceneRun(StoryProgress(story_dir, pending=[]), "arrival", wanted=2)
+    prepared = [run.begin(backend="animatic"), run.begin(backend="animatic")]
+    assert [p.tip.request.seed for p in prepared] == [seed + 1, seed + 2]
