@@ -37,6 +37,8 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "ReferenceImage",
+    "LoraFile",
+    "DialogueAudio",
     "ProgressFn",
     "PHASES",
     "Phase",
@@ -166,6 +168,11 @@ class GenerationRequest:
     windows: WindowPlan = field(default_factory=WindowPlan)
     # reference images to condition on (backends with supports_references)
     references: tuple[ReferenceImage, ...] = ()
+    # the scene's LoRA stack, checked (backends with supports_loras)
+    loras: tuple[LoraFile, ...] = ()
+    # the scene's dialogue track to hold the sound to (backends with
+    # supports_dialogue_audio; None: the model makes the sound)
+    dialogue_audio: DialogueAudio | None = None
     # hosted backends: timeout, retries and prices (kg.schema.HostedSettings)
     hosted: Any = None
     # what the take's colour is held to (`engine.color.anchor`; None: no
@@ -186,6 +193,34 @@ class ReferenceImage:
     entity: str
     frame: np.ndarray = field(repr=False)
     strength: float
+
+
+@dataclass(frozen=True)
+class LoraFile:
+    """A LoRA of a take's stack (`engine.loras`): ``path`` as the story names
+    it, ``file`` where it was found, its weight, where it comes from
+    (``story``, ``character <id>``, ``scene <id>``), whether it reads the
+    references in context (an IC-LoRA), and ``digest`` (its header, size and
+    modification time: the cache key's)."""
+
+    path: str
+    file: str
+    weight: float
+    scope: str
+    in_context: bool = False
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class DialogueAudio:
+    """A scene's dialogue track (`engine.dialogue_audio`): its path in the
+    story, its bytes (a request is plain data: it travels to workers), how
+    long it plays and its sha256."""
+
+    path: str
+    data: bytes = field(repr=False)
+    seconds: float
+    digest: str
 
 
 @dataclass
@@ -242,6 +277,17 @@ class VideoBackend:
     #: whether the backend conditions on ``request.references`` (else the
     #: engine neither reads nor records them)
     supports_references: bool = False
+    #: whether the backend attaches ``request.loras`` (else the engine
+    #: neither reads nor records them)
+    supports_loras: bool = False
+    #: whether the backend holds its sound to ``request.dialogue_audio``
+    #: (else the engine does not read the scene's track)
+    supports_dialogue_audio: bool = False
+
+    def check_loras(self, model: str, loras: tuple[LoraFile, ...]) -> None:
+        """Refuse, before a take begins, LoRAs that ``model`` cannot take
+        (raise `kg.errors.StoryError` naming each file). Default: nothing to
+        check (a backend without LoRAs never gets any)."""
 
     @property
     def makes_audio(self) -> bool:

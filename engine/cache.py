@@ -2,7 +2,9 @@
 
 The key covers everything that decides the pixels: the backend (name and
 version), the model, every field of the request except the carried arrays,
-and the continuity source (which take, its own content hash, the mode). Two
+the reference images (their pixels), the LoRA stack (each file's digest and
+weight), a supplied dialogue track (its sha256), and the continuity source
+(which take, its own content hash, the mode). Two
 takes with the same key are the same clip; regenerating is a waste unless the
 user forces it.
 """
@@ -55,6 +57,8 @@ def cache_key(
             "memory_mode",
             "windows",
             "references",
+            "loras",
+            "dialogue_audio",
             "hosted",
             "color_anchor",
         )
@@ -76,6 +80,15 @@ def cache_key(
         doc["references"] = [
             [r.path, r.strength, hashlib.sha256(r.frame.tobytes()).hexdigest()]
             for r in request.references
+        ]
+    if request.loras:  # absent otherwise, as references
+        doc["loras"] = [
+            [x.path, x.weight, x.in_context, x.digest] for x in request.loras
+        ]
+    if request.dialogue_audio is not None:  # absent otherwise, as references
+        doc["dialogue_audio"] = [
+            request.dialogue_audio.path,
+            request.dialogue_audio.digest,
         ]
     if request.color_anchor is not None:  # absent otherwise, as references
         doc["color"] = request.color_anchor.key()

@@ -46,6 +46,7 @@ from engine.backend import (
     GenerationCancelled,
     GenerationRequest,
     GenerationResult,
+    LoraFile,
     ProgressFn,
     ReferenceImage,
     VideoBackend,
@@ -56,7 +57,9 @@ from engine.cache import cache_key
 from engine.color.anchor import plan_color_anchor
 from engine.color.correct import correct_result
 from engine.continuity import ContinuityPlan, plan_continuity
+from engine.dialogue_audio import read_dialogue_audio
 from engine.failure import check_result, failure_message
+from engine.loras import chosen_loras, read_loras
 from engine.observe import TakeObserver
 from engine.outcome import TakeInProgress, abandon, fail, finish
 from engine.progress import PhaseProgress
@@ -74,7 +77,7 @@ from engine.takes import (
 from engine.video import ClipWriter
 from kg.errors import StoryConflictError
 from kg.layout import take_files
-from kg.schema import GenerationParams, Story, Take
+from kg.schema import GenerationParams, Story, SuppliedSound, Take
 from kg.store import load_story, save_story, update_story
 
 __all__ = [
@@ -135,7 +138,10 @@ def generate_scene(
     ``error`` saying what to change). Raises `GenerationCancelled` when
     cancelled, `engine.continuity.ContinuityError` when the continuity
     predecessor has no take yet, `engine.references.ReferenceFileError` when
-    a reference image cannot be used (none of these leaves a take behind), and
+    a reference image cannot be used, `engine.loras.LoraFileError` when a LoRA
+    is missing or made for another model, `engine.dialogue_audio.
+    DialogueAudioError` when the scene's dialogue track cannot be read (none
+    of these leaves a take behind), and
     `engine.runlock.RunLockedError` when another process is generating
     scenes of this story.
     """
@@ -273,10 +279,28 @@ def prepare_take(
         references = read_references(
             story_dir, chosen, story.settings.width, story.settings.height
         )
+    # the LoRA stack and the dialogue track (checked before any take is begun)
+    loras: tuple[LoraFile, ...] = ()
+    if impl.supports_loras:
+        loras = read_loras(story_dir, chosen_loras(story, scene_id))
+        impl.check_loras(model, loras)
+    dialogue = (
+        read_dialogue_audio(story_dir, scene) if impl.supports_dialogue_audio else None
+    )
     t_continuity = time.perf_counter()
 
     # 2. prompt and request
-    request = build_request(story, scene_id, model, plan, impl, seed_offset, references)
+    request = build_request(
+        story,
+        scene_id,
+        model,
+        plan,
+        impl,
+        seed_offset,
+        references,
+        loras=loras,
+        dialogue_audio=dialogue,
+    )
     anchor = plan_color_anchor(
         story_dir, story, scene_id, plan, latent=impl.supports_latent_continuity
     )
@@ -427,7 +451,22 @@ def _params(
         cache_key=key,
         windows=story.settings.windows,
         references=used(request.references),
+        dialogue_audio=_supplied(request),
     )
+
+
+def _supplied(request: GenerationRequest) -> SuppliedSound | None:
+    """What the take records of the scene's dialogue track."""
+    track = request.dialogue_audio
+    if track is None:
+        return None
+    seconds = request.num_frames / request.fps
+    note = ""
+    if track.seconds > seconds + 0.05:
+        note = f"longer than the scene: its first {seconds:.2f} s are kept"
+    elif track.seconds < seconds - 0.05:
+        note = f"shorter than the scene: silence after {track.seconds:.2f} s"
+    return SuppliedSound(path=track.path, seconds=round(track.seconds, 3), note=note)
 
 
 def _save_change(story_dir: Path, story: Story, mutate: Callable[[Story], T]) -> T:

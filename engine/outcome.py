@@ -66,7 +66,7 @@ from kg.schema import (
     TakeFiles,
     TakeWindow,
 )
-from kg.store import update_story
+from kg.store import load_story, update_story
 
 __all__ = ["TakeInProgress", "finish", "fail", "abandon"]
 
@@ -272,8 +272,8 @@ def _observe_or_cancel(
             out.append(_observe(tip, observer, frames, take))
         finally:
             ended.set()
-            if given_up.is_set():
-                tip.remove_files()  # embeddings written after the cancel
+            if given_up.is_set():  # embeddings written after the cancel
+                _remove_if_unclaimed(tip)
 
     threading.Thread(target=score, name="storygraph-score", daemon=True).start()
     while not ended.wait(0.1):
@@ -283,6 +283,19 @@ def _observe_or_cancel(
                 tip.remove_files()
             raise GenerationCancelled("cancelled while scoring")
     return out[0] if out else (None, None)
+
+
+def _remove_if_unclaimed(tip: TakeInProgress) -> None:
+    """A given-up take's files, unless a newer take of the scene has its index
+    (and so its paths) by now: those files are that take's."""
+    try:
+        scene = load_story(tip.story_dir).scene(tip.scene_id)
+    except (KeyError, StoryError, OSError) as exc:
+        log.warning("left the files of a cancelled take: %s", exc)
+        return
+    if any(t.index == tip.index for t in scene.takes):
+        return
+    tip.remove_files()
 
 
 def _observe(

@@ -228,6 +228,13 @@ def eta_s(
     40.0
     >>> eta_s(r, {"load": 3.0, "denoise": 40.0, "decode": 8.0}, queued=1)
     89.0
+
+    In window 2 of 3 the denoise clock has run through window 1 too:
+
+    >>> w = PhaseReport("denoise", done=5, total=20, window=2, windows=3,
+    ...                 elapsed_s=25.0)
+    >>> eta_s(w, {})
+    35.0
     """
     if report is None:
         if not estimates:
@@ -235,10 +242,12 @@ def eta_s(
         return sum(estimates.values()) * max(queued, 0) if queued else None
     left: float | None = None
     if report.total > 0 and report.done > 0:
-        rate = report.elapsed_s / report.done
+        done = report.done
         units = report.total - report.done
-        if report.phase == "denoise" and report.windows > report.window:
+        if report.phase == "denoise":  # the clock runs on across windows
+            done += (report.window - 1) * report.total
             units += (report.windows - report.window) * report.total
+        rate = report.elapsed_s / done
         left = rate * units
     elif report.phase in estimates:
         left = max(estimates[report.phase] - report.elapsed_s, 0.0)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.backend import (
+    DialogueAudio,
     GenerationRequest,
+    LoraFile,
     ReferenceImage,
     SceneContext,
     VideoBackend,
@@ -93,6 +95,9 @@ def build_request(
     backend: VideoBackend | None = None,
     seed_offset: int = 0,
     references: tuple[ReferenceImage, ...] = (),
+    *,
+    loras: tuple[LoraFile, ...] = (),
+    dialogue_audio: DialogueAudio | None = None,
 ) -> GenerationRequest:
     """The backend request of a scene under the story's settings.
 
@@ -137,6 +142,8 @@ def build_request(
         scene=scene_context(story, scene),
         windows=plan,
         references=references,
+        loras=loras,
+        dialogue_audio=dialogue_audio,
         hosted=settings.hosted,
     )
 

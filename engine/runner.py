@@ -283,15 +283,19 @@ class JobRunner:
         phase it is (its take is discarded) and drop the queue; with one, end
         that scene only (the running one is stopped, a queued one removed)
         and go on with the rest."""
-        if scene_id is not None:
+        # the worker may start the scene between looking and removing: look
+        # again until it is cancelled running, removed queued, or ended
+        while scene_id is not None:
             with self._cond:
-                running = scene_id == self._current
-                if running:
+                if scene_id == self._current:
                     self._cancel.set()
                     self._cond.notify_all()
-            if not running:
-                self.remove(scene_id)
-            return
+                    return
+            if self.remove(scene_id):
+                return
+            with self._cond:
+                if scene_id != self._current and scene_id not in self._book.pending:
+                    return  # neither running nor queued: it has ended
         with self._cond:
             if self._current is not None or self._book.pending:
                 self._stop_all = True

@@ -10,6 +10,10 @@ at once (a 10,000-scene story: about 40 MB of JSON); Python's cyclic garbage
 collector would scan the growing heap again and again meanwhile, which cost
 two thirds of a load. `parse_story` holds the collector off for that moment
 (`kg.heap.building_tree`).
+
+A save validates its own text (`check_dump`); `loads_as_dumped` says when a
+load of that very text may take the story the save built instead of
+validating it again (`kg.store.load_story`).
 """
 
 from __future__ import annotations
@@ -18,18 +22,27 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from kg.errors import StoryValidationError
 from kg.heap import building_tree
 from kg.schema import SCHEMA_VERSION, Story
-from kg.strict_json import StrictJSONError, decode_utf8, loads_strict
+from kg.strict_json import (
+    MAX_DEPTH,
+    MAX_STRING,
+    StrictJSONError,
+    decode_utf8,
+    loads_strict,
+    may_hold_escapes_or_long_numbers,
+)
 
 __all__ = [
     "MAX_STATE_BYTES",
     "MIGRATIONS",
     "building_tree",
     "check_dump",
+    "loads_as_dumped",
     "parse_story",
     "parse_story_bytes",
     "dump_story",
@@ -228,24 +241,59 @@ def parse_story_bytes(data: bytes, source: str = "kg_state.json") -> Story:
     return parse_story(text, source)
 
 
-def check_dump(text: str, source: str = "kg_state.json") -> None:
+def check_dump(text: str, source: str = "kg_state.json") -> Story | None:
     """Refuse a save whose text would not load, as `parse_story` would.
 
     ``text`` is `dump_story`'s (pydantic's serialiser): it has no duplicate
     keys, no NaN (written as ``null``, which the schema refuses where a number
     belongs) and no lone surrogate (the serialiser refuses one), so the JSON
     layer has nothing to find, and the story is validated straight from the
-    text by pydantic's JSON core. A document of an older schema version goes
-    through `parse_story` and its migrations.
+    text by pydantic's JSON core; that story is returned (`loads_as_dumped`
+    says when a load of ``text`` may take it instead of validating again). A
+    document of an older schema version goes through `parse_story` and its
+    migrations, and None is returned.
     """
     if not text.startswith(f'{{\n  "schema_version": {SCHEMA_VERSION},'):
         parse_story(text, source)
-        return
+        return None
     with building_tree():
         try:
-            Story.model_validate_json(text)
+            return Story.model_validate_json(text)
         except ValidationError as exc:
             raise StoryValidationError(source, validation_problems(exc)) from None
+
+
+# A value nested `MAX_DEPTH` deep in `dump_story`'s text is indented this much.
+_DEEP_LINE = "\n" + " " * (2 * MAX_DEPTH)
+
+
+def _longest_line(text: str) -> int:
+    """Characters in the longest line of ``text`` (UTF-8 bytes: an upper bound)."""
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    ends = np.flatnonzero(data == 0x0A)
+    bounds = np.concatenate(([-1], ends, [len(data)]))
+    return int(np.diff(bounds).max()) - 1
+
+
+def loads_as_dumped(text: str, story: Story) -> bool:
+    """Whether `parse_story` of ``text`` is exactly ``story`` (`check_dump`'s).
+
+    True only when ``text`` is ``story``'s own dump, byte for byte (so it holds
+    no duplicate key, NaN, long integer or lone surrogate: each would dump
+    differently) and nothing in it comes near the JSON layer's other limits
+    (no ``NaN`` or ``Infinity`` even inside a string, no line indented
+    `MAX_DEPTH` levels, none as long as `MAX_STRING`). Then
+    loading ``text`` may hand out ``story`` without validating it again; any
+    doubt answers False, and the load takes the careful path.
+    """
+    if _DEEP_LINE in text or "NaN" in text or "Infinity" in text:
+        return False
+    if may_hold_escapes_or_long_numbers(text):
+        return False
+    if len(text) >= MAX_STRING and _longest_line(text) >= MAX_STRING:
+        return False
+    with building_tree():
+        return dump_story(story) == text
 
 
 def dump_story(story: Story) -> str:

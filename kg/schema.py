@@ -39,10 +39,12 @@ from kg.fields import (
 )
 from kg.model_calls import ModelCall
 from kg.settings import (  # noqa: F401 - the schema's public names
+    MAX_LORAS,
     BestOfSettings,
     ColorSettings,
     DecaySettings,
     HostedSettings,
+    LoraRef,
     PriceTable,
     RaySettings,
     ReferenceSettings,
@@ -55,6 +57,7 @@ from kg.take import (  # noqa: F401 - the schema's public names
     ColorShift,
     GenerationParams,
     Scores,
+    SuppliedSound,
     Take,
     TakeCost,
     TakeFiles,
@@ -105,6 +108,8 @@ __all__ = [
     "StrictModel",
     "Character",
     "Environment",
+    "LoraRef",
+    "SuppliedSound",
     "TakeRef",
     "WindowSettings",
     "TakeWindow",
@@ -141,6 +146,9 @@ class Character(StrictModel):
         description="Short visual phrases, e.g. 'red scarf'.",
     )
     reference_images: list[RelPath] = Field(default_factory=list, max_length=32)
+    # LoRAs of this character (one trained on the story's dataset, say),
+    # attached in every scene it appears in (backends with LoRAs: ltx2).
+    loras: list[LoraRef] = Field(default_factory=list, max_length=MAX_LORAS)
     # 1.0 is an ordinary character; a protagonist stays in memory longer.
     importance: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
 
@@ -196,6 +204,13 @@ class SceneNode(StrictModel):
         default_factory=list, max_length=MAX_DIALOGUE_LINES
     )
     sound: SceneSound = Field(default_factory=SceneSound)
+    # The dialogue as a sound file in the story folder (a recording, any
+    # TTS): a backend with sound holds its audio to it and makes the picture
+    # to match; None: the dialogue is spoken from the prompt.
+    dialogue_audio: RelPath | None = None
+    # LoRAs of this scene (a camera LoRA, say), over the story's and its
+    # characters' (backends with LoRAs: ltx2).
+    loras: list[LoraRef] = Field(default_factory=list, max_length=MAX_LORAS)
     # Either a duration (converted with the story fps) or an explicit frame count.
     duration_s: Annotated[float, Field(gt=0.0, le=MAX_SCENE_SECONDS)] = 2.0
     num_frames: Annotated[int, Field(ge=1, le=MAX_SCENE_FRAMES)] | None = None

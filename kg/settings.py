@@ -12,16 +12,20 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     field_validator,
     model_validator,
 )
 
 from kg.fields import (
+    MAX_PATH,
     GgufPath,
     ModelId,
     Unit,
     Word,
+    bounded_text,
+    check_relative_path,
 )
 from kg.vocabulary import (
     MAX_CANDIDATES,
@@ -35,6 +39,9 @@ from kg.vocabulary import (
 from kg.windows import MAX_WINDOW_FRAMES, MIN_WINDOW_FRAMES
 
 __all__ = [
+    "LoraRef",
+    "MAX_LORAS",
+    "lora_is_outside",
     "WindowSettings",
     "DecaySettings",
     "ReferenceSettings",
@@ -53,6 +60,48 @@ __all__ = [
 # generate"): one past the highest seed the scene used, a random one, or the
 # scene's own (an identical take is then found again, not made twice).
 NewTakeSeed = Literal["increment", "random", "fixed"]
+
+
+def lora_is_outside(file: str) -> bool:
+    """Whether a LoRA file is named by an absolute path (a model file outside
+    the story) rather than by one relative to the story folder.
+
+    >>> lora_is_outside("/loras/fox.safetensors"), lora_is_outside("loras/x.st")
+    (True, False)
+    """
+    return file.startswith(("/", "~")) or file[1:3] in (":/", ":\\")
+
+
+def _check_lora_file(value: str) -> str:
+    value = value.strip()
+    if not value.lower().endswith(".safetensors"):
+        raise ValueError(
+            f"{value!r} is not a .safetensors file; a LoRA is read from a "
+            ".safetensors file (never a pickle): give its path"
+        )
+    if not lora_is_outside(value):
+        check_relative_path(value)  # inside the story folder, never out of it
+    return value
+
+
+# Per stack layer (story, character, scene): each LoRA is a pass's extra work
+# when unfused, and stacks beyond a few rarely help.
+MAX_LORAS = 8
+
+
+class LoraRef(StrictModel):
+    """A LoRA attached to a story, a character or a scene (backends that take
+    LoRAs: ltx2). ``file``: a ``.safetensors`` LoRA, an absolute path (a
+    model file outside the story) or a path inside the story folder;
+    ``weight``: its strength (negative subtracts it); ``in_context``: an
+    IC-LoRA that reads the scene's reference images as in-context
+    references (Lightricks' Ingredients LoRA), not as keyframes."""
+
+    file: Annotated[
+        str, bounded_text(MAX_PATH, 1), AfterValidator(_check_lora_file)
+    ]
+    weight: Annotated[float, Field(ge=-10.0, le=10.0)] = 1.0
+    in_context: bool = False
 
 
 class WindowSettings(StrictModel):
@@ -265,6 +314,8 @@ class Settings(StrictModel):
     # estimate for backends without a tokenizer).
     prompt_token_budget: Annotated[int, Field(ge=16, le=1024)] | None = None
     windows: WindowSettings = Field(default_factory=WindowSettings)
+    # The story's LoRAs, under its characters' and scenes' (kg.schema).
+    loras: list[LoraRef] = Field(default_factory=list, max_length=MAX_LORAS)
     best_of: BestOfSettings = Field(default_factory=BestOfSettings)
     references: ReferenceSettings = Field(default_factory=ReferenceSettings)
     hosted: HostedSettings = Field(default_factory=HostedSettings)

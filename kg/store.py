@@ -3,7 +3,9 @@
 A save is atomic (temp file, fsync, rename), keeps the previous version as
 ``kg_state.json.bak``, runs under a file lock, and is refused when the file
 changed on disk since the story was loaded (its ``revision`` moved on). Loading
-only parses JSON and validates it; nothing in the file is ever executed.
+only parses JSON and validates it; nothing in the file is ever executed. A
+load of the bytes this process has just saved takes the story the save
+validated (`_Validated`), so a save and a load validate once.
 
 Story folder layout::
 
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +43,7 @@ from kg.parse import (
     check_dump,
     dump_story,
     format_json_path,
+    loads_as_dumped,
     parse_story,
     parse_story_bytes,
     validation_problems,
@@ -85,11 +89,45 @@ def state_path(path: str | os.PathLike[str]) -> Path:
     return p if p.suffix == ".json" or p.name == BACKUP_FILE else p / STATE_FILE
 
 
+class _Validated:
+    """The story the last save validated, for the next load of its bytes.
+
+    A save validates its text (`kg.parse.check_dump`), which builds the very
+    `Story` a load of that text would build; the next `load_story` that reads
+    exactly those bytes takes it instead of parsing and validating them again
+    (a save and a load validate once). One story, handed out once: later
+    loads, other bytes and texts `kg.parse.loads_as_dumped` doubts go the
+    careful way.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[bytes, str, Story] | None = None
+
+    def put(self, data: bytes, text: str, story: Story) -> None:
+        with self._lock:
+            self._entry = (data, text, story)
+
+    def take(self, data: bytes) -> Story | None:
+        """The saved story when ``data`` are its bytes and a load may take it."""
+        with self._lock:
+            if self._entry is None or self._entry[0] != data:
+                return None
+            _, text, story = self._entry
+            self._entry = None
+        return story if loads_as_dumped(text, story) else None
+
+
+_validated = _Validated()
+
+
 def load_story(path: str | os.PathLike[str]) -> Story:
     """Load and validate a story from its folder or its ``kg_state.json``.
 
     When the state file is missing but a backup exists (a save interrupted in
     its first instant on a file system without hard links), the backup loads.
+    Bytes this process has just saved come back as the story their save
+    validated (`_Validated`).
     """
     file = state_path(path)
     if not file.exists():
@@ -109,6 +147,9 @@ def load_story(path: str | os.PathLike[str]) -> Story:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         problem = ("$", f"cannot read: {reason}")
         raise StoryValidationError(str(file), [problem]) from None
+    story = _validated.take(data)
+    if story is not None:
+        return story
     try:
         return parse_story_bytes(data, str(file))
     except StoryValidationError as exc:
@@ -210,6 +251,13 @@ def _atomic_write(file: Path, text: str, check: Callable[[], None]) -> None:
     _fsync_dir(file.parent)
 
 
+def _check(text: str, source: str, validated: list[Story]) -> None:
+    """`check_dump`; the story it built from ``text`` joins ``validated``."""
+    story = check_dump(text, source)
+    if story is not None:
+        validated.append(story)
+
+
 def save_story(
     story: Story,
     path: str | os.PathLike[str],
@@ -256,11 +304,17 @@ def save_story(
                 f'  "revision": {story.revision},', text, count=1
             )
             assert n == 1, "dump_story always writes a top-level revision line"
+            validated: list[Story] = []
             # never write what would not load: validated while it is written
-            _atomic_write(file, text, functools.partial(check_dump, text, str(file)))
+            _atomic_write(
+                file, text, functools.partial(_check, text, str(file), validated)
+            )
         except BaseException:
             story.revision -= 1
             raise
+        data = text.encode("utf-8") if validated else b""
+        if validated and len(data) <= MAX_STATE_BYTES:  # else a load refuses it
+            _validated.put(data, text, validated[0])
     return True
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "StrictJSONError",
     "decode_utf8",
     "loads_strict",
+    "may_hold_escapes_or_long_numbers",
 ]
 
 MAX_DEPTH = 32
@@ -174,6 +175,22 @@ def decode_utf8(data: bytes) -> str:
 # A lone surrogate can only come from a ``\ud800``-style escape (the text is
 # valid UTF-8): one cheap scan says the careful parse is needed.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+# Every digit as "0", every other byte as a space: a run of more digits than
+# an integer may have is then a plain substring (found at C speed).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_TOO_MANY_DIGITS = b"0" * (MAX_INT_DIGITS + 1)
+
+
+def may_hold_escapes_or_long_numbers(text: str) -> bool:
+    """Whether ``text`` may hold a lone surrogate escape or an integer longer
+    than `MAX_INT_DIGITS` digits (a scan, not a parse: digits inside strings
+    count too, so it errs towards True)."""
+    if _SURROGATE_ESCAPE.search(text):
+        return True
+    data = text.encode("utf-8", "surrogatepass")
+    return _TOO_MANY_DIGITS in data.translate(_DIGITS_AS_ZERO)
 
 
 class _Careful(Exception):

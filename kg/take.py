@@ -43,6 +43,7 @@ __all__ = [
     "StageRecipe",
     "LoraUse",
     "SamplingRecipe",
+    "SuppliedSound",
     "GenerationParams",
     "BestOfChoice",
     "TakeFiles",
@@ -104,11 +105,26 @@ class StageRecipe(StrictModel):
 
 
 class LoraUse(StrictModel):
-    """A LoRA applied to a take: which file, at what weight."""
+    """A LoRA applied to a take: which file, at what weight, where it came
+    from (``story``, ``character <id>``, ``scene <id>``; ``stage 2`` for the
+    makers' distilled LoRA), whether it read the references in context and
+    whether it was fused into the weights."""
 
     name: ShortText
-    file: ModelId  # a local file outside the story, like a model folder
+    file: ModelId  # as the story names it: a local file, or one in the story
     weight: Annotated[float, Field(ge=-10.0, le=10.0)] = 1.0
+    scope: ShortText = ""
+    in_context: bool = False
+    fused: bool = False
+
+
+class SuppliedSound(StrictModel):
+    """The dialogue track a take's sound was held to (the scene's file), how
+    long it plays, and what was done to fit it to the scene."""
+
+    path: RelPath
+    seconds: Annotated[float, Field(ge=0.0, le=100_000.0)]
+    note: Message = ""
 
 
 class SamplingRecipe(StrictModel):
@@ -157,6 +173,9 @@ class GenerationParams(StrictModel):
     audio_continuity: Literal["latent", "none"] | None = None
     # Reference images placed before the clip as conditioning (none: not used).
     references: list[UsedReference] = Field(default_factory=list, max_length=8)
+    # The scene's dialogue track its sound was held to (None: made by the
+    # model, or a backend without sound).
+    dialogue_audio: SuppliedSound | None = None
     # The schedule and guidance the backend actually stepped (model backends;
     # None: a backend without steps, or a take made before they were kept).
     recipe: SamplingRecipe | None = None

@@ -21,9 +21,9 @@ from kg.edits import edit_story, reference_owner
 from kg.errors import StoryError
 from kg.files import MAX_IMAGE_PIXELS, read_image
 from kg.layout import references_dir
-from kg.paths import make_folder, read_regular_file
+from kg.paths import read_regular_file
 from kg.schema import Story
-from studio.library import slugify
+from studio.uploads import store_new_file
 
 __all__ = [
     "MAX_REFERENCE_BYTES",
@@ -155,20 +155,9 @@ def add_reference_image(
             f"This image is already a reference of {character_id}: {same}. "
             "Nothing was stored; upload another image"
         )
-    stem = slugify(filename.rsplit(".", 1)[0])
-    rel_dir = references_dir(character_id)
-    target_dir = make_folder(folder, rel_dir)
-    name, n = f"{stem}.{ext}", 1
-    while True:
-        try:
-            # "x": never overwrites, never writes through a planted link
-            with open(target_dir / name, "xb") as fh:
-                fh.write(data)
-            break
-        except FileExistsError:
-            n += 1
-            name = f"{stem}-{n}.{ext}"
-    rel = f"{rel_dir}/{name}"
+    rel, stored = store_new_file(
+        folder, references_dir(character_id), filename, ext, data
+    )
 
     def mutate(story: Story) -> None:
         c = reference_owner(story, character_id, kind)
@@ -182,6 +171,6 @@ def add_reference_image(
     try:
         edit_story(folder, mutate)
     except BaseException:
-        (target_dir / name).unlink(missing_ok=True)  # not referenced: not kept
+        stored.unlink(missing_ok=True)  # not referenced: not kept
         raise
     return rel

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.catalog import CATALOG, MEMORY_MODE_NEEDS
+from studio.lora_text import LORA_HELP, lora_lines, parse_lora_lines
 from studio.setting_declaration import Group, Section, SettingField
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "GENERATION",
     "LONG_TAKES",
     "REFERENCES",
+    "LORAS",
     "HOSTED",
     "RAY",
     "BEST_OF",
@@ -107,6 +109,12 @@ def _memory_mode_table() -> dict[str, list[str]]:
 GENERATION = Section("Generation")
 LONG_TAKES = Section("Long takes and joins", path="windows", problem_label="long takes")
 REFERENCES = Section("Reference images")
+LORAS = Section(
+    "LoRAs",
+    caption="The story's LoRAs, in every scene; characters add theirs (Cast). "
+    "A LoRA trained on this story's exported dataset belongs here or on the "
+    "character it shows.",
+)
 HOSTED = Section(
     "Hosted APIs (replicate, fal)",
     caption="The API key comes from the environment (REPLICATE_API_TOKEN, "
@@ -285,6 +293,15 @@ FIELDS: tuple[SettingField, ...] = (
         label="Images per scene", widget="number", step=1, bounds="both",
         help="Each image adds a frame of tokens to every window.",
         section=REFERENCES, row="references",
+    ),
+    # LoRAs
+    SettingField(
+        key="loras", path="loras", named="LoRAs",
+        label="LoRAs (file = weight, one per line)", widget="text_area",
+        height=90, to_widget=lora_lines, to_setting=parse_lora_lines,
+        placeholder="/models/loras/ltx-2-camera-dolly-in.safetensors = 0.8",
+        help=LORA_HELP,
+        section=LORAS, width=3,
     ),
     # Hosted APIs
     SettingField(

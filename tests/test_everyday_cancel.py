@@ -6,6 +6,7 @@ was; the panel says "cancelling…" until it has.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -121,3 +122,30 @@ def test_cancel_during_scoring_gives_up_at_once(story: Path) -> None:
         if thread.name == "storygraph-score":
             thread.join(60)
     assert _files(story) == []  # ...which are removed with it
+
+
+def test_a_late_scorer_leaves_the_next_take_of_the_same_index_alone(
+    story: Path,
+) -> None:
+    services.edit_story(story, lambda s: setattr(s.settings, "backend", "animatic"))
+    GATES.arm("score")
+    cancel = CancelToken()
+
+    def run() -> None:
+        with contextlib.suppress(GenerationCancelled):
+            generate_scene(story, "arrival", cancel=cancel, observer=HeldObserver())
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert GATES.reached["score"].wait(60), "scoring never started"
+    cancel.set()
+    worker.join(60)
+    # a new take gets the same index (and paths) while the old scorer waits
+    take = generate_scene(story, "arrival")
+    assert take.index == 1 and take.status == "done"
+    GATES.open("score")
+    for thread in threading.enumerate():
+        if thread.name == "storygraph-score":
+            thread.join(60)
+    video = story / take.files.video  # type: ignore[operator]
+    assert video.is_file(), "the late scorer removed the new take's clip"

@@ -25,7 +25,7 @@ from engine.backend import (
     GenerationRequest,
     WindowPlan,
 )
-from engine.backends.ltx2 import sample as sample_module
+from engine.backends.ltx2 import guidance as guidance_module
 from engine.backends.ltx2.audio import decode_audio, latents_per_second
 from engine.backends.ltx2.backend import LTX2Backend, release_models, use_pipeline
 from engine.backends.ltx2.loading import model_version_of, version_of_folder
@@ -172,8 +172,8 @@ def test_the_guidance_sum_is_diffusers_delta_formulation() -> None:
         out = iso if isolate else pert
         return out, out
 
-    cond_only = sample_module._Conditional(None)  # type: ignore[arg-type]
-    video, audio = sample_module._guided(scene, run, None, cond_only, 2)  # type: ignore[arg-type]
+    cond_only = guidance_module.Conditional(None)  # type: ignore[arg-type]
+    video, audio = guidance_module.guided(scene, run, None, cond_only, 2)  # type: ignore[arg-type]
     want_v = cond + 2.0 * (cond - un) + 1.0 * (cond - pert) + 2.0 * (cond - iso)
     want_a = cond + 6.0 * (cond - un) + 1.0 * (cond - pert) + 2.0 * (cond - iso)
     torch.testing.assert_close(video, rescale_noise_cfg(want_v, cond, 0.7))

@@ -164,14 +164,19 @@ def undo_correction(
                 f"{where}: the original {', '.join(missing)} is gone; generate "
                 "the scene again to get an uncorrected take"
             )
-        for original, corrected in pairs:
-            os.replace(
-                resolve_asset(story_dir, original), resolve_asset(story_dir, corrected)
-            )
+        moves[:] = pairs  # moved once the state is saved (below)
         take.color_correction = None
         take.scores = None
         if scene.selected_take == index:
             mark_stale_descendants(DynamicSceneGraph(story), scene_id)
         return take.model_copy(deep=True)
 
-    return update_story(story_dir, mutate)
+    moves: list[tuple[str, str]] = []
+    # the files move only after the state without the record is saved: a save
+    # that fails (a conflict, a full disk) leaves both clips and the record
+    undone = update_story(story_dir, mutate)
+    for original, corrected in moves:
+        os.replace(
+            resolve_asset(story_dir, original), resolve_asset(story_dir, corrected)
+        )
+    return undone

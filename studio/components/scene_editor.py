@@ -5,7 +5,10 @@ The editor's values are kept per scene in session state (namespace
 worker saving in between never loses what the user typed; the prompt preview
 follows the typed values live. Save and Revert sit in a bar that stays in
 view at the bottom of the window, the last save's confirmation beside them;
-dialogue and sound are off, with the reason, on a backend without sound.
+dialogue and sound are off, with the reason, on a backend without sound. On
+one with sound a dialogue track can be stored for the scene
+(`studio.voice_files`), and the editor warns when the dialogue (typed, or
+the track) needs more time than the scene has (`kg.dialogue_time`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import streamlit as st
 
 from kg.dialogue import MAX_DIALOGUE_TEXT
+from kg.dialogue_time import dialogue_overrun, track_overrun
 from kg.fields import MAX_PROMPT, MAX_SHORT_TEXT, MAX_TEXT, MAX_TITLE
 from kg.schema import (
     CAMERA_MOVES,
@@ -24,9 +28,11 @@ from kg.schema import (
     MAX_SCENE_SECONDS,
     MAX_SOUND_EFFECTS,
     WEATHERS,
+    DialogueLine,
     SceneNode,
 )
-from studio import services
+from studio import services, voice_files
+from studio.components.media import show_audio
 from studio.literal import markdown_literal as md
 from studio.palette import STATUS_TONES
 from studio.session import forget_draft, remember_draft
@@ -43,8 +49,6 @@ _OPTIONAL = ("environment_id", "weather")
 def editor_key(scene_id: str, field: str) -> str:
     """Session-state key of one editor widget."""
     return f"storyboard.edit.{scene_id}.{field}"
-
-
 
 
 def _scene_fields(
@@ -126,7 +130,7 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         help="The reference images of its characters and environment (Cast) as "
         "keyframes placed before the clip, never as its first frame; stronger "
         "after a cut, weaker where the previous scene's tail is carried "
-        "(Settings). Used by the ltx backend.",
+        "(Settings). Used by the ltx and ltx2 backends.",
     )
     st.caption(md(services.references_text(story, scene, values)))
     values["motion"] = st.text_input(
@@ -172,7 +176,9 @@ def _editor_widgets(view: services.StoryView, scene: SceneNode) -> dict[str, Any
         "empty line keeps the window before's; past the last line the last "
         "one goes on.",
     )
-    _sound_widgets(k, values, services.silent_backend_note(view))
+    silent = services.silent_backend_note(view)
+    _sound_widgets(k, values, silent)
+    _voice_widgets(view, scene, values, silent)
     values["prompt_override"] = st.text_area(
         "Prompt override",
         key=editor_key(k, "prompt_override"),
@@ -225,6 +231,87 @@ def _sound_widgets(k: str, values: dict[str, Any], silent: str | None) -> None:
         placeholder="a door creaks",
         help=f"One per row, up to {MAX_SOUND_EFFECTS}.",
     )
+
+
+def _scene_seconds(
+    view: services.StoryView, scene: SceneNode, values: dict[str, Any]
+) -> float:
+    """How long the scene as edited lasts."""
+    if scene.num_frames is not None:
+        return scene.num_frames / view.story.settings.fps
+    try:
+        return float(values.get("duration_s") or scene.duration_s)
+    except (TypeError, ValueError):
+        return float(scene.duration_s)
+
+
+def _voice_widgets(
+    view: services.StoryView,
+    scene: SceneNode,
+    values: dict[str, Any],
+    silent: str | None,
+) -> None:
+    """The scene's dialogue track (upload, play, remove), and a warning when
+    the dialogue needs more time than the scene has (`kg.dialogue_time`)."""
+    if silent is not None:
+        return  # nothing is spoken: the caption above says why
+    folder = view.path
+    seconds = _scene_seconds(view, scene, values)
+    track = scene.dialogue_audio
+    if track is None:
+        typed, _ = services.parse_dialogue(
+            str(values.get("dialogue", "")), view.story.characters
+        )
+        try:
+            lines = [DialogueLine(**line) for line in typed]
+        except ValueError:
+            lines = []  # the problems are shown with the save bar
+        overrun = dialogue_overrun(lines, seconds)
+        if overrun:
+            st.warning(md(overrun))
+    st.markdown("**Dialogue track**")
+    if track is not None:
+        show_audio(st, folder, track, f"dialogue track of {scene.id}")
+        try:
+            length = voice_files.stored_seconds(folder, track)
+        except services.StoryError as exc:
+            st.warning(md(exc))
+            length = None
+        if length is not None:
+            st.caption(
+                md(
+                    f"{track}: {length:.1f} s; the sound of every take is "
+                    "this track and the picture is made to match it."
+                )
+            )
+            longer = track_overrun(length, seconds)
+            if longer:
+                st.warning(md(longer))
+        if st.button(
+            "Remove the dialogue track", key=f"storyboard.voice.remove.{scene.id}"
+        ):
+            voice_files.remove_dialogue_audio(folder, scene.id)
+            st.rerun()
+        return
+    upload = st.file_uploader(
+        "Add a dialogue track (a recording or any TTS)",
+        type=list(voice_files.AUDIO_TYPES),
+        key=f"storyboard.voice.upload.{scene.id}",
+        max_upload_size=voice_files.MAX_DIALOGUE_AUDIO_BYTES // (1024 * 1024),
+        help="The scene's dialogue as sound: takes keep it as their sound and "
+        "the picture is made to match it (ltx2).",
+    )
+    if upload is not None and st.button(
+        "Store dialogue track", key=f"storyboard.voice.store.{scene.id}"
+    ):
+        try:
+            voice_files.add_dialogue_audio(
+                folder, scene.id, upload.name, upload.getvalue()
+            )
+        except services.StoryError as exc:
+            st.error(md(exc))
+            return
+        st.rerun()
 
 
 def _problem_list(problems: list[tuple[str, str]]) -> str:
@@ -319,9 +406,9 @@ def _save(
     except services.StoryError as exc:
         st.error(f"Not saved; your values are kept: {md(exc)}")
         return
-    msg = f"Saved {scene_id}."
+    msg = f"Saved {md(scene_id)}."
     if stale:
-        msg += f" Now stale (generate again): {', '.join(stale)}."
+        msg += f" Now stale (generate again): {', '.join(md(s) for s in stale)}."
     st.session_state[_SAVED_KEY] = (scene_id, msg)  # shown beside the button
     st.rerun()
 

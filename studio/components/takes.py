@@ -132,7 +132,10 @@ def _compare(
         compare_view(folder, view, scene, sorted(chosen))
     others = [i for i in sorted(chosen) if i != scene.selected_take]
     if others and would_stale:
-        st.caption("Selecting another take makes stale: " + ", ".join(would_stale))
+        st.caption(
+            "Selecting another take makes stale: "
+            + ", ".join(md(s) for s in would_stale)
+        )
     for col, index in zip(st.columns(max(len(others), 1)), others, strict=False):
         with col:
             _select_button(folder, scene, index)
@@ -210,7 +213,31 @@ def _sound_text(take) -> str:  # noqa: ANN001
         return ""
     if carried == "latent":
         return " · sound carried on from the previous take"
+    if take.params.dialogue_audio is not None:
+        return ""  # the supplied track says so
     return " · with sound"
+
+
+def _supplied_text(take) -> str:  # noqa: ANN001
+    """Whether the take's sound is the scene's own dialogue track."""
+    track = take.params.dialogue_audio
+    if track is None:
+        return ""
+    note = f", {track.note}" if track.note else ""
+    return f" · sound supplied: {md(track.path)} ({track.seconds:.1f} s{md(note)})"
+
+
+def _loras_text(take) -> str:  # noqa: ANN001
+    """The LoRAs the take was made with, weights and where they came from."""
+    recipe = take.params.recipe
+    if recipe is None or not recipe.loras:
+        return ""
+    named = ", ".join(
+        f"{x.name} {x.weight:g}"
+        + (f" ({x.scope}{', in context' if x.in_context else ''})" if x.scope else "")
+        for x in recipe.loras
+    )
+    return f" · LoRAs: {md(named)}"
 
 
 def _references_text(take) -> str:  # noqa: ANN001
@@ -253,6 +280,8 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
         + recipe_text(take)
         + _windows_text(take)
         + _references_text(take)
+        + _loras_text(take)
+        + _supplied_text(take)
         + (
             f" · cost ${take.cost.usd:.2f} ({md(take.cost.source)})"
             if take.cost is not None
@@ -263,7 +292,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
     if chosen or take.status != "done":
         return
     if would_stale:
-        st.caption("Selecting it makes stale: " + ", ".join(would_stale))
+        st.caption("Selecting it makes stale: " + ", ".join(md(s) for s in would_stale))
     _select_button(folder, scene, take.index)
 
 

@@ -26,6 +26,7 @@ from kg.schema import (
 from studio import services
 from studio.components.history import history_bar
 from studio.literal import markdown_literal as md
+from studio.lora_text import LORA_HELP, lora_lines, parse_lora_lines
 from studio.session import (
     flash,
     forget_draft,
@@ -81,6 +82,7 @@ def _character_values(c: Character | None) -> dict[str, Any]:
         "description": c.description,
         "attributes": ", ".join(c.visual_attributes),
         "importance": float(c.importance),
+        "loras": lora_lines(c.loras),
     }
 
 
@@ -113,6 +115,14 @@ def _character_widgets(key: Callable[[str], str], new: bool) -> dict[str, Any]:
         key=key("importance"),
         help="How long the story remembers them after they leave a scene.",
     )
+    values["loras"] = st.text_area(
+        "LoRAs (file = weight, one per line)",
+        key=key("loras"),
+        height=68,
+        max_chars=MAX_PROMPT,
+        placeholder="/models/loras/mara.safetensors = 0.8",
+        help=LORA_HELP + " Attached in every scene the character is in.",
+    )
     return values
 
 
@@ -126,6 +136,7 @@ def _character_data(values: dict[str, Any], old: Character | None) -> dict[str, 
         ],
         "reference_images": list(old.reference_images) if old else [],
         "importance": values["importance"],
+        "loras": parse_lora_lines(values["loras"]),
     }
 
 
@@ -278,7 +289,7 @@ def _references(
     if not images:
         st.caption(
             "None yet: they condition the scenes it appears in (as keyframes "
-            "before the clip, with the ltx backend)"
+            "before the clip, with the ltx and ltx2 backends)"
             + (
                 " and the observer compares each take with them (character "
                 "consistency)."

@@ -79,6 +79,8 @@ def test_story_from_creation_to_insights(page, server: str) -> None:  # noqa: AN
     expect(page.get_by_role("heading", name="Scene · meeting")).to_be_visible()
     expect(page.get_by_text("Status: done").first).to_be_visible()
     pick(page, "Scene", "Arrival at the harbour (arrival)")
+    expect(page.get_by_role("heading", name="Scene · arrival")).to_be_visible()
+    expect(page.get_by_label("Motion", exact=True)).to_have_count(1)  # rerun over
     expect(page.get_by_label("Motion", exact=True)).to_have_value(
         "Mara jumps from the ferry onto the wet quay"
     )

@@ -8,7 +8,12 @@
    it (`engine.backends.diffusers.runtime`, shared with the ``ltx`` backend);
 3. choose the conditioning: the predecessor's video tail latents when they fit
    this model and size (no VAE decode/encode), with its audio tail latents,
-   else its last frame encoded (no sound carried), and record why;
+   else its last frame encoded (no sound carried), and record why; the
+   scene's reference images as keyframe tokens before the clip, or as
+   in-context references for an IC-LoRA (`engine.backends.ltx2.references`);
+   a supplied dialogue track encoded into the audio stream and held there
+   (`engine.backends.ltx2.supplied_audio`); the take's LoRA stack loaded and
+   turned on (`engine.backends.ltx2.loras`);
 4. denoise video and audio together (`engine.backends.ltx2.sample`), reporting each
    step and stopping between steps on cancel; when the checkpoint folder has
    a latent upsampler (``latent_upsampler/``) and the size halves to
@@ -17,7 +22,8 @@
    guidance, the distilled LoRA on a dev model);
 5. decode the video 16 latents at a time in spatial tiles straight to uint8
    frames, and the audio through the audio VAE and vocoder to a waveform as
-   long as the picture;
+   long as the picture (a supplied track is the take's sound itself,
+   resampled);
 6. keep the last latent frames of both streams as the take's tails, and
    record the recipe: the checkpoint kind and how it was read, each stage's
    sigmas and guidance, the LoRAs, the join strength.
@@ -50,6 +56,7 @@ from engine.backend import (
     GenerationCancelled,
     GenerationRequest,
     GenerationResult,
+    LoraFile,
     OutOfMemoryError,
     ProgressFn,
     VideoBackend,
@@ -86,6 +93,14 @@ from engine.backends.ltx2.loading import (
     load_tokenizer,
     model_version_of,
 )
+from engine.backends.ltx2.loras import (
+    Adapter,
+    TakeLoras,
+    check_stack,
+    downscale_factor,
+    lora_uses,
+)
+from engine.backends.ltx2.references import reference_tokens
 from engine.backends.ltx2.sample import (
     Encoded,
     Sampled,
@@ -98,6 +113,11 @@ from engine.backends.ltx2.stages import (
     set_distilled_lora,
     stage_recipe,
     two_stages,
+)
+from engine.backends.ltx2.supplied_audio import (
+    encode_track,
+    take_waveform,
+    track_note,
 )
 from engine.backends.ltx2.windows import Take, sample_take
 from engine.catalog import Preset, plan_frames, resolve_preset, spec
@@ -137,6 +157,9 @@ class LTX2Backend(VideoBackend):
     name = "ltx2"
     version = "2"
     supports_latent_continuity = True
+    supports_references = True  # keyframes before the clip, or IC-LoRA references
+    supports_loras = True  # a LoRA stack through diffusers' adapter API
+    supports_dialogue_audio = True  # the makers' audio-to-video route
 
     def __init__(
         self,
@@ -186,88 +209,101 @@ class LTX2Backend(VideoBackend):
         timings["load"] = time.perf_counter() - start
         plan = request.windows
         spans = window_spans(request.num_frames, plan.frames, plan.overlap_frames)
-        try:
-            mark = time.perf_counter()
-            conditioning = continuity_conditioning(pipe, request, model)
-            timings["prepare"] = time.perf_counter() - mark
-            mark = time.perf_counter()
-            texts = _window_prompts(request)[: len(spans)]
-            encoded = {
-                text: encode_prompt(
+        with TakeLoras(pipe, request.loras, request.memory_mode) as stack:
+            try:
+                mark = time.perf_counter()
+                conditioning = continuity_conditioning(pipe, request, model)
+                conditioning = _held(pipe, request, conditioning, stack.adapters)
+                timings["prepare"] = time.perf_counter() - mark
+                mark = time.perf_counter()
+                texts = _window_prompts(request)[: len(spans)]
+                encoded = {
+                    text: encode_prompt(
+                        pipe,
+                        text,
+                        request.negative_prompt,
+                        request.guidance,
+                        self.max_sequence_length,
+                    )
+                    for text in dict.fromkeys(texts)
+                }
+                timings["prompt"] = time.perf_counter() - mark
+                scene = _scene(request, preset, kind, release)
+                lora = (
+                    getattr(pipe, "distilled_lora_file", None)
+                    if kind == "dev"
+                    else None
+                )
+                if len(spans) == 1:
+                    sampled, note, stages = self._denoise(
+                        pipe,
+                        scene,
+                        encoded[texts[0]],
+                        conditioning,
+                        progress,
+                        cancel,
+                        kind,
+                        lora,
+                    )
+                    take = Take(
+                        sampled.video, sampled.audio, sampled, sampled=[sampled]
+                    )
+                else:
+                    set_distilled_lora(pipe, None)
+                    take = sample_take(
+                        pipe,
+                        scene,
+                        plan,
+                        [encoded[text] for text in texts],
+                        texts,
+                        conditioning.carried,
+                        progress,
+                        cancel.is_set,
+                    )
+                    sampled = take.first
+                    note = (
+                        f"{len(spans)} windows of up to {plan.frames} frames, "
+                        f"{plan.overlap_frames} carried at each seam with its sound "
+                        f"(one stage at full size)"
+                    )
+                    stages = [
+                        stage_recipe(f"window {i + 1}", scene, part)
+                        for i, part in enumerate(take.sampled)
+                    ]
+                if note:
+                    conditioning = dataclasses.replace(
+                        conditioning,
+                        note="; ".join(n for n in (conditioning.note, note) if n),
+                    )
+                timings["denoise"] = sum(part.seconds for part in take.sampled)
+                # colour held toward the line's anchor (its latent statistics)
+                take.video, correction = pull_toward_anchor(
+                    take.video, request.color_anchor
+                )
+                mark = time.perf_counter()
+                frames = decode_in_chunks(  # 16 latents at a time, tiled in space
                     pipe,
-                    text,
-                    request.negative_prompt,
-                    request.guidance,
-                    self.max_sequence_length,
+                    take.video,
+                    generator=torch.Generator("cpu").manual_seed(request.seed),
+                    chunk_latents=16,
+                    cancel=cancel,
+                    progress=progress,
                 )
-                for text in dict.fromkeys(texts)
-            }
-            timings["prompt"] = time.perf_counter() - mark
-            scene = _scene(request, preset, kind, release)
-            lora = getattr(pipe, "distilled_lora_file", None) if kind == "dev" else None
-            if len(spans) == 1:
-                sampled, note, stages = self._denoise(
-                    pipe,
-                    scene,
-                    encoded[texts[0]],
-                    conditioning,
-                    progress,
-                    cancel,
-                    kind,
-                    lora,
-                )
-                take = Take(sampled.video, sampled.audio, sampled, sampled=[sampled])
-            else:
-                set_distilled_lora(pipe, None)
-                take = sample_take(
-                    pipe,
-                    scene,
-                    plan,
-                    [encoded[text] for text in texts],
-                    texts,
-                    conditioning.carried,
-                    progress,
-                    cancel.is_set,
-                )
-                sampled = take.first
-                note = (
-                    f"{len(spans)} windows of up to {plan.frames} frames, "
-                    f"{plan.overlap_frames} carried at each seam with its sound "
-                    f"(one stage at full size)"
-                )
-                stages = [
-                    stage_recipe(f"window {i + 1}", scene, part)
-                    for i, part in enumerate(take.sampled)
-                ]
-            if note:
-                conditioning = dataclasses.replace(
-                    conditioning,
-                    note="; ".join(n for n in (conditioning.note, note) if n),
-                )
-            timings["denoise"] = sum(part.seconds for part in take.sampled)
-            # colour held toward the line's anchor (its latent statistics)
-            take.video, correction = pull_toward_anchor(
-                take.video, request.color_anchor
-            )
-            mark = time.perf_counter()
-            frames = decode_in_chunks(  # 16 latents at a time, tiled in space
-                pipe,
-                take.video,
-                generator=torch.Generator("cpu").manual_seed(request.seed),
-                chunk_latents=16,
-                cancel=cancel,
-                progress=progress,
-            )
-            timings["decode"] = time.perf_counter() - mark
-            if cancel.is_set():
-                raise GenerationCancelled("cancelled before the sound was decoded")
-            mark = time.perf_counter()
-            samples, rate = decode_audio(pipe, take.audio)
-            samples = fit_duration(samples, rate, request.num_frames / request.fps)
-            timings["decode_audio"] = time.perf_counter() - mark
-        except torch.OutOfMemoryError as exc:
-            free_device_memory()
-            raise OutOfMemoryError(out_of_memory_advice(request)) from exc
+                timings["decode"] = time.perf_counter() - mark
+                if cancel.is_set():
+                    raise GenerationCancelled("cancelled before the sound was decoded")
+                mark = time.perf_counter()
+                seconds = request.num_frames / request.fps
+                if request.dialogue_audio is not None:  # the track itself
+                    rate = int(pipe.vocoder.config.output_sampling_rate)
+                    samples = take_waveform(request.dialogue_audio, rate, seconds)
+                else:
+                    samples, rate = decode_audio(pipe, take.audio)
+                    samples = fit_duration(samples, rate, seconds)
+                timings["decode_audio"] = time.perf_counter() - mark
+            except torch.OutOfMemoryError as exc:
+                free_device_memory()
+                raise OutOfMemoryError(out_of_memory_advice(request)) from exc
         keep = max(1, plan.overlap_frames // LTX_RATIOS.temporal)
         tail = tail_latents(take.video, keep)
         # the audio that lasts as long as the video tail, and one latent more
@@ -293,6 +329,8 @@ class LTX2Backend(VideoBackend):
             timings.update(
                 {f"window_{i + 1}": sec for i, sec in enumerate(take.window_seconds)}
             )
+        distilled = sorted({n for s in stages for n in s.loras})
+        stages = stack.named(stages)  # the take's own LoRAs, stage by stage
         repeated = repeated_frames(sampled.conditioned_video)
         if conditioning.used == "frame":
             repeated = 1
@@ -319,8 +357,11 @@ class LTX2Backend(VideoBackend):
                 quality_preset=request.quality_preset,
                 stages=stages,
                 loras=[
-                    LoraUse(name=r, file=str(lora), weight=1.0)
-                    for r in sorted({n for s in stages for n in s.loras})
+                    *lora_uses(stack),
+                    *(
+                        LoraUse(name=r, file=str(lora), weight=1.0, scope="stage 2")
+                        for r in distilled
+                    ),
                 ],
                 join_strength=(
                     conditioning.carried.strength
@@ -363,6 +404,15 @@ class LTX2Backend(VideoBackend):
             (_steps(progress, 1), _steps(progress, 2)),
             cancel.is_set,
         )
+
+    def check_loras(self, model: str, loras: tuple[LoraFile, ...]) -> None:
+        """Refuse LoRAs made for another architecture than ``model``'s, reading
+        their headers only (`engine.backends.ltx2.loras.check_stack`); a model
+        not here is left to the load to report."""
+        try:
+            check_stack(model or self.model, loras)
+        except BackendError as exc:  # not here: the load says so
+            log.info("LoRA check left to the load: %s", exc)
 
     def prompt_tokens(self, model: str) -> tuple[Callable[[str], int], int]:
         """Gemma's own token counter and the budget the pipeline reads."""
@@ -438,6 +488,31 @@ class LTX2Backend(VideoBackend):
             raise BackendError(
                 f"windows.strength must be in (0, 1], got {request.windows.strength}"
             )
+
+
+def _held(
+    pipe: Any,
+    request: GenerationRequest,
+    conditioning: Conditioning,
+    adapters: list[Adapter],
+) -> Conditioning:
+    """What the scene holds besides its join: its reference images as tokens
+    (in-context ones for an in-context LoRA of the stack) and its supplied
+    dialogue track in the audio stream, with the track's note."""
+    in_context = [a for a in adapters if a.lora.in_context]
+    downscale = downscale_factor(in_context[0].lora) if in_context else None
+    carried = dataclasses.replace(
+        conditioning.carried, references=reference_tokens(pipe, request, downscale)
+    )
+    note = conditioning.note
+    if request.dialogue_audio is not None:
+        track = encode_track(
+            pipe, request.dialogue_audio, request.num_frames, request.fps
+        )
+        carried = dataclasses.replace(carried, audio_track=track.latents)
+        said = track_note(request.dialogue_audio, request.num_frames / request.fps)
+        note = "; ".join(n for n in (note, said) if n)
+    return dataclasses.replace(conditioning, carried=carried, note=note)
 
 
 def _window_prompts(request: GenerationRequest) -> list[str]:

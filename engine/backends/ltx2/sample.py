@@ -22,6 +22,18 @@ already in the model's latent space (no decode/encode round trip):
 - **Frame fallback.** When the video tail does not fit (another model or
   size), the previous take's last frame, encoded once, conditions latent 0
   (the pipeline's image condition).
+- **Reference images.** Tokens appended after the clip's (`Appended`,
+  built by `engine.backends.ltx2.references`): a keyframe before the clip
+  (the makers' ``VideoConditionByKeyframeIndex``, diffusers'
+  ``_prepare_keyframe_coords``) or an in-context reference on the clip's
+  grid (``VideoConditionByReferenceLatent``), with their own positions and
+  mask, held like the tails and stripped from the output. The schedule's
+  shift counts the clip's tokens only.
+- **A supplied sound.** A dialogue track in the audio space
+  (`engine.backends.ltx2.supplied_audio`) takes the whole audio stream with
+  mask 1: every audio token keeps timestep 0 and its value at every step,
+  and the audio noise level the video's cross-attention reads is 0 (the
+  makers' frozen modality in ``A2VidPipelineTwoStage``).
 
 LTX-2's VAE is causal like LTX-Video's: latent 0 encodes one pixel frame and
 every later latent eight. A carried tail's first latent stood for eight frames
@@ -30,27 +42,7 @@ the clip repeat the predecessor's tail
 (`engine.backends.diffusers.frames.repeated_frames`) and the film skips them,
 as for ``ltx`` takes.
 
-Guidance is the makers' multimodal guidance (Lightricks/LTX-2 ``ltx_core``
-``MultiModalGuider``; diffusers ``LTX2Pipeline.__call__``, whose delta
-formulation in x0 space this follows term for term), each term on when the
-scene's recipe (`engine.catalog.Preset` of the model's version) asks:
-
-- classifier-free guidance, ``(g - 1) (cond - uncond)``: video at the
-  scene's guidance, audio at its own scale (7 in the makers' recipe), the
-  negative prompt batched with the positive (one pass of batch 2);
-- spatio-temporal guidance, ``stg (cond - perturbed)``: one more pass with
-  the self-attention of the recipe's blocks skipped (the value projection
-  passed through, diffusers' ``LTX2PerturbedAttnProcessor``);
-- modality guidance, ``(m - 1) (cond - isolated)``: one more pass with the
-  audio-to-video and video-to-audio cross-attention off;
-- the sum rescaled toward the conditional's spread (``rescale_noise_cfg``).
-
-Where ours differs: LTX-2.0 checkpoints converted before diffusers knew STG
-have ``perturbed_attn`` off; the recipe's blocks get the perturbed-attention
-processor on first use (`enable_stg`), which computes the same attention
-when nothing is perturbed. The carried tails keep their per-token timestep
-``t (1 - s)`` in every pass. Distilled checkpoints at 8 steps use LTX-2's
-distilled sigma schedule without guidance (one pass).
+Guidance: the makers' multimodal guidance, `engine.backends.ltx2.guidance`.
 """
 
 from __future__ import annotations
@@ -65,21 +57,27 @@ import numpy as np
 import torch
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import (
     calculate_shift,
-    rescale_noise_cfg,
     retrieve_timesteps,
 )
 from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
 from diffusers.utils.torch_utils import randn_tensor
 
-from engine.backend import BackendError, GenerationCancelled
+from engine.backend import GenerationCancelled
 from engine.backends.diffusers.schedule import exact_scheduler
 from engine.backends.ltx2.audio import (
     audio_latent_count,
     audio_tail_count,
     latents_per_second,
 )
+from engine.backends.ltx2.guidance import (
+    Conditional,
+    enable_stg,
+    guided,
+    pass_context,
+)
 
 __all__ = [
+    "Appended",
     "Carried",
     "Encoded",
     "Refine",
@@ -96,14 +94,40 @@ GUIDANCE_RESCALE = 0.7  # the pipeline's default (video and audio)
 
 
 @dataclass(frozen=True)
+class Appended:
+    """Conditioning tokens appended after the clip's (reference images,
+    `engine.backends.ltx2.references`), stripped from the output.
+
+    ``latents``: each ``[1, C, 1, h, w]`` normalised, held with mask
+    ``strengths``; ``frame``: the pixel frame a keyframe sits at (the
+    makers' ``VideoConditionByKeyframeIndex``: ``[frame, frame + 1) / fps``),
+    or None for in-context references on the clip's own grid from time 0
+    with spatial positions times ``downscale`` (``VideoConditionByReferenceLatent``).
+    """
+
+    latents: tuple[torch.Tensor, ...]
+    strengths: tuple[float, ...]
+    frame: int | None = -1
+    downscale: int = 1
+
+    @property
+    def in_context(self) -> bool:
+        return self.frame is None
+
+
+@dataclass(frozen=True)
 class Carried:
-    """What conditions the scene's start.
+    """What conditions the scene's start, and what holds throughout.
 
     ``video``: ``[1, C, k, h, w]`` normalised tail latents; ``image``:
     ``[1, C, 1, h, w]`` an encoded last frame (fallback); ``audio``:
     ``[1, n, D]`` packed normalised audio tail latents; ``audio_frames``: the
     pixel frames the carried audio must last (the repeated video frames);
     ``audio_held``: or exactly how many audio latents to hold.
+    ``references``: tokens appended in every window (`Appended`);
+    ``audio_track``: ``[1, L, D]`` a supplied sound in the packed normalised
+    audio space, held whole (mask 1 at every step, the makers' frozen audio
+    stream) from latent ``audio_offset`` on, in place of any carried audio.
     """
 
     video: torch.Tensor | None = None
@@ -112,6 +136,9 @@ class Carried:
     strength: float = 1.0
     audio_frames: int = 0
     audio_held: int = 0  # hold exactly this many audio latents (a long take)
+    references: Appended | None = None
+    audio_track: torch.Tensor | None = None
+    audio_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -263,6 +290,16 @@ def _audio_start(
     base = torch.zeros((1, length, width), device=device, dtype=torch.float32)
     mask = torch.zeros((1, length, 1), device=device, dtype=torch.float32)
     held = 0
+    if carried.audio_track is not None:  # the supplied sound, held whole
+        track = carried.audio_track[
+            :, carried.audio_offset : carried.audio_offset + length
+        ]
+        if track.shape[1] < length:  # past its end: its last latent again
+            extra = track[:, -1:].expand(-1, length - track.shape[1], -1)
+            track = torch.cat([track, extra], dim=1)
+        base[:] = track.to(device, torch.float32)
+        mask[:] = 1.0
+        return base, mask, 0
     if (
         carried.audio is not None
         and carried.strength > 0
@@ -277,6 +314,30 @@ def _audio_start(
             base[:, :held] = tail.to(device, torch.float32)
             mask[:, :held] = carried.strength
     return base, mask, held
+
+
+def _appended_tokens(
+    pipe: Any, appended: Appended, fps: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Packed values ``[1, n, C]``, mask ``[1, n, 1]`` and positions
+    ``[1, 3, n, 2]`` of the appended tokens (see `Appended`)."""
+    p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
+    values, masks, coords = [], [], []
+    for latent, strength in zip(appended.latents, appended.strengths, strict=True):
+        _, _, f, h, w = latent.shape
+        packed = pipe._pack_latents(latent.to(device, torch.float32), p, pt)
+        if appended.frame is None:  # in-context: the clip's grid from time 0
+            at = pipe.transformer.rope.prepare_video_coords(1, f, h, w, device, fps=fps)
+            at = at.float()
+            at[:, 1:3] = at[:, 1:3] * appended.downscale
+        else:  # a keyframe one pixel frame long at ``frame``
+            at = pipe._prepare_keyframe_coords(f, h, w, appended.frame, 1, fps, device)
+        values.append(packed)
+        masks.append(
+            torch.full((1, packed.shape[1], 1), float(strength), device=device)
+        )
+        coords.append(at.float())
+    return torch.cat(values, 1), torch.cat(masks, 1), torch.cat(coords, 2)
 
 
 def _x0(
@@ -320,6 +381,17 @@ def sample_scene(
         clean_a = refine.audio.to(device, torch.float32)
         mask_a = torch.ones_like(mask_a[:, : clean_a.shape[1]])
         held_a = 0
+    clip_tokens = clean_v.shape[1]
+    appended = carried.references
+    if appended is not None:  # reference tokens after the clip's
+        extra_v, extra_mask, extra_coords = _appended_tokens(
+            pipe, appended, scene.fps, device
+        )
+        noise_x = randn_tensor(extra_v.shape, generator=generator, device=device)
+        clean_v = torch.cat([clean_v, extra_v], dim=1)
+        mask_v = torch.cat([mask_v, extra_mask], dim=1)
+        noise_v = torch.cat([noise_v, noise_x], dim=1)
+    frozen_audio = carried.audio_track is not None
     video = noise_v * (1 - mask_v) + clean_v * mask_v
     audio = noise_a[:, : clean_a.shape[1]] * (1 - mask_a) + clean_a * mask_a
 
@@ -327,12 +399,14 @@ def sample_scene(
     s_ratio = pipe.vae_spatial_compression_ratio
     frames = (scene.num_frames - 1) // t_ratio + 1
     h, w = scene.height // s_ratio, scene.width // s_ratio
-    scheduler, timesteps = _schedule(pipe, scene, refine, video.shape[1], device)
+    scheduler, timesteps = _schedule(pipe, scene, refine, clip_tokens, device)
     audio_scheduler = copy.deepcopy(scheduler)
     transformer = pipe.transformer
     video_coords = transformer.rope.prepare_video_coords(
         1, frames, h, w, device, fps=scene.fps
     )
+    if appended is not None:
+        video_coords = torch.cat([video_coords.float(), extra_coords], dim=2)
     audio_coords = transformer.audio_rope.prepare_audio_coords(
         1, audio.shape[1], device
     )
@@ -340,7 +414,7 @@ def sample_scene(
     if scene.stg > 0.0:
         enable_stg(transformer, scene.stg_blocks)
     dtype = prompt.video.dtype
-    cond = _Conditional.of(prompt, cfg)
+    cond = Conditional.of(prompt, cfg)
     steps = len(timesteps)
     for i, t in enumerate(timesteps):
         if cancelled():
@@ -366,7 +440,10 @@ def sample_scene(
         ) -> tuple[torch.Tensor, torch.Tensor]:
             """One transformer pass over ``n`` copies (batched prompts)."""
             timestep = t.expand(n)
-            with transformer.cache_context(_context(isolate, blocks)):
+            # a held (supplied) sound is clean: its noise level is 0 where the
+            # other stream reads it (the makers' frozen modality)
+            audio_sigma = timestep * 0 if frozen_audio else timestep
+            with transformer.cache_context(pass_context(isolate, blocks)):
                 pred_v, pred_a = transformer(
                     hidden_states=torch.cat([video] * n).to(dtype),
                     audio_hidden_states=torch.cat([audio] * n).to(dtype),
@@ -375,7 +452,7 @@ def sample_scene(
                     timestep=video_t.expand(n, -1),
                     audio_timestep=audio_t.expand(n, -1),
                     sigma=timestep,
-                    audio_sigma=timestep,
+                    audio_sigma=audio_sigma,
                     encoder_attention_mask=embeds.mask,
                     audio_encoder_attention_mask=embeds.mask,
                     num_frames=frames,
@@ -395,7 +472,7 @@ def sample_scene(
                 _x0(audio, pred_a.float(), sigma_a),
             )
 
-        x0_v, x0_a = _guided(scene, run, prompt, cond, batch)
+        x0_v, x0_a = guided(scene, run, prompt, cond, batch)
         # hold the carried tails (x0 space, as the pipeline's conditioning)
         x0_v = x0_v * (1 - mask_v) + clean_v * mask_v
         x0_a = x0_a * (1 - mask_a) + clean_a * mask_a
@@ -405,90 +482,9 @@ def sample_scene(
         audio = audio_scheduler.step(velocity_a, t, audio, return_dict=False)[0].float()
         on_step(i + 1, steps)
     p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
-    out = pipe._unpack_latents(video, frames, h, w, p, pt)
+    out = pipe._unpack_latents(video[:, :clip_tokens], frames, h, w, p, pt)
     stepped = tuple(round(float(s), 6) for s in scheduler.sigmas[:-1])
     return Sampled(out, audio, held_v, held_a, time.perf_counter() - start, stepped)
-
-
-@dataclass(frozen=True)
-class _Conditional:
-    """The positive prompt alone (the extra guidance passes use it)."""
-
-    embeds: Encoded
-
-    @classmethod
-    def of(cls, prompt: Encoded, cfg: bool) -> _Conditional:
-        if not cfg:
-            return cls(prompt)
-        return cls(Encoded(prompt.video[1:], prompt.audio[1:], prompt.mask[1:]))
-
-
-def _context(isolate: bool, blocks: tuple[int, ...]) -> str:
-    """The transformer cache context of a pass (diffusers' names)."""
-    if isolate:
-        return "uncond_modality"
-    return "uncond_stg" if blocks else "cond_uncond"
-
-
-def _guided(
-    scene: Scene,
-    run: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-    prompt: Encoded,
-    cond: _Conditional,
-    batch: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """x0 of both streams with the scene's guidance terms (module docstring):
-    ``cond + (g - 1)(cond - uncond) + stg (cond - perturbed) + (m - 1)(cond -
-    isolated)``, rescaled; diffusers ``LTX2Pipeline.__call__``, step 7."""
-    x0_v, x0_a = run(prompt, batch)
-    if batch == 2:  # the negative prompt first, as encode_prompt batches them
-        un_v, text_v = x0_v.chunk(2)
-        un_a, text_a = x0_a.chunk(2)
-        delta_v = (scene.guidance - 1) * (text_v - un_v)
-        delta_a = (scene.audio_guidance - 1) * (text_a - un_a)
-    else:
-        text_v, text_a = x0_v, x0_a
-        delta_v = delta_a = torch.zeros(())
-    if scene.stg > 0.0:
-        stg_v, stg_a = run(cond.embeds, 1, blocks=scene.stg_blocks)
-        delta_v = delta_v + scene.stg * (text_v - stg_v)
-        delta_a = delta_a + scene.stg * (text_a - stg_a)
-    if scene.modality > 1.0:
-        iso_v, iso_a = run(cond.embeds, 1, isolate=True)
-        delta_v = delta_v + (scene.modality - 1) * (text_v - iso_v)
-        delta_a = delta_a + (scene.modality - 1) * (text_a - iso_a)
-    guided = batch == 2 or scene.stg > 0.0 or scene.modality > 1.0
-    if not guided:
-        return text_v, text_a
-    out_v, out_a = text_v + delta_v, text_a + delta_a
-    if scene.rescale > 0.0:
-        out_v = rescale_noise_cfg(out_v, text_v, guidance_rescale=scene.rescale)
-        out_a = rescale_noise_cfg(out_a, text_a, guidance_rescale=scene.rescale)
-    return out_v, out_a
-
-
-def enable_stg(transformer: Any, blocks: tuple[int, ...]) -> None:
-    """Give ``blocks`` diffusers' perturbed-attention processor (video and
-    audio self-attention) when the checkpoint's config left it off; refuse
-    a block the transformer does not have."""
-    from diffusers.models.transformers.transformer_ltx2 import (
-        LTX2PerturbedAttnProcessor,
-    )
-
-    count = len(transformer.transformer_blocks)
-    for index in blocks:
-        if not 0 <= index < count:
-            raise BackendError(
-                f"the recipe's spatio-temporal guidance block {index} does not "
-                f"exist in this transformer of {count} blocks; choose a preset "
-                "without STG or a block below "
-                f"{count}"
-            )
-        block = transformer.transformer_blocks[index]
-        if not block.perturbed_attn:
-            block.perturbed_attn = True
-            block.attn1.set_processor(LTX2PerturbedAttnProcessor())
-            block.audio_attn1.set_processor(LTX2PerturbedAttnProcessor())
 
 
 def upsample_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:

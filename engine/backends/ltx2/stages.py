@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from diffusers.pipelines.ltx2.utils import STAGE_2_DISTILLED_SIGMA_VALUES
 
+from engine.backends.ltx2.references import half_size, stage_two
 from engine.backends.ltx2.sample import (
     Carried,
     Encoded,
@@ -86,18 +87,32 @@ def plan_stages(pipe: Any, scene: Scene, kind: str, lora: Path | None) -> StageP
     return StagePlan(True, lora)
 
 
-def set_distilled_lora(pipe: Any, lora: Path | None, weight: float = 1.0) -> None:
+def set_distilled_lora(
+    pipe: Any, lora: Path | None, weight: float = 1.0, in_context: bool = True
+) -> None:
     """Turn the distilled LoRA on at ``weight`` (loading it once per pipeline,
-    through diffusers' ``load_lora_weights``), or off when ``lora`` is None."""
-    loaded = ADAPTER in _adapters(pipe)
+    read with safetensors, through diffusers' ``load_lora_weights``), or off
+    when ``lora`` is None; the take's own stack (``pipe.take_adapters``,
+    `engine.backends.ltx2.loras`) stays on beside it, as the makers add the
+    distilled LoRA to the user's LoRAs for stage 2 (without in-context
+    LoRAs when ``in_context`` is False). A fused stack is left alone."""
+    from engine.backends.ltx2.loras import activate
+
+    if lora is None and getattr(pipe, "take_fused", False):
+        return  # merged into the weights for this take
+    stack = [
+        (a.name, a.weight)
+        for a in getattr(pipe, "take_adapters", ())
+        if in_context or not a.lora.in_context
+    ]
     if lora is None:
-        if loaded:
-            pipe.disable_lora()
+        activate(pipe, stack)
         return
-    if not loaded:
-        pipe.load_lora_weights(str(lora), adapter_name=ADAPTER)
-    pipe.enable_lora()
-    pipe.set_adapters([ADAPTER], [weight])
+    if ADAPTER not in _adapters(pipe):
+        from safetensors.torch import load_file
+
+        pipe.load_lora_weights(load_file(str(lora)), adapter_name=ADAPTER)
+    activate(pipe, [*stack, (ADAPTER, weight)])
 
 
 def _adapters(pipe: Any) -> set[str]:
@@ -119,13 +134,13 @@ def two_stages(
     """Stage 1, the upsampler, stage 2 (see the module doc); the sampled
     result at full size, the take's note, and each stage's recipe."""
     half = dataclasses.replace(scene, width=scene.width // 2, height=scene.height // 2)
-    small = carried
+    small = dataclasses.replace(carried, references=half_size(carried.references))
     if carried.video is not None:  # the tail at half size (2x2 average)
         pooled = torch.nn.functional.avg_pool3d(carried.video, (1, 2, 2))
-        small = dataclasses.replace(carried, video=pooled)
+        small = dataclasses.replace(small, video=pooled)
     elif carried.image is not None:
         pooled = torch.nn.functional.avg_pool3d(carried.image, (1, 2, 2))
-        small = dataclasses.replace(carried, image=pooled)
+        small = dataclasses.replace(small, image=pooled)
     set_distilled_lora(pipe, None)
     first = sample_scene(pipe, half, prompt, small, on_steps[0], cancelled)
     up = upsample_latents(pipe, first.video)
@@ -133,13 +148,13 @@ def two_stages(
     refined = dataclasses.replace(
         scene, guidance=1.0, distilled=False, stg=0.0, stg_blocks=(), modality=1.0
     )
-    set_distilled_lora(pipe, plan.lora)
+    set_distilled_lora(pipe, plan.lora, in_context=False)
     try:
         second = sample_scene(
             pipe,
             refined,
             _conditional(prompt, scene),
-            carried,
+            dataclasses.replace(carried, references=stage_two(carried.references)),
             on_steps[1],
             cancelled,
             refine,
@@ -174,7 +189,7 @@ def stage_recipe(
     name: str, scene: Scene, sampled: Sampled, loras: list[str] | None = None
 ) -> StageRecipe:
     """What a stage stepped: its size, sigmas and every guidance term it ran
-    (`engine.backends.ltx2.sample._guided`)."""
+    (`engine.backends.ltx2.guidance.guided`)."""
     guided = scene.cfg or scene.stg > 0.0 or scene.modality > 1.0
     return StageRecipe(
         name=name,

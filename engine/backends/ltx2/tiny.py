@@ -40,6 +40,7 @@ __all__ = [
     "transformer_config",
     "build_tokenizer",
     "build_text_encoder",
+    "build_components",
     "build_random_pipeline",
 ]
 
@@ -319,6 +320,19 @@ def _vocoder(mel_bins: int) -> Any:
         leaky_relu_negative_slope=0.1,
         output_sampling_rate=16000,
     )
+
+
+def build_components(version: Version = "2.0", transformer: Size = "tiny") -> Any:
+    """``(transformer, connectors)`` of a random-weight build, unseeded: under
+    ``torch.device("meta")`` they are its module tree without weights (what
+    a LoRA's header is checked against)."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    config = {
+        **transformer_config(transformer),
+        **_version_config(version, transformer),
+    }
+    return LTX2VideoTransformer3DModel(**config), _connectors(version, config)
 
 
 def build_random_pipeline(

@@ -33,9 +33,13 @@ the previous windows' tails are in-place conditioning (the makers'
 
 A take with one window is exactly a one-piece scene. The scene join (a
 predecessor's tails, `engine.backends.ltx2.conditioning`) conditions the
-first window only. Long takes run in one stage at full size: the two-stage
-route would need the carried tails at half size in every window, which the
-makers' pipelines do not define.
+first window only; reference tokens (`engine.backends.ltx2.references`)
+condition every window, and a supplied dialogue track
+(`engine.backends.ltx2.supplied_audio`) holds each window's audio to its
+stretch of the track, from the window's first audio latent on. Long
+takes run in one stage at full size: the two-stage route would need the
+carried tails at half size in every window, which the makers' pipelines do
+not define.
 """
 
 from __future__ import annotations
@@ -191,6 +195,9 @@ def _window(
             audio=take.audio[:, -held:],
             strength=plan.strength,
             audio_held=held,
+            references=carried.references,  # in every window
+            audio_track=carried.audio_track,  # the supplied sound, from here on
+            audio_offset=made_a - held,
         )
         out = sample_scene(pipe, window, prompt, hold, step, cancelled)
         new = out.video[:, :, 1:]  # slot 0: the one-frame slot, dropped
