@@ -215,16 +215,23 @@ def has_audio(path: str | os.PathLike[str]) -> bool:
 
 
 def audio_streams(paths: Sequence[str | os.PathLike[str]]) -> list[bool]:
-    """Whether each media file holds an audio stream: one ffmpeg probe per
-    `PROBE_BATCH` files, reading the stream list ffmpeg prints per input."""
+    """Whether each media file holds an audio stream (`audio_descriptions`)."""
+    return [d is not None for d in audio_descriptions(paths)]
+
+
+def audio_descriptions(paths: Sequence[str | os.PathLike[str]]) -> list[str | None]:
+    """Each media file's first audio stream as ffmpeg describes it ("aac,
+    48000 Hz, stereo, ..."; None: no sound): one probe of the bundled ffmpeg
+    per `PROBE_BATCH` files, reading the stream list it prints per input. A
+    FIFO or oversized file is refused first (ffmpeg would block on a FIFO)."""
     import re
     import subprocess
 
     import imageio_ffmpeg
 
-    found = [False] * len(paths)
-    stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio:")
-    for path in paths:  # ffmpeg would block for good on a FIFO
+    found: list[str | None] = [None] * len(paths)
+    stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio: (.*)$")
+    for path in paths:
         check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what="clip")
     for start in range(0, len(paths), PROBE_BATCH):
         batch = paths[start : start + PROBE_BATCH]
@@ -238,5 +245,7 @@ def audio_streams(paths: Sequence[str | os.PathLike[str]]) -> list[bool]:
         )
         for line in probe.stderr.splitlines():
             if match := stream.match(line):
-                found[start + int(match.group(1))] = True
+                k = start + int(match.group(1))
+                if k < len(found) and found[k] is None:
+                    found[k] = match.group(2)
     return found

@@ -39,14 +39,13 @@ ffmpeg once per line (`sound_channels`).
 from __future__ import annotations
 
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from kg.files import MAX_MEDIA_BYTES, check_story_file
+from engine.sound import audio_descriptions
 
 __all__ = [
     "ShotSound",
@@ -61,7 +60,6 @@ __all__ = [
 # Final Cut Pro's built-in effects, as its own FCPXML exports name them.
 CROSS_DISSOLVE_UID = "FxPlug:4731E73A-8DAC-4113-9A30-AE85B1761265"
 AUDIO_CROSSFADE_UID = "FFAudioTransition"
-PROBE_BATCH = 64  # inputs one ffmpeg probe opens at once
 
 
 @dataclass(frozen=True)
@@ -76,33 +74,14 @@ class ShotSound:
 
 
 def sound_channels(paths: Sequence[str | Path]) -> list[ShotSound]:
-    """The audio channels of each clip's first audio stream (0: none), read
-    from the stream list the bundled ffmpeg prints (one probe per
-    `PROBE_BATCH` clips; a FIFO is refused before ffmpeg could block on it)."""
-    import imageio_ffmpeg
-
-    for path in paths:
-        check_story_file(path, max_bytes=MAX_MEDIA_BYTES, what="clip")
-    found = [0] * len(paths)
-    stream = re.compile(r"^\s*Stream #(\d+):\d+.*: Audio: (.*)$")
-    for start in range(0, len(paths), PROBE_BATCH):
-        batch = paths[start : start + PROBE_BATCH]
-        inputs = [arg for p in batch for arg in ("-i", str(p))]
-        probe = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", *inputs],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
-        for line in probe.stderr.splitlines():
-            match = stream.match(line)
-            if not match:
-                continue
-            k = start + int(match.group(1))
-            if k < len(found) and not found[k]:
-                found[k] = _channels(match.group(2))
-    return [ShotSound(c) for c in found]
+    """The audio channels of each clip's first audio stream (0: none), from
+    the stream list the bundled ffmpeg prints (`engine.sound.audio_descriptions`:
+    one probe per batch of clips; a FIFO is refused before ffmpeg could block
+    on it)."""
+    return [
+        ShotSound(_channels(d) if d is not None else 0)
+        for d in audio_descriptions(paths)
+    ]
 
 
 def _channels(description: str) -> int:

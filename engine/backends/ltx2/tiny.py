@@ -153,6 +153,21 @@ def build_tokenizer(max_length: int = 1024) -> Any:
     )
 
 
+def _text_config(vocab_size: int) -> dict[str, Any]:
+    """The tiny Gemma's text model (Gemma 3 and Gemma 4 alike)."""
+    return dict(
+        vocab_size=vocab_size,
+        hidden_size=_TEXT_WIDTH,
+        intermediate_size=32,
+        num_hidden_layers=_TEXT_LAYERS,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        max_position_embeddings=2048,
+        sliding_window=64,
+    )
+
+
 def build_text_encoder(vocab_size: int = 31, version: Version = "2.0") -> Any:
     """A two-layer Gemma 3 (text and a one-layer vision tower) from a config;
     for 2.5 a two-layer Gemma 4 (``Gemma4UnifiedForConditionalGeneration``,
@@ -165,15 +180,7 @@ def build_text_encoder(vocab_size: int = 31, version: Version = "2.0") -> Any:
 
         config4 = Gemma4UnifiedConfig(
             text_config=dict(
-                vocab_size=vocab_size,
-                hidden_size=_TEXT_WIDTH,
-                intermediate_size=32,
-                num_hidden_layers=_TEXT_LAYERS,
-                num_attention_heads=2,
-                num_key_value_heads=1,
-                head_dim=8,
-                max_position_embeddings=2048,
-                sliding_window=64,
+                **_text_config(vocab_size),
                 layer_types=["sliding_attention", "full_attention"],
             ),
             vision_config=None,
@@ -183,17 +190,7 @@ def build_text_encoder(vocab_size: int = 31, version: Version = "2.0") -> Any:
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     config = Gemma3Config(
-        text_config=dict(
-            vocab_size=vocab_size,
-            hidden_size=_TEXT_WIDTH,
-            intermediate_size=32,
-            num_hidden_layers=_TEXT_LAYERS,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=8,
-            max_position_embeddings=2048,
-            sliding_window=64,
-        ),
+        text_config=_text_config(vocab_size),
         vision_config=dict(
             hidden_size=16,
             intermediate_size=32,
