@@ -146,25 +146,7 @@ def copy_fps(frames: int, repeat: int) -> float:
 
 
 def mp4_throughput(frames: int, repeat: int) -> dict[str, float]:
-    clip = (
-        get_backend("animatic")
-        .generate(
-            GenerationRequest(
-                prompt="p",
-                width=WIDTH,
-                height=HEIGHT,
-                num_frames=frames,
-                fps=24,
-                seed=1,
-                steps=1,
-                guidance=1.0,
-                scene=SceneContext(title="Bench", weather="rain", camera="pan_right"),
-            ),  # fmt: skip
-            _noop,
-            CancelToken(),
-        )
-        .frames
-    )
+    clip = _bench_clip(frames)
     raw_mb = clip.nbytes / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         enc = min(

@@ -180,6 +180,15 @@ class GenerationRequest:
     # latent statistics and says so in `GenerationResult.color_correction`
     color_anchor: ColorAnchor | None = None
 
+    def window_prompts(self) -> tuple[str, ...]:
+        """One prompt per window: an empty entry keeps the one before (the
+        request's prompt for the first); the request's prompt alone when the
+        scene has no window prompts."""
+        prompts: list[str] = []
+        for text in self.windows.prompts:
+            prompts.append(text or (prompts[-1] if prompts else self.prompt))
+        return tuple(prompts) or (self.prompt,)
+
 
 @dataclass(frozen=True)
 class ReferenceImage:

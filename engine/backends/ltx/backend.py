@@ -188,7 +188,7 @@ class LTXBackend(VideoBackend):
                 carried,
                 _report(progress),
                 cancel.is_set,
-                prompts=_window_prompts(request),
+                prompts=request.window_prompts(),
                 max_sequence_length=self.max_sequence_length,
             )
             timings["prompt"] = sampled.prompt_seconds
@@ -332,14 +332,6 @@ class LTXBackend(VideoBackend):
             )
         notes.append("no last frame to continue from; generated without continuity")
         return _Conditioning(Carried(), "none", "; ".join(notes))
-
-
-def _window_prompts(request: GenerationRequest) -> tuple[str, ...]:
-    """One prompt per window; an empty entry keeps the one before."""
-    prompts: list[str] = []
-    for text in request.windows.prompts:
-        prompts.append(text or (prompts[-1] if prompts else request.prompt))
-    return tuple(prompts) or (request.prompt,)
 
 
 def _report(progress: ProgressFn) -> Callable[[int, int, int, int], None]:

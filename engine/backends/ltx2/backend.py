@@ -216,7 +216,7 @@ class LTX2Backend(VideoBackend):
                 conditioning = _held(pipe, request, conditioning, stack.adapters)
                 timings["prepare"] = time.perf_counter() - mark
                 mark = time.perf_counter()
-                texts = _window_prompts(request)[: len(spans)]
+                texts = list(request.window_prompts())[: len(spans)]
                 encoded = {
                     text: encode_prompt(
                         pipe,
@@ -513,15 +513,6 @@ def _held(
         said = track_note(request.dialogue_audio, request.num_frames / request.fps)
         note = "; ".join(n for n in (note, said) if n)
     return dataclasses.replace(conditioning, carried=carried, note=note)
-
-
-def _window_prompts(request: GenerationRequest) -> list[str]:
-    """One prompt per window: an empty entry keeps the one before (the
-    request's prompt for the first), as the ``ltx`` backend reads them."""
-    prompts: list[str] = []
-    for text in request.windows.prompts:
-        prompts.append(text or (prompts[-1] if prompts else request.prompt))
-    return prompts or [request.prompt]
 
 
 def _scene(
