@@ -10,7 +10,10 @@ Three measurements, each next to a baseline taken in the same run:
   ``data-test-script-state`` back to ``notRunning`` and quiet for
   ``QUIET_MS``), median of ``--clicks``: selecting a scene, saving a scene,
   opening Screening, on synthetic stories of 10 and 200 scenes; the baseline
-  is a bare Streamlit app with one button, served the same way.
+  is a bare Streamlit app with one button, served the same way. A second
+  floor, per size: the same bare app drawing as many elements as the
+  Storyboard does (counted in the page), what Streamlit's own rerun of that
+  many elements costs in the browser.
 - rerun: AppTest reruns of the Storyboard page on synthetic stories of 10,
   200 and 1,000 scenes (median of several unchanged reruns, and one rerun
   after a save, which misses the per-revision caches); the baseline is a page
@@ -60,6 +63,19 @@ BASELINE_APP = 'import streamlit as st\nst.title("Baseline")\n'
 CLICK_APP = (
     'import streamlit as st\nst.title("Baseline")\n'
     'if st.button("Click me"):\n    st.write("clicked")\n'
+)
+# The bare app with ``n`` more elements: text inputs, Markdown, captions and
+# buttons in turn, like a form.
+_FLOOR_ELEMENT = (
+    'st.text_input(f"field {i}", key=f"t{i}")',
+    'st.markdown(f"**text {i}**")',
+    'st.caption(f"caption {i}")',
+    'st.button(f"button {i}", key=f"b{i}")',
+)
+# Element containers Streamlit draws in the main area (the sidebar excluded).
+_COUNT_ELEMENTS = (
+    "() => document.querySelectorAll("
+    "'[data-testid=stMain] [data-testid=stElementContainer]').length"
 )
 CLICK_GOAL_X = 1.5
 QUIET_MS = 500  # no run starts within this after the last one ended: settled
@@ -241,9 +257,24 @@ def _open(browser, url: str, heading: str):  # noqa: ANN001, ANN202
     return page
 
 
-def _bare_clicks(browser, tmp: Path, clicks: int) -> list[float]:  # noqa: ANN001
-    script = tmp / "click_app.py"
-    script.write_text(CLICK_APP)
+def _floor_app(elements: int) -> str:
+    """The bare one-button app drawing ``elements`` element containers in all."""
+    lines = [CLICK_APP]
+    lines += [
+        f"i = {i}\n{_FLOOR_ELEMENT[i % len(_FLOOR_ELEMENT)]}\n"
+        for i in range(max(elements - 2, 0))
+    ]
+    return "".join(lines)
+
+
+def _bare_clicks(
+    browser,  # noqa: ANN001 - playwright Browser
+    tmp: Path,
+    clicks: int,
+    elements: int = 0,
+) -> list[float]:
+    script = tmp / f"click_app_{elements}.py"
+    script.write_text(_floor_app(elements) if elements else CLICK_APP)
     with _Server(script, tmp) as server:
         page = _open(browser, server.url, "Baseline")
         button = page.get_by_role("button", name="Click me")
@@ -252,9 +283,17 @@ def _bare_clicks(browser, tmp: Path, clicks: int) -> list[float]:  # noqa: ANN00
     return times
 
 
-def _studio_clicks(browser, url: str, title: str, clicks: int) -> dict:  # noqa: ANN001
-    """Select a scene, save a scene, open Screening: ``clicks`` times each."""
+def _studio_clicks(
+    browser,  # noqa: ANN001 - playwright Browser
+    url: str,
+    title: str,
+    clicks: int,
+) -> tuple[dict[str, list[float]], int]:
+    """Select a scene, save a scene, open Screening: ``clicks`` times each;
+    and the number of elements the Storyboard draws."""
     page = _open(browser, f"{url}/storyboard?story=story", title)
+    page.get_by_role("button", name="Save scene").wait_for(timeout=120_000)
+    elements = int(page.evaluate(_COUNT_ELEMENTS))
     nav = page.get_by_test_id("stSidebarNav")
     times: dict[str, list[float]] = {"select": [], "save": [], "screening": []}
     for i in range(clicks):
@@ -274,7 +313,7 @@ def _studio_clicks(browser, url: str, title: str, clicks: int) -> dict:  # noqa:
         nav.get_by_role("link", name="Storyboard").click()
         _settle(page)
     page.close()
-    return times
+    return times, elements
 
 
 def bench_clicks(sizes: list[int], clicks: int) -> list[dict]:
@@ -297,7 +336,20 @@ def bench_clicks(sizes: list[int], clicks: int) -> list[dict]:
                 save_story(story, outputs / "story")
                 app = ROOT / "studio" / "app.py"
                 with _Server(app, outputs) as server:
-                    times = _studio_clicks(browser, server.url, story.title, clicks)
+                    times, elements = _studio_clicks(
+                        browser, server.url, story.title, clicks
+                    )
+                floor = _bare_clicks(browser, Path(tmp), clicks, elements)
+                rows.append(
+                    {
+                        "case": f"bare app: {elements} elem",
+                        "scenes": n,
+                        "elements": elements,
+                        "median_ms": _med(floor),
+                        "max_ms": max(floor),
+                        "vs_bare": _med(floor) / rows[0]["median_ms"],
+                    }
+                )
                 for action, runs in times.items():
                     rows.append(
                         {
@@ -306,9 +358,10 @@ def bench_clicks(sizes: list[int], clicks: int) -> list[dict]:
                             "median_ms": _med(runs),
                             "max_ms": max(runs),
                             "vs_bare": _med(runs) / rows[0]["median_ms"],
+                            "vs_floor": _med(runs) / _med(floor),
                         }
                     )
-                log.info("clicks at %d scenes: %s", n, rows[-3:])
+                log.info("clicks at %d scenes: %s", n, rows[-4:])
         finally:
             browser.close()
     return rows
@@ -388,6 +441,7 @@ def _click_table(clicks: list[dict]) -> list[str]:
     lines = ["Click to settled in Chromium (median of the clicks, ms)"]
     lines += [
         f"  {'case':<22}{'scenes':>7}{'median ms':>11}{'max ms':>9}{'vs bare':>9}"
+        f"{'vs N elem':>11}"
     ]
     for r in clicks:
         if r["scenes"] == 0:
@@ -396,8 +450,14 @@ def _click_table(clicks: list[dict]) -> list[str]:
         lines += [
             f"  {r['case']:<22}{r['scenes']:>7}{r['median_ms']:>11.0f}"
             f"{r['max_ms']:>9.0f}{r['vs_bare']:>8.2f}x"
+            + (f"{r['vs_floor']:>10.2f}x" if "vs_floor" in r else "")
         ]
-    worst = max((r["vs_bare"] for r in clicks if r["scenes"]), default=None)
+    lines += [
+        "  bare app: N elem = the one-button app drawing as many elements as the",
+        "  Storyboard at that size: Streamlit's own cost of a rerun that big",
+    ]
+    studio = [r for r in clicks if r["case"].startswith("studio")]
+    worst = max((r["vs_bare"] for r in studio), default=None)
     if worst is not None:
         ok = "met" if worst <= CLICK_GOAL_X else "MISSED"
         lines += [f"  goal: every click within {CLICK_GOAL_X}x of the bare app: {ok}"]

@@ -46,6 +46,7 @@ __all__ = [
     "load_tail_latents",
     "load_tail_audio",
     "plan_continuity",
+    "wants_lead_frame",
 ]
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def _asset_file(story_dir: Path, rel: str | None) -> Path | None:
     return path
 
 
-def _wants_lead_frame(backend: str) -> bool:
+def wants_lead_frame(backend: str) -> bool:
     """Whether the backend's spec fills the one-frame slot from a frame (only
     then is the predecessor's clip decoded for it)."""
     spec = CATALOG.get(backend)
@@ -267,7 +268,7 @@ def plan_continuity(
         tail_audio_latents=audio_tail,
         lead_frame=(
             _lead_frame(story_dir, take, latents)
-            if mode == "latent" and _wants_lead_frame(backend_name)
+            if mode == "latent" and wants_lead_frame(backend_name)
             else None
         ),
     )

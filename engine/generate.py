@@ -31,11 +31,12 @@ message saying what to change; the story and other takes stay intact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -61,7 +62,7 @@ from engine.dialogue_audio import read_dialogue_audio
 from engine.failure import check_result, failure_message
 from engine.loras import chosen_loras, read_loras
 from engine.observe import TakeObserver
-from engine.outcome import TakeInProgress, abandon, fail, finish
+from engine.outcome import Finishing, TakeInProgress, abandon, fail, finish
 from engine.progress import PhaseProgress
 from engine.redaction import redacted_traceback
 from engine.references import chosen_references, read_references, used
@@ -77,7 +78,7 @@ from engine.takes import (
 from engine.video import ClipWriter
 from kg.errors import StoryConflictError
 from kg.layout import take_files
-from kg.schema import GenerationParams, Story, SuppliedSound, Take
+from kg.schema import GenerationParams, SceneNode, Story, SuppliedSound, Take
 from kg.store import load_story, save_story, update_story
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "complete_take",
     "backend_failed",
     "take_progress",
+    "provisionally_selected",
 ]
 
 T = TypeVar("T")
@@ -167,11 +169,15 @@ def make_take(
     cancel: CancelToken | None = None,
     observer: TakeObserver | None = None,
     writer: ClipWriter | None = None,
-) -> Take:
+    *,
+    defer: bool = False,
+) -> Take | Finishing:
     """Steps 5 to 8 of a prepared take here: the backend, then
     `complete_take` (or `backend_failed`). The backend gets a
     `PhaseProgress` that relays to ``progress`` (every phase when it is one
-    itself, the denoising steps otherwise) and times the phases."""
+    itself, the denoising steps otherwise) and times the phases. ``defer``:
+    see `complete_take`; the returned `Finishing` reports its phases no more
+    to ``progress`` (only into the take's timings)."""
     cancel = cancel or CancelToken()
     tracker = take_progress(progress)
     tracker.phase("load")
@@ -179,9 +185,18 @@ def make_take(
         result = prepared.impl.generate(prepared.request, tracker, cancel)
     except BaseException as exc:
         return backend_failed(prepared, exc)
-    return complete_take(
-        prepared, result, observer, writer, progress=tracker, cancel=cancel
+    ended = complete_take(
+        prepared,
+        result,
+        observer,
+        writer,
+        progress=tracker,
+        cancel=cancel,
+        defer=defer,
     )
+    if isinstance(ended, Finishing):
+        tracker.detach()  # the caller's progress goes on to the next scene
+    return ended
 
 
 def take_progress(progress: ProgressFn | None) -> PhaseProgress:
@@ -242,6 +257,7 @@ def prepare_take(
     in_flight_usd: float = 0.0,
     new_take: bool = False,
     seed: int | None = None,
+    provisional: Mapping[str, Take] | None = None,
 ) -> PreparedTake | Take:
     """Steps 1 to 4: continuity, references, request, budget, cache, and a
     ``generating`` take saved; returns the reused take when an identical one
@@ -249,7 +265,10 @@ def prepare_take(
     what the story's takes still in flight are estimated to cost (they count
     against the budget with what is spent). ``seed``: the take's seed (in
     place of ``seed_offset``); ``new_take``: the seed by the story's
-    ``new_take_seed`` setting."""
+    ``new_take_seed`` setting. ``provisional``: takes still finishing
+    (`engine.outcome.Finishing`), by scene, planned from as their scene's
+    selected take (the continuity source, the colour anchor, the cache key)
+    though the state has them ``generating`` still."""
     story_dir = Path(story_dir)
     t0 = time.perf_counter()
 
@@ -262,6 +281,69 @@ def prepare_take(
         seed_offset = (seed - scene.seed) % SEED_SPACE
     backend_name, impl = resolve_backend(backend, story, backends)
     model = story.settings.model if model is None else model
+    with provisionally_selected(story, provisional or {}):
+        planned = _plan(
+            story_dir, story, scene_id, impl, backend_name, model, seed_offset
+        )
+    plan, references, request, params, t_continuity = planned
+    if impl.charges:  # before anything is begun
+        estimate = impl.estimate_cost(request, story.settings.hosted)
+        what = f"scene {scene_id!r} on {backend_name}"
+        check_budget(story, estimate, what, in_flight_usd=in_flight_usd)
+
+    # 3. cache lookup
+    if not force:
+        cached = find_cached_take(story_dir, scene, params.cache_key)
+        if cached is not None:
+            _save_change(
+                story_dir,
+                story,
+                lambda s: apply_selection(s, scene_id, cached.index, story_dir),
+            )
+            log.info("scene %r: reusing identical take %d", scene_id, cached.index)
+            return cached
+
+    # 4. a generating take in the state
+    def start(s: Story) -> tuple[int, str]:
+        scene = s.scene(scene_id)
+        index = next_take_index(scene)
+        scene.takes.append(Take(index=index, status="generating", params=params))
+        prior, scene.status = scene.status, "generating"
+        return index, prior
+
+    index, prior_status = _save_change(story_dir, story, start)
+    tip = TakeInProgress(
+        story_dir=story_dir,
+        story=story,
+        scene_id=scene_id,
+        index=index,
+        prior_status=prior_status,
+        params=params,
+        request=request,
+        plan=plan,
+        files=take_files(scene_id, index),
+        started=t0,
+        timings={"continuity": t_continuity - t0},
+    )
+    return PreparedTake(tip, impl, backend_name, model, seed_offset, references)
+
+
+def _plan(
+    story_dir: Path,
+    story: Story,
+    scene_id: str,
+    impl: VideoBackend,
+    backend_name: str,
+    model: str,
+    seed_offset: int,
+) -> tuple[
+    ContinuityPlan, tuple[ReferenceImage, ...], GenerationRequest, GenerationParams,
+    float,
+]:  # fmt: skip
+    """Steps 1 and 2 of `prepare_take`: the continuity plan, references,
+    LoRAs and dialogue, then the request and the take's parameters (and the
+    time the continuity step ended)."""
+    scene = story.scene(scene_id)
     plan = plan_continuity(
         story_dir,
         story,
@@ -306,46 +388,47 @@ def prepare_take(
     )
     request = dataclasses.replace(request, color_anchor=anchor)
     params = _params(story, backend_name, impl, model, request, plan)
-    if impl.charges:  # before anything is begun
-        estimate = impl.estimate_cost(request, story.settings.hosted)
-        what = f"scene {scene_id!r} on {backend_name}"
-        check_budget(story, estimate, what, in_flight_usd=in_flight_usd)
+    return plan, references, request, params, t_continuity
 
-    # 3. cache lookup
-    if not force:
-        cached = find_cached_take(story_dir, scene, params.cache_key)
-        if cached is not None:
-            _save_change(
-                story_dir,
-                story,
-                lambda s: apply_selection(s, scene_id, cached.index, story_dir),
-            )
-            log.info("scene %r: reusing identical take %d", scene_id, cached.index)
-            return cached
 
-    # 4. a generating take in the state
-    def start(s: Story) -> tuple[int, str]:
-        scene = s.scene(scene_id)
-        index = next_take_index(scene)
-        scene.takes.append(Take(index=index, status="generating", params=params))
-        prior, scene.status = scene.status, "generating"
-        return index, prior
+@contextlib.contextmanager
+def provisionally_selected(story: Story, takes: Mapping[str, Take]) -> Iterator[None]:
+    """Within the block, each ``takes[scene]`` stands in the story in memory as
+    that scene's selected take (`engine.outcome.Finishing.take`: done, its
+    clip still being made); the story is put back as it was after, so
+    nothing of it is ever saved.
 
-    index, prior_status = _save_change(story_dir, story, start)
-    tip = TakeInProgress(
-        story_dir=story_dir,
-        story=story,
-        scene_id=scene_id,
-        index=index,
-        prior_status=prior_status,
-        params=params,
-        request=request,
-        plan=plan,
-        files=take_files(scene_id, index),
-        started=t0,
-        timings={"continuity": t_continuity - t0},
-    )
-    return PreparedTake(tip, impl, backend_name, model, seed_offset, references)
+    >>> from kg.example import example_story
+    >>> story = example_story()
+    >>> sid = story.scenes[0].id
+    >>> params = GenerationParams(
+    ...     backend="animatic", prompt="p", seed=1, steps=1, guidance=1.0,
+    ...     width=64, height=64, num_frames=9, fps=24,
+    ... )
+    >>> story.scenes[0].takes.append(Take(index=1, status="generating", params=params))
+    >>> done = Take(index=1, status="done", params=params)
+    >>> with provisionally_selected(story, {sid: done}):
+    ...     story.scene(sid).selected.status
+    'done'
+    >>> story.scene(sid).selected_take is None, story.scene(sid).takes[0].status
+    (True, 'generating')
+    """
+    undo: list[tuple[SceneNode, list[Take], int | None]] = []
+    try:
+        for scene_id, take in takes.items():
+            try:
+                scene = story.scene(scene_id)
+            except KeyError:
+                continue  # deleted meanwhile: nothing to stand in for
+            undo.append((scene, scene.takes, scene.selected_take))
+            others = [t for t in scene.takes if t.index != take.index]
+            scene.takes = [*others, take]
+            scene.selected_take = take.index
+        yield
+    finally:
+        for scene, kept, selected in reversed(undo):
+            scene.takes = kept
+            scene.selected_take = selected
 
 
 def backend_failed(prepared: PreparedTake, exc: BaseException) -> Take:
@@ -373,11 +456,15 @@ def complete_take(
     *,
     progress: PhaseProgress | None = None,
     cancel: CancelToken | None = None,
-) -> Take:
+    defer: bool = False,
+) -> Take | Finishing:
     """Steps 5 (its check) to 8: the result checked, files, scores, then
     ``done`` and selected in one save. ``progress`` hears the encode and
     score phases; ``cancel`` set during them discards the take
-    (`GenerationCancelled`)."""
+    (`GenerationCancelled`). ``defer``: return once the frames and tail
+    latents are written, with steps 7 and 8 in the `Finishing`'s ``rest``
+    (not with ``settings.release_models``, which frees the video model for
+    the encoders: then everything is done here)."""
     tip = prepared.tip
     tip.timings["backend"] = time.perf_counter() - prepared.backend_started
     for name, seconds in result.timings.items():
@@ -401,6 +488,7 @@ def complete_take(
         prepared.edited_since,
         progress=progress,
         cancel=cancel,
+        defer=defer and not release,
     )
     if release and observer is not None:
         observer.release()

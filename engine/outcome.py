@@ -14,6 +14,12 @@ merge path: edits saved meanwhile are kept):
 - `fail`: a ``failed`` take with a message saying what to change;
 - `abandon`: a cancelled take disappears and the scene's status comes back.
 
+With ``defer``, `finish` writes the frames, tail latents and sound and starts
+the clip, then returns a `Finishing`: the scores, the clip awaited and the
+``done`` save are its ``rest`` (run on `engine.finishing`'s thread while the
+next scene is made), and its ``take`` is what a continuous successor may
+start from meanwhile.
+
 `finish` reports its phases (``encode``, ``score``) to the take's
 `engine.progress.PhaseProgress`, records every phase's seconds in the take
 (``phase.<name>``), and honours cancel in both: the encoder stops between
@@ -24,6 +30,7 @@ does), and the take is abandoned at once, the story left as before.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -68,7 +75,7 @@ from kg.schema import (
 )
 from kg.store import load_story, update_story
 
-__all__ = ["TakeInProgress", "finish", "fail", "abandon"]
+__all__ = ["TakeInProgress", "Finishing", "finish", "fail", "abandon"]
 
 log = logging.getLogger(__name__)
 
@@ -335,19 +342,111 @@ def finish(
     *,
     progress: PhaseProgress | None = None,
     cancel: CancelToken | None = None,
-) -> Take:
+    defer: bool = False,
+) -> Take | Finishing:
     """Steps 6 to 8: files, scores, then ``done`` and selected in one save.
 
     Cancelled while encoding or scoring, the take is abandoned (its files
     removed, the scene's status restored) and `GenerationCancelled` raised.
+    ``defer``: write the frames, tail latents and sound now, start the clip
+    on ``writer``, and return a `Finishing` whose ``rest`` makes the scores
+    and saves the take (on the caller's finisher thread, so the next scene's
+    denoising need not wait for them).
     """
     progress = progress or PhaseProgress()
     cancel = cancel or CancelToken()
     try:
-        return _finish(tip, result, observer, writer, edited_since, progress, cancel)
+        staged = _stage_files(tip, result, writer, progress, cancel)
+        if isinstance(staged, Take):
+            return staged  # failed
+        if not defer:
+            return _complete(
+                tip, result, observer, staged, edited_since, progress, cancel
+            )
     except GenerationCancelled:
         abandon(tip)
         raise
+
+    def rest() -> Take:
+        try:
+            _check_clip(staged.clip, cancel)  # cancelled while it waited here
+            # scores read the predecessor's clip and the story's takes: the
+            # newest state (a continuity source finished meanwhile)
+            now = tip
+            with contextlib.suppress(StoryError, OSError):
+                now = dataclasses.replace(tip, story=load_story(tip.story_dir))
+            return _complete(
+                now, result, observer, staged, edited_since, progress, cancel
+            )
+        except GenerationCancelled:
+            abandon(tip)
+            raise
+
+    provisional = Take(
+        index=tip.index,
+        status="done",
+        params=tip.params.model_copy(
+            update={"continuity_used": staged.used, "continuity_note": staged.note}
+        ),
+        files=staged.written.model_copy(),
+    )
+    return Finishing(
+        tip.scene_id,
+        tip.index,
+        provisional,
+        rest,
+        cancel,
+        progress,
+        staged.clip,
+        tip.files.video,
+    )
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """A take whose frames, tail latents and sound are written while its
+    clip, scores and ``done`` save are still to come.
+
+    ``rest()`` makes them and returns the take (``done`` or ``failed``;
+    `GenerationCancelled` when ``cancel`` is set meanwhile, the take then
+    abandoned). Until it has, ``take`` (``done``, files without the clip) is
+    what a continuous successor may start from (`engine.generate.prepare_take`
+    ``provisional``); a successor that did must not be kept if ``rest`` does
+    not end ``done``.
+    """
+
+    scene_id: str
+    index: int
+    take: Take
+    rest: Callable[[], Take]
+    cancel: CancelToken
+    progress: PhaseProgress  # the take's phases, ``rest``'s included
+    clip: Future[Path] | None = None  # on the writer (None: written already)
+    video: str | None = None  # the clip's path in the story folder
+
+    def with_clip(self) -> Take:
+        """``take`` once its clip is written, with it (as it is when the clip
+        failed: the take then fails, and what starts from it is discarded);
+        for a successor that reads its source's clip (a lead frame)."""
+        if self.clip is None:
+            return self.take
+        try:
+            self.clip.result()
+        except Exception:  # noqa: BLE001 - `rest` records the failure
+            return self.take
+        files = self.take.files.model_copy(update={"video": self.video})
+        return self.take.model_copy(update={"files": files})
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """Step 6 done: the files written, the clip on its way (or written)."""
+
+    written: TakeFiles
+    clip: Future[Path] | None
+    encoding: _Encoding
+    used: str  # the continuity mode used
+    note: str
 
 
 def _check(cancel: CancelToken, doing: str) -> None:
@@ -382,16 +481,15 @@ def _wait_for_clip(
                 raise GenerationCancelled("cancelled while encoding") from None
 
 
-def _finish(
+def _stage_files(
     tip: TakeInProgress,
     result: GenerationResult,
-    observer: TakeObserver | None,
     writer: ClipWriter | None,
-    edited_since: Callable[[Story], bool],
     progress: PhaseProgress,
     cancel: CancelToken,
-) -> Take:
-    # 6. files (the clip on the writer thread, if any, during step 7)
+) -> _Staged | Take:
+    """Step 6: the files (the clip on the writer thread, if any, during step
+    7); a ``failed`` take when they cannot be written."""
     _check(cancel, "before the take's files were written")
     t_write = time.perf_counter()
     encoding = _Encoding()
@@ -410,14 +508,28 @@ def _finish(
     tip.timings["write"] = (
         time.perf_counter() - t_write - tip.timings.get("encode", 0.0)
     )
-
-    # 7. observer
     used = result.continuity_used if tip.plan.input is not None else "none"
     note = clip_message(
         "; ".join(
             dict.fromkeys(n for n in (tip.plan.note, result.continuity_note) if n)
         )
     )
+    return _Staged(written, clip, encoding, used, note)
+
+
+def _complete(
+    tip: TakeInProgress,
+    result: GenerationResult,
+    observer: TakeObserver | None,
+    staged: _Staged,
+    edited_since: Callable[[Story], bool],
+    progress: PhaseProgress,
+    cancel: CancelToken,
+) -> Take:
+    """Steps 7 and 8: scores, the clip awaited, ``done`` and selected."""
+    written, clip, encoding = staged.written, staged.clip, staged.encoding
+    used, note = staged.used, staged.note
+    # 7. observer
     scores, embeddings = None, None
     if observer is not None:
         _check_clip(clip, cancel)

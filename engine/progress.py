@@ -15,6 +15,14 @@ the last window to ``decode``.
 `PhaseProgress` times every phase; the take records those seconds
 (``phase.<name>`` in its timings), and `stage_estimates` turns a story's
 recorded timings into per-phase expectations for the ETA (`eta_s`).
+
+A backend that can show what it is making reports a `Preview` with
+`report_preview` (a no-op for a plain step callback): the last frame of each
+decoded chunk, a cheap latent preview every second or so of denoising
+(`engine.preview`, when `preview_due`), or the frame it rendered last. The
+clock keeps the latest, shrunk to at most `PREVIEW_MAX_SIDE` pixels, for a
+UI to show (`PhaseProgress.latest_preview`); a take's clock that relays to
+another clock hands its previews on too.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 if TYPE_CHECKING:
     from kg.schema import Take
@@ -35,12 +45,20 @@ __all__ = [
     "PhaseReport",
     "PhaseProgress",
     "report_phase",
+    "PREVIEW_MAX_SIDE",
+    "PREVIEW_EVERY_S",
+    "Preview",
+    "shrink_frame",
+    "report_preview",
+    "preview_due",
     "stage_estimates",
     "eta_s",
 ]
 
 Phase = Literal["load", "denoise", "decode", "encode", "score"]
 PHASES: tuple[Phase, ...] = ("load", "denoise", "decode", "encode", "score")
+PREVIEW_MAX_SIDE = 320  # px: the progress panel shows a preview at most this wide
+PREVIEW_EVERY_S = 1.0  # latent previews at most once a second (each costs a sync)
 
 # Where takes recorded before phase timings keep the same stage.
 _LEGACY_KEYS: dict[str, tuple[str, ...]] = {
@@ -64,6 +82,55 @@ class PhaseReport:
     window: int = 1
     windows: int = 1
     elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare as values
+class Preview:
+    """The latest picture of a take being made.
+
+    ``frame``: uint8 ``[H, W, 3]``, its long side at most `PREVIEW_MAX_SIDE`
+    (read-only); ``source``: what it is ("decoded chunk 2/5", "latent
+    preview, step 12/30", "rendered frame 40/48"); ``phase``: the phase it
+    came in; ``when``: the clock's time it came (seconds).
+    """
+
+    frame: np.ndarray = field(repr=False)
+    source: str
+    phase: Phase | None = None
+    when: float = 0.0
+
+
+def shrink_frame(frame: np.ndarray, max_side: int = PREVIEW_MAX_SIDE) -> np.ndarray:
+    """A small copy of ``frame`` (uint8 ``[H, W, 3]``): long side at most
+    ``max_side`` (OpenCV's area average), read-only. One copy however large
+    the frame.
+
+    >>> shrink_frame(np.zeros((720, 1280, 3), np.uint8)).shape
+    (180, 320, 3)
+    >>> shrink_frame(np.zeros((2, 3), np.uint8))
+    Traceback (most recent call last):
+    ...
+    ValueError: a preview frame must be uint8 [H, W, 3]; got uint8 (2, 3)
+    """
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(
+            "a preview frame must be uint8 [H, W, 3]; got "
+            f"{frame.dtype} {tuple(frame.shape)}"
+        )
+    height, width = frame.shape[:2]
+    if min(height, width) < 1:
+        raise ValueError(f"a preview frame must not be empty; got {frame.shape}")
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        small = frame.copy()
+    else:
+        import cv2  # only when a preview is made
+
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    small.flags.writeable = False
+    return small
 
 
 class PhaseProgress:
@@ -90,6 +157,7 @@ class PhaseProgress:
         self._since = 0.0
         self._spent: dict[str, float] = {}
         self.order: list[Phase] = []  # phases in the order they began
+        self._preview: Preview | None = None
 
     def __call__(
         self, step: int, total: int, window: int = 1, windows: int = 1
@@ -138,12 +206,46 @@ class PhaseProgress:
             self._current = None
             self._spent = {}
             self.order = []
+            self._preview = None
+
+    def detach(self) -> None:
+        """Report to no one from now on (the clock keeps its timings): a take
+        that finishes behind the next scene's denoising."""
+        self._listener = None
+        self._steps = None
 
     def relay(self, report: PhaseReport) -> None:
         """Take another clock's report as this one's (the run's clock hears
         each take's, e.g. the candidates of best of N)."""
         r = report
         self.phase(r.phase, r.done, r.total, r.window, r.windows)
+
+    def preview(self, frame: np.ndarray, source: str) -> None:
+        """Keep a shrunk copy of ``frame`` (uint8 ``[H, W, 3]``) as the latest
+        preview, ``source`` saying what it is (see `Preview`)."""
+        with self._lock:
+            phase = self._current.phase if self._current is not None else None
+        self._keep(Preview(shrink_frame(frame), source, phase, self._clock()))
+
+    def _keep(self, preview: Preview) -> None:
+        with self._lock:
+            self._preview = preview
+        owner = getattr(self._listener, "__self__", None)  # relaying to a clock
+        if isinstance(owner, PhaseProgress) and owner is not self:
+            owner._keep(preview)
+
+    @property
+    def latest_preview(self) -> Preview | None:
+        """The take's latest preview (None before the first, and after `reset`)."""
+        with self._lock:
+            return self._preview
+
+    def wants_preview(self, every_s: float = PREVIEW_EVERY_S) -> bool:
+        """Whether a costly preview is due: none yet this take, or the last
+        one is ``every_s`` seconds old."""
+        with self._lock:
+            last = self._preview
+        return last is None or self._clock() - last.when >= every_s
 
     @property
     def current(self) -> PhaseReport | None:
@@ -179,6 +281,21 @@ def report_phase(
     is left alone, so backends report phases under any caller."""
     if isinstance(progress, PhaseProgress):
         progress.phase(name, done, total, window, windows)
+
+
+def report_preview(progress: Any, frame: np.ndarray, source: str) -> None:
+    """Give ``progress`` (the callable a backend was given) a preview frame
+    (uint8 ``[H, W, 3]``, any size: it keeps a shrunk copy). A plain step
+    callback shows no pictures and is left alone."""
+    if isinstance(progress, PhaseProgress):
+        progress.preview(frame, source)
+
+
+def preview_due(progress: Any, every_s: float = PREVIEW_EVERY_S) -> bool:
+    """Whether a backend should make a costly preview now (a latent preview
+    between denoising steps): ``progress`` keeps previews and has had none
+    for ``every_s`` seconds. Always False for a plain step callback."""
+    return isinstance(progress, PhaseProgress) and progress.wants_preview(every_s)
 
 
 def _phase_seconds(take: Take, name: str) -> float | None:

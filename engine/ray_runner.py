@@ -17,7 +17,12 @@ per worker; stories take turns, so a batch starts every story at once. A
 worker whose take comes back is given its next scene before that take is
 written and recorded here, so the driver's work overlaps the workers'; the
 first scenes go out once every worker has started (its process up, its
-backend built: `BatchStatus.workers_start_s`). Workers read the run's cancel
+backend built: `BatchStatus.workers_start_s`). A take's frames and tail
+latents are written as it comes back, and its clip, scores and save are made
+on a finisher thread (clips encoded two at a time) while its continuous
+successor already goes out, started from that take as locally
+(`engine.outcome.Finishing`); a successor whose source take then does not
+end ``done`` is discarded and fails, saying why. Workers read the run's cancel
 flag without waiting on it (one question kept in flight). The
 takes in flight count against a story's hosted budget; a refusal stops
 submitting that story's scenes. With ``candidates`` > 1 a scene is made as
@@ -43,15 +48,18 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.backend import CancelToken, GenerationCancelled
+from engine.backend import CancelToken, GenerationCancelled, GenerationResult
 from engine.catalog import CATALOG
+from engine.continuity import ContinuityError, wants_lead_frame
+from engine.finishing import lost_message
 from engine.generate import PreparedTake, backend_failed, complete_take
 from engine.observe import TakeObserver
-from engine.outcome import fail
+from engine.outcome import Finishing, abandon, fail
 from engine.ray_watchdog import end_guard, guard_local_cluster
 from engine.recovery import recover_interrupted
 from engine.redaction import redact
@@ -62,6 +70,8 @@ from engine.scheduler import (
     StoryProgress,
     check_candidates,
     next_scene,
+    outcome_of_error,
+    outcome_of_take,
     plan_story,
 )
 from engine.video import ClipWriter
@@ -174,6 +184,54 @@ class _Flight:
     prepared: PreparedTake
     worker: Any
     attempt: int = 0
+    # still-finishing takes (story, scene) it started from, and why one of
+    # them did not end done (then it is discarded when it comes back)
+    sources: frozenset[tuple[int, str]] = frozenset()
+    lost: str | None = None
+
+
+@dataclass
+class _Behind:
+    """A take whose clip, scores and save are made on the finisher thread."""
+
+    flight: _Flight
+    finishing: Finishing
+    future: Future[Take]
+
+    @property
+    def cancel(self) -> CancelToken:
+        return self.finishing.cancel
+
+
+def _rest(
+    key: tuple[int, str],
+    finishing: Finishing,
+    sources: frozenset[tuple[int, str]],
+    lost: dict[tuple[int, str], str],
+) -> Take:
+    """On the finisher thread, in hand-over order (a source before what
+    started from it): a take whose source did not end done is cancelled
+    (abandoned); one that does not end done is recorded in ``lost``."""
+    if any(source in lost for source in sources):
+        finishing.cancel.set()
+    try:
+        take = finishing.rest()
+    except Exception as exc:
+        lost[key] = lost_message(key[1], outcome_of_error(key[1], exc))
+        raise
+    if take.status != "done":
+        lost[key] = lost_message(key[1], outcome_of_take(take))
+    return take
+
+
+def _ended(came: Take | BaseException, flight: _Flight, prepared: Any) -> Take:
+    """A finisher's end of a take, for `SceneRun.settle` (discarded because
+    its source take did not end done: failed, saying so)."""
+    if flight.lost is not None and not isinstance(came, Take):
+        raise ContinuityError(flight.lost) from None
+    if isinstance(came, BaseException):
+        raise came
+    return came
 
 
 class RayRunner:
@@ -316,11 +374,71 @@ class RayRunner:
         while starting and not self._cancelled:  # Cancel is heard meanwhile
             _, starting = ray.wait(starting, num_returns=len(starting), timeout=0.5)
         status.workers_start_s = time.perf_counter() - t_start
-        # clips encode on a thread here while the workers make the next scenes
-        writer = self._writer = ClipWriter()
+        # clips encode on threads here while the workers make the next scenes;
+        # a take's clip, scores and save on the finisher thread, in order
+        writer = self._writer = ClipWriter(threads=2)
+        finisher = ThreadPoolExecutor(1, thread_name_prefix="storygraph-finish")
+        behind: dict[tuple[int, str], _Behind] = {}
+        # finishing takes that did not end done: why (the finisher's record)
+        lost: dict[tuple[int, str], str] = {}
+        # candidates choose among saved takes; a story that frees its video
+        # model for the encoders finishes each take in turn
+        pipeline = [
+            candidates == 1 and not load_story(story.story_dir).settings.release_models
+            for story in status.stories
+        ]
+        lead_frame = wants_lead_frame(getattr(name, "name", name))
         flights: dict[Any, _Flight] = {}
         self._scenes = []
         turn = 0
+
+        def provisional(story: int) -> dict[str, Any]:
+            """The story's takes finishing, for a take to start from (not
+            those already doomed); each once its clip is written when the
+            backend reads its source's clip (`Finishing.with_clip`)."""
+            takes = {
+                sid: b.finishing.with_clip() if lead_frame else b.finishing.take
+                for (i, sid), b in behind.items()
+                if i == story and b.flight.lost is None and not b.cancel.is_set()
+            }
+            return {"provisional": takes} if takes else {}
+
+        def started_from(story: int, prepared: PreparedTake) -> frozenset:
+            request = prepared.request
+            anchor = request.color_anchor.anchor_take if request.color_anchor else None
+            refs = (prepared.tip.plan.source, anchor)
+            return (
+                frozenset((story, ref.scene_id) for ref in refs if ref) & behind.keys()
+            )
+
+        def behind_flights() -> list[_Flight]:
+            return [b.flight for b in behind.values()]
+
+        def finished(block: bool = False) -> None:
+            """Settle the takes the finisher has ended, in order; ``block``:
+            wait for the first. One that did not end done fails what started
+            from it (in flight or finishing)."""
+            for key, b in list(behind.items()):
+                if not b.future.done() and not block:
+                    return
+                block = False
+                while not wait([b.future], timeout=0.1).done:  # Cancel is heard
+                    if self._cancelled:
+                        b.finishing.cancel.set()
+                del behind[key]
+                try:
+                    take: Take | BaseException = b.future.result()
+                except BaseException as exc:  # noqa: BLE001 - settled below
+                    take = exc
+                if key in lost:  # what started from it is not kept
+                    for other in (*flights.values(), *behind_flights()):
+                        if key in other.sources and other.lost is None:
+                            other.lost = lost[key]
+                flight = b.flight
+                flight.scene.settle(
+                    flight.prepared, functools.partial(_ended, take, flight)
+                )
+                self._close_if_over(flight.story, flight.scene)
 
         def fill() -> None:
             """Begin every take a free worker can make, stories in turn."""
@@ -337,19 +455,35 @@ class RayRunner:
                     begun = (i, SceneRun(status.stories[i], sid, candidates))
                     self._scenes.append(begun)
                 i, scene = begun
-                prepared = scene.begin(backend=name, model=model, force=force)
+                extra = provisional(i) if pipeline[i] else {}
+                prepared = scene.begin(backend=name, model=model, force=force, **extra)
                 if prepared is None:
                     self._close_if_over(i, scene)
                 else:
-                    flight = _Flight(i, scene, prepared, free.pop())
+                    flight = _Flight(
+                        i, scene, prepared, free.pop(),
+                        sources=started_from(i, prepared),
+                    )  # fmt: skip
                     self._submit(flights, flight, status)
 
         try:
             while True:
+                if self._cancelled:
+                    for b in behind.values():
+                        b.finishing.cancel.set()
+                finished()
                 fill()
-                if not flights:
+                if not flights and not behind:
                     break
-                ready, _ = ray.wait(list(flights), num_returns=1)
+                if not flights:
+                    finished(block=True)
+                    continue
+                # while takes finish, look at them every 20 ms
+                ready, _ = ray.wait(
+                    list(flights), num_returns=1, timeout=0.02 if behind else None
+                )
+                if not ready:
+                    continue
                 flight = flights.pop(ready[0])
                 came: Any
                 try:
@@ -357,7 +491,8 @@ class RayRunner:
                     free.append(flight.worker)
                 except RayActorError as exc:
                     sid = flight.scene.scene_id
-                    if flight.attempt < self.max_retries and not self._cancelled:
+                    retry = not self._cancelled and flight.lost is None
+                    if flight.attempt < self.max_retries and retry:
                         status.retries += 1
                         log.warning("worker died on %s; retrying: %s", sid,
                                     redact(exc))  # fmt: skip
@@ -374,6 +509,24 @@ class RayRunner:
                     came = getattr(exc, "cause", None) or exc
                 if self._cancelled:  # what comes back after a cancel is dropped
                     came = GenerationCancelled("the run was cancelled")
+                elif flight.lost is not None:  # its source take did not end done
+                    abandon(flight.prepared.tip)
+                    came = ContinuityError(flight.lost)
+                if pipeline[flight.story] and isinstance(came, GenerationResult):
+                    ended = self._finish_later(flight, came)
+                    if isinstance(ended, Finishing):
+                        sid = flight.scene.scene_id
+                        flight.scene.story.finish_later(sid)
+                        key = (flight.story, sid)
+                        done_later = finisher.submit(
+                            _rest, key, ended, flight.sources, lost
+                        )
+                        behind[key] = _Behind(flight, ended, done_later)
+                        fill()  # its successor may start from it now
+                        while len(behind) > self.workers:  # frames held at most
+                            finished(block=True)  # one take a worker
+                        continue
+                    came = ended  # the take failed or was cancelled meanwhile
                 # the freed worker starts on another ready scene (another
                 # branch, story or candidate) while this one's take is written
                 # and recorded here: the driver's work hides behind the workers'
@@ -394,6 +547,11 @@ class RayRunner:
                 flight.scene.settle(flight.prepared, stop)  # abandoned
             raise
         finally:
+            for b in behind.values():
+                if self._cancelled:
+                    b.finishing.cancel.set()
+            finisher.shutdown(wait=True)
+            finished()  # every take the finisher ended, settled
             writer.close()  # every clip written before the run returns
             for i, scene in list(self._scenes):  # cancelled, or never ended
                 # candidates that finished still choose (the writer is closed)
@@ -404,12 +562,29 @@ class RayRunner:
 
     def _end(self, came: Any, prepared: PreparedTake) -> Take:
         """End a take with what its worker sent back: a result, the backend's
-        error, or why the worker died."""
+        error, or why the worker died (or a take already ended: itself)."""
+        if isinstance(came, Take):
+            return came
+        if isinstance(came, ContinuityError):  # its source failed: discarded
+            raise came
         if isinstance(came, str):
             return fail(prepared.tip, came)
         if isinstance(came, BaseException):
             return backend_failed(prepared, came)
         return complete_take(prepared, came, self.observer, self._writer)
+
+    def _finish_later(
+        self, flight: _Flight, came: GenerationResult
+    ) -> Finishing | Take | BaseException:
+        """The take's files now, its clip, scores and save for the finisher
+        (`engine.generate.complete_take` with ``defer``); an ended take, or
+        the error that ended it (raised again when it is settled)."""
+        try:
+            return complete_take(
+                flight.prepared, came, self.observer, self._writer, defer=True
+            )
+        except Exception as exc:  # noqa: BLE001 - settled as the scene's error
+            return exc
 
     def _close_if_over(self, story: int, scene: SceneRun) -> None:
         if scene.over:

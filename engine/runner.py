@@ -15,7 +15,11 @@ across stories (the studio's one queue). Every status
 change is written to ``kg_state.json`` as it happens, so a process that dies
 leaves at worst ``generating``/``queued`` scenes; `recover_interrupted` turns
 them into ``interrupted`` once no live process holds the story's run lock.
-The worker never calls Streamlit.
+Once a scene's backend is done, its take's clip, scores and save are made on
+a finisher thread while the next ready scene starts (a continuous successor
+starts from the tail latents and last frame, written first: `Finishing`);
+a successor whose source take then does not end ``done`` is discarded and
+fails, saying why. The worker never calls Streamlit.
 """
 
 from __future__ import annotations
@@ -31,10 +35,19 @@ from pathlib import Path
 
 from engine.backend import CancelToken, VideoBackend, get_backend
 from engine.best_of import generate_best_of
-from engine.generate import generate_scene
+from engine.continuity import wants_lead_frame
+from engine.finishing import Behind, Finisher
+from engine.generate import make_take, prepare_take
 from engine.job_queue import SharedQueue
 from engine.observe import TakeObserver
-from engine.progress import PhaseProgress, PhaseReport, eta_s, stage_estimates
+from engine.outcome import Finishing
+from engine.progress import (
+    PhaseProgress,
+    PhaseReport,
+    Preview,
+    eta_s,
+    stage_estimates,
+)
 from engine.recovery import recover_interrupted
 from engine.runlock import hold_run
 from engine.scheduler import (
@@ -48,7 +61,7 @@ from engine.scheduler import (
 )
 from engine.video import ClipWriter
 from kg.graph import DynamicSceneGraph, generation_order
-from kg.schema import Story
+from kg.schema import Story, Take
 from kg.store import load_story, update_story
 
 __all__ = ["RunnerStatus", "JobRunner"]
@@ -89,6 +102,11 @@ class RunnerStatus:
     # what the last scenes did that was not a new take (an identical take
     # selected again instead of being made twice)
     notes: tuple[str, ...] = ()
+    # scenes past their backend whose clip and scores are still being made
+    # behind the scene above, each with its phase (``encode``, ``score``)
+    finishing: tuple[tuple[str, str], ...] = ()
+    # the latest picture of the take shown (`engine.progress.Preview`), if any
+    preview: Preview | None = None
 
 
 @dataclass
@@ -114,12 +132,21 @@ class JobRunner:
     backends : turns a backend name into an instance; the default keeps one
         instance per name for this runner (front ends share one across
         runners, `studio.wiring.shared_backend`).
-    on_scene_end : called on the worker thread with ``(scene_id, outcome)``
-        (an `engine.scheduler.Kind`: ``done``, ``failed``, ``budget``,
-        ``interrupted`` or ``cancelled``) after each scene's state is saved,
-        before the next scene starts (e.g. to redraw a live graph).
+    on_scene_end : called with ``(scene_id, outcome)`` (an
+        `engine.scheduler.Kind`: ``done``, ``failed``, ``budget``,
+        ``interrupted`` or ``cancelled``) after each scene's state is saved
+        (e.g. to redraw a live graph): on the worker thread, or on the
+        finisher thread for a take finished behind the next scene, one call
+        at a time in either case.
     queue : one order and one turn shared with other stories' runners
         (`engine.job_queue.SharedQueue`); None: this story alone.
+    overlap : once a scene's backend is done, start the next ready scene at
+        once while the take's clip is encoded and scored on a finisher thread
+        (a continuous successor starts from the take's tail latents and last
+        frame, already written); a scene starts while at most one take is
+        finishing. A successor whose source take then does not
+        end ``done`` is discarded and fails, saying so. Best of N, and
+        stories with ``settings.release_models``, finish each take first.
     """
 
     def __init__(
@@ -131,8 +158,10 @@ class JobRunner:
         on_scene_end: Callable[[str, str], None] | None = None,
         backends: Callable[[str], VideoBackend] | None = None,
         queue: SharedQueue | None = None,
+        overlap: bool = True,
     ) -> None:
         self.story_dir = Path(story_dir)
+        self.overlap = overlap
         self.queue = queue
         self._key = str(self.story_dir.resolve())
         self._wake = threading.Event()  # the queue changed: look again
@@ -154,8 +183,20 @@ class JobRunner:
         self._scene_started = 0.0
         self._scene_seconds: list[float] = []
         self._last_error: str | None = None
-        self._cancel = CancelToken()
+        self._cancel = CancelToken()  # the running scene's (a new one per scene)
         self._thread: threading.Thread | None = None
+        self._exiting = False  # the worker has decided to end: submit starts anew
+        # takes being finished behind the next scene (engine.finishing)
+        self._finisher = Finisher(
+            self._cond,
+            on_end=self._finished,
+            on_lost=self._source_lost,
+            stopping=lambda: self._stop_all,
+        )
+        self._sources: set[str] = set()  # the running take's finishing sources
+        self._behind_ok = False  # the running job may start from takes finishing
+        self._lead_frame = False  # and reads its source's clip when it does
+        self._telling = threading.Lock()  # on_scene_end: one call at a time
         self._backends: dict[str, VideoBackend] = {}
         self._resolve = backends or self._own_backend
         recover_interrupted(self.story_dir)
@@ -181,7 +222,7 @@ class JobRunner:
         check_candidates(candidates, self.observer)
         wanted = set(scene_ids)
         with self._cond:
-            busy = set(self._book.pending) | {self._current}
+            busy = set(self._book.pending) | {self._current} | self._book.finishing
 
         def mark_queued(s: Story) -> list[tuple[str, str, str | None]]:
             """(scene, prior status, continuity predecessor) of each queued scene."""
@@ -225,9 +266,10 @@ class JobRunner:
             if self.queue is not None:
                 self.queue.add(self._key, [sid for sid, _, _ in queued])
             self._wake.set()
-            if self._thread is None or not self._thread.is_alive():
-                self._cancel.clear()
+            if self._thread is None or not self._thread.is_alive() or self._exiting:
+                self._cancel = CancelToken()
                 self._stop_all = False
+                self._exiting = False
                 self._thread = threading.Thread(
                     target=self._work,
                     args=(handoff,),
@@ -242,16 +284,22 @@ class JobRunner:
 
     def status(self) -> RunnerStatus:
         """A frozen snapshot: current scene, phase, ETA, queued/finished/failed."""
-        report = self._tracker.current
+        with self._cond:  # nothing running: the take finishing is shown
+            behind = self._finisher.first() if self._current is None else None
+        tracker = behind.finishing.progress if behind else self._tracker
+        report = tracker.current
         with self._cond:
             now = time.perf_counter()
-            elapsed = now - self._scene_started if self._current else 0.0
+            shown = behind.job.scene_id if behind else self._current
+            started = behind.started if behind else self._scene_started
+            cancel = behind.cancel if behind else self._cancel
+            elapsed = now - started if shown else 0.0
             book = self._book
-            current = self._current is not None
-            phases = self._tracker.timings if current else {}
+            current = shown is not None
+            phases = tracker.timings if current else {}
             return RunnerStatus(
-                running=current or bool(book.pending),
-                current_scene=self._current,
+                running=current or bool(book.pending) or bool(self._finisher),
+                current_scene=shown,
                 step=self._step,
                 total_steps=self._total,
                 eta_s=self._eta(elapsed, report if current else None),
@@ -270,12 +318,12 @@ class JobRunner:
                 phase_total=report.total if current and report else 0,
                 phase_elapsed_s=report.elapsed_s if current and report else 0.0,
                 phases=tuple(
-                    (name, phases[name])
-                    for name in self._tracker.order
-                    if name in phases
+                    (name, phases[name]) for name in tracker.order if name in phases
                 ),
-                cancelling=current and self._cancel.is_set(),
+                cancelling=current and cancel.is_set(),
                 notes=tuple(self._notes[-5:]),
+                finishing=self._finisher.listing(behind),
+                preview=tracker.latest_preview if current else None,
             )
 
     def cancel(self, scene_id: str | None = None) -> None:
@@ -291,16 +339,23 @@ class JobRunner:
                     self._cancel.set()
                     self._cond.notify_all()
                     return
+                if self._finisher.cancel(scene_id):  # its successors fail with it
+                    return
             if self.remove(scene_id):
                 return
             with self._cond:
-                if scene_id != self._current and scene_id not in self._book.pending:
+                if (
+                    scene_id != self._current
+                    and scene_id not in self._book.pending
+                    and scene_id not in self._finisher
+                ):
                     return  # neither running nor queued: it has ended
         with self._cond:
-            if self._current is not None or self._book.pending:
+            if self._current is not None or self._book.pending or self._finisher:
                 self._stop_all = True
                 if self._current is not None:
                     self._cancel.set()
+                self._finisher.cancel()
             self._wake.set()
             self._cond.notify_all()
         if self.queue is not None:
@@ -349,7 +404,8 @@ class JobRunner:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                # the worker's last wake may come just before it ends: look again
+                self._cond.wait(0.1 if remaining is None else min(remaining, 0.1))
         return True
 
     # Worker --------------------------------------------------------------------
@@ -424,7 +480,9 @@ class JobRunner:
                 self._book.start(sid)
                 job = self._jobs.pop(sid)
                 self._current = sid
-                self._cancel.clear()
+                self._cancel = CancelToken()
+                self._sources = set()
+                self._finisher.forget(sid)
                 self._step, self._total = 0, 0
                 self._window, self._windows = 1, 1
                 self._candidate, self._candidates = 1, job.candidates
@@ -434,7 +492,9 @@ class JobRunner:
             return job
 
     def _stage_estimates(self, job: _Job) -> dict[str, float]:
-        """Median seconds per phase of the story's takes on the job's backend."""
+        """Median seconds per phase of the story's takes on the job's backend;
+        notes whether the job may start while takes are being finished."""
+        self._behind_ok, self._lead_frame = False, False
         try:
             story = load_story(self.story_dir)
         except Exception:  # noqa: BLE001 - the generation reports it itself
@@ -447,32 +507,53 @@ class JobRunner:
             if backend is not None
             else story.settings.backend
         )
+        # freeing the video model for the encoders: one take at a time
+        self._behind_ok = self.overlap and not story.settings.release_models
+        self._lead_frame = wants_lead_frame(name)  # it reads its source's clip
         return stage_estimates((t for s in story.scenes for t in s.takes), name)
 
     def _work(self, handoff: contextlib.ExitStack) -> None:
         writer = ClipWriter() if self.background_encode else None
+        finishing = self._finisher.start()
+        ended = False  # decided to end with nothing queued: leave the state be
         try:
             with hold_run(self.story_dir):
                 handoff.close()  # the lock submit took is now held here
                 try:
-                    while (job := self._next_job()) is not None:
-                        try:
-                            self._run(job, writer)
-                        finally:
-                            if self.queue is not None:
-                                self.queue.release(self._key, job.scene_id)
+                    while not ended:
+                        while (
+                            self._finisher.room()
+                            and (job := self._next_job()) is not None
+                        ):
+                            try:
+                                self._run(job, writer)
+                            finally:
+                                if self.queue is not None:
+                                    self.queue.release(self._key, job.scene_id)
+                        self._finisher.settle()  # the takes still finishing
+                        with self._cond:
+                            if self._stop_all or self._book.stop is not None:
+                                break  # drained below, then submit starts anew
+                            if not self._book.pending:
+                                # a scene submitted from now on starts a worker
+                                ended, self._exiting = True, True
                 finally:
+                    self._finisher.close(finishing)
                     if writer is not None:
                         writer.close()
         except Exception as exc:  # keep the story consistent, report, stop
+            ended = False
             outcome = stopped(exc)
             log.warning("%s", outcome.message)
             self._last_error = outcome.message
             self._drain(outcome)
         finally:
-            self._drain()
+            if not ended:
+                self._drain()
+                with self._cond:
+                    self._current = None
+                    self._exiting = True
             with self._cond:
-                self._current = None
                 self._cond.notify_all()
 
     def _own_backend(self, name: str) -> VideoBackend:
@@ -481,43 +562,124 @@ class JobRunner:
         return self._backends[name]
 
     def _run(self, job: _Job, writer: ClipWriter | None) -> None:
-        common = {
-            "backend": job.backend,
-            "model": job.model,
-            "progress": self._tracker,
-            "cancel": self._cancel,
-            "observer": self.observer,
-            "writer": writer,
-            "backends": self._resolve,
-        }
+        started = self._scene_started
         try:
             if job.candidates > 1:
+                self._finisher.settle()  # candidates start from saved takes
                 take = generate_best_of(
                     self.story_dir,
                     job.scene_id,
                     job.candidates,
                     on_candidate=self._on_candidate,
-                    **common,
+                    backend=job.backend,
+                    model=job.model,
+                    progress=self._tracker,
+                    cancel=self._cancel,
+                    observer=self.observer,
+                    writer=writer,
+                    backends=self._resolve,
                 )
             else:
-                take = generate_scene(
-                    self.story_dir,
-                    job.scene_id,
-                    force=job.force,
-                    new_take=job.new_take,
-                    **common,
-                )
-                if not self._tracker.order:  # nothing made: an identical take
-                    self._note(
-                        f"{job.scene_id}: take {take.index} is identical to what "
-                        "was asked (same content hash); selected it again "
-                        "instead of making it twice"
-                    )
+                ended = self._make(job, writer)
+                if isinstance(ended, Finishing):
+                    self._hand_over(job, ended, started)
+                    return
+                take = ended
             outcome, began = outcome_of_take(take), True
         except Exception as exc:  # how it ends: engine.scheduler.ERROR_RULES
             outcome, began = outcome_of_error(job.scene_id, exc), False
+            lost = self._finisher.lost_sources(self._sources)
+            if lost:  # it started from a take that then failed
+                outcome = Outcome("failed", lost[0])
+        self._end(job, outcome, began, started)
         with self._cond:
-            seconds = time.perf_counter() - self._scene_started
+            self._current = None
+            self._cond.notify_all()
+
+    def _make(self, job: _Job, writer: ClipWriter | None) -> Take | Finishing:
+        """One take of the job's scene (an identical one reused when asked);
+        with ``overlap``, a `Finishing` once its backend is done."""
+        provisional = (
+            self._finisher.provisional(with_clip=self._lead_frame)
+            if self._behind_ok
+            else {}
+        )
+        if not provisional:
+            self._finisher.settle()  # the previous takes are saved first
+        with self._cond:  # the hosted cost of the takes being finished
+            in_flight = self._book.in_flight_usd()
+        prepared = prepare_take(
+            self.story_dir,
+            job.scene_id,
+            backend=job.backend,
+            model=job.model,
+            force=job.force,
+            backends=self._resolve,
+            new_take=job.new_take,
+            provisional=provisional,
+            in_flight_usd=in_flight,
+        )
+        if isinstance(prepared, Take):  # nothing made: an identical take
+            self._note(
+                f"{job.scene_id}: take {prepared.index} is identical to what "
+                "was asked (same content hash); selected it again instead of "
+                "making it twice"
+            )
+            return prepared
+        request = prepared.request
+        anchor = request.color_anchor.anchor_take if request.color_anchor else None
+        used = {
+            ref.scene_id for ref in (prepared.tip.plan.source, anchor) if ref
+        } & provisional.keys()
+        with self._cond:
+            self._sources = used
+            if self._finisher.lost(used):  # a source failed meanwhile
+                self._cancel.set()
+        ended = make_take(
+            prepared,
+            self._tracker,
+            self._cancel,
+            self.observer,
+            writer,
+            defer=self._behind_ok,
+        )
+        if isinstance(ended, Finishing):
+            with self._cond:  # its estimate counts until its cost is saved
+                self._book.hold(prepared)
+        return ended
+
+    def _hand_over(self, job: _Job, finishing: Finishing, started: float) -> None:
+        """Hand the take to the finisher and free the worker."""
+        with self._cond:
+            if self._cancel.is_set():  # cancelled as the backend ended
+                finishing.cancel.set()
+            self._finisher.hand_over(
+                job, job.scene_id, finishing, self._sources, started
+            )
+            self._book.finish_later(job.scene_id)
+            self._current = None
+            self._cond.notify_all()
+
+    def _finished(self, behind: Behind, outcome: Outcome) -> None:
+        """A take finished behind (on the finisher thread); one that did not
+        end done puts its scene back as it was before it was queued."""
+        with self._cond:
+            self._book.held.pop((behind.scene_id, behind.finishing.index), None)
+        if outcome.kind != "done":
+            self._restore(behind.job)
+        self._end(behind.job, outcome, True, behind.started)
+
+    def _source_lost(self, scene_id: str) -> None:
+        """``scene_id``'s take did not end done: the take being made stops
+        if it started from it (called holding ``_cond``)."""
+        if scene_id in self._sources:
+            self._cancel.set()
+
+    def _end(self, job: _Job, outcome: Outcome, began: bool, started: float) -> None:
+        """Record how a scene ended, restore it when it never began, tell
+        the listener."""
+        with self._cond:
+            seconds = time.perf_counter() - started
             self._book.end(job.scene_id, outcome)
             if outcome.kind == "done":
                 self._scene_seconds.append(seconds)
@@ -527,12 +689,10 @@ class JobRunner:
             self._restore(job)
         if self.on_scene_end is not None:
             try:
-                self.on_scene_end(job.scene_id, outcome.kind)
+                with self._telling:
+                    self.on_scene_end(job.scene_id, outcome.kind)
             except Exception:  # a listener must not stop the story
                 log.exception("on_scene_end failed after %r", job.scene_id)
-        with self._cond:
-            self._current = None
-            self._cond.notify_all()
 
     def _note(self, text: str) -> None:
         log.info("%s", text)

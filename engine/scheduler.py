@@ -175,12 +175,15 @@ class StoryProgress:
     # generation checks continuity on the newest state)
     after: dict[str, str | None] = field(default_factory=dict, repr=False)
     running: set[str] = field(default_factory=set, repr=False)
+    # done with the backend, their clip and scores still being made: a
+    # continuous successor may start from their take meanwhile
+    finishing: set[str] = field(default_factory=set, repr=False)
     stop: Outcome | None = field(default=None, repr=False)
     held: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
 
     @property
     def done(self) -> bool:
-        return not self.pending and not self.running
+        return not self.pending and not self.running and not self.finishing
 
     def add(self, scene_id: str, after: str | None) -> None:
         """Queue a scene behind those already waiting."""
@@ -189,7 +192,8 @@ class StoryProgress:
 
     def next_ready(self) -> str | None:
         """The first waiting scene whose continuity source is not waiting or
-        running; None when none is or the story was stopped."""
+        running (one still finishing may be continued from); None when none
+        is or the story was stopped."""
         if self.stop is not None or not self.pending:
             return None
         busy = set(self.pending) | self.running
@@ -203,9 +207,16 @@ class StoryProgress:
         self.pending.remove(scene_id)
         self.running.add(scene_id)
 
+    def finish_later(self, scene_id: str) -> None:
+        """The scene's backend is done; its clip and scores are still to come
+        (`end` records how it ends). Its successors may start."""
+        self.running.discard(scene_id)
+        self.finishing.add(scene_id)
+
     def end(self, scene_id: str, outcome: Outcome) -> None:
         """Record how the scene ended (a budget or lock stop stops the story)."""
         self.running.discard(scene_id)
+        self.finishing.discard(scene_id)
         if scene_id in self.pending:
             self.pending.remove(scene_id)
         if outcome.kind == "done":

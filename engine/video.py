@@ -329,15 +329,19 @@ def read_png(path: str | os.PathLike[str], what: str = "frame") -> np.ndarray:
 
 
 class ClipWriter:
-    """Encodes clips on one background thread, in submission order.
+    """Encodes clips on background threads (one: in submission order).
 
     ``submit`` returns at once with a `Future`; ``on_done(path, error)`` runs on
     the writer thread when the file has landed (``error`` is None) or failed.
-    ``flush`` waits for everything submitted so far.
+    ``flush`` waits for everything submitted so far. ``threads`` > 1 encodes
+    that many clips at once (each in its own ffmpeg process), for a driver
+    that receives takes from several workers.
     """
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+    def __init__(self, threads: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, threads), thread_name_prefix="clip-writer"
+        )
         self._pending: list[Future[Path]] = []
         self._lock = threading.Lock()
 

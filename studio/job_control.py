@@ -25,6 +25,7 @@ import streamlit as st
 from kg.errors import StoryError
 
 if TYPE_CHECKING:
+    from engine.progress import Preview
     from engine.runner import RunnerStatus
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class JobSnapshot:
     elapsed_s: float = 0.0
     cancelling: bool = False  # a cancel was asked and has not yet taken effect
     notes: tuple[str, ...] = ()  # e.g. an identical take selected again
+    # takes finishing (clip, scores) behind the scene above: (scene, phase)
+    finishing: tuple[tuple[str, str], ...] = ()
+    preview: Preview | None = None  # the take's latest frame (engine.progress)
 
     @property
     def busy(self) -> bool:
@@ -107,6 +111,8 @@ def _snapshot(status: RunnerStatus) -> JobSnapshot:
         elapsed_s=status.scene_elapsed_s,
         cancelling=status.cancelling,
         notes=status.notes,
+        finishing=status.finishing,
+        preview=status.preview,
     )
 
 
@@ -224,6 +230,10 @@ def queue_items() -> list[QueueItem]:
                 running=True,
                 cancelling=status.cancelling,
                 detail=_phase_text(status),
+            )
+        for sid, phase in status.finishing:  # behind the one generating
+            items[(key, sid)] = QueueItem(
+                folder, title, sid, running=True, detail=f"finishing: {phase}"
             )
         for sid in status.queued:
             items[(key, sid)] = QueueItem(folder, title, sid)

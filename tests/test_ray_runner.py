@@ -16,6 +16,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import engine.generate  # noqa: E402
+import engine.runner  # noqa: E402
 import engine.scheduler  # noqa: E402
 from engine.backend import get_backend  # noqa: E402
 from engine.budget import spent  # noqa: E402
@@ -229,6 +230,7 @@ def test_every_error_of_the_table_ends_a_scene_the_same_way_on_both_runners(
         raise errors[Path(story_dir).parent.name]
 
     monkeypatch.setattr(engine.generate, "prepare_take", refuse)  # local
+    monkeypatch.setattr(engine.runner, "prepare_take", refuse)  # its runner
     monkeypatch.setattr(engine.scheduler, "prepare_take", refuse)  # Ray
     local: dict[str, tuple[str, str | None]] = {}
     for name in errors:

@@ -20,7 +20,7 @@ from kg.errors import StoryError
 from kg.schema import SceneNode
 from studio import drafting_services as drafting
 from studio import services
-from studio.components.scene_editor import editor_key, field_values
+from studio.components.scene_editor import editor_key, field_values, has_unsaved
 from studio.literal import markdown_literal as md
 from studio.session import flash
 
@@ -75,7 +75,7 @@ def _unsaved(folder: Path, view: services.StoryView, target: str, field: str) ->
     """Has the user typed into this field of the editor without saving?"""
     scene = view.story.scene(target)
     saved = field_values(scene, view.story.characters).get(field)
-    return st.session_state.get(editor_key(target, field), saved) != saved
+    return has_unsaved(folder, target, field, saved)
 
 
 def _accept(folder: Path, view: services.StoryView, proposal, field: str) -> None:  # noqa: ANN001

@@ -7,12 +7,19 @@ take shows the last frame of that take as a small thumbnail framed in its
 status colour. Clicking a node returns
 its id. Swapping the component for another means rewriting this module only;
 every action it offers is also reachable with plain widgets.
+
+vis-network hides a node's hover tooltip only when the pointer next moves
+over the canvas, so a pointer leaving the component's iframe, a click that
+reruns the page or a keyboard user tabbing away left it on screen: a small
+script in the page (an ``st.components.v2`` component, `_tooltip_guard`)
+hides it on each of those and whenever the graph is drawn again.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import io
 import json
@@ -249,12 +256,70 @@ def _config_json(height: int) -> str:
     return json.dumps(options)
 
 
+# Runs in the studio's page (same origin as the component's iframe): hides
+# vis-network's tooltip (`.vis-tooltip` inside the iframe) when the pointer
+# leaves the iframe or its page, on a press or the wheel, when the iframe
+# loses focus and when Streamlit sends the component new data (a redraw).
+# Each listener is added once per iframe document and window.
+_GUARD_JS = """
+const FRAME = 'iframe[title="streamlit_agraph.agraph"]';
+const MARK = '__storygraphTooltipGuard';
+const hide = (frame) => {
+  const doc = frame.contentDocument;
+  if (!doc) return;
+  doc.querySelectorAll('.vis-tooltip').forEach((t) => {
+    t.style.visibility = 'hidden';
+  });
+};
+const guard = (frame) => {
+  const off = () => hide(frame);
+  if (!frame[MARK]) {
+    frame[MARK] = true;
+    frame.addEventListener('mouseleave', off);
+    frame.addEventListener('load', () => guard(frame));
+  }
+  const win = frame.contentWindow;
+  const doc = frame.contentDocument;
+  if (win && !win[MARK]) {
+    win[MARK] = true;
+    win.addEventListener('blur', off);
+    win.addEventListener('message', (event) => {
+      if (event.data && event.data.type === 'streamlit:render') off();
+    });
+  }
+  if (doc && doc.documentElement && !doc[MARK]) {
+    doc[MARK] = true;
+    doc.addEventListener('pointerdown', off, true);
+    doc.addEventListener('wheel', off, {capture: true, passive: true});
+    doc.documentElement.addEventListener('mouseleave', off);
+  }
+};
+export default function () {
+  document.querySelectorAll(FRAME).forEach((frame) => {
+    guard(frame);
+    hide(frame);
+  });
+}
+"""
+
+
+@functools.cache
+def _tooltip_guard():  # noqa: ANN202 - the declared component's mount command
+    return st.components.v2.component("storygraph.graph_tooltip_guard", js=_GUARD_JS)
+
+
 def story_graph(
     view: StoryView, selected: str | None, *, key: str, height: int = 420
 ) -> str | None:
-    """Draw the graph; returns the id of a node clicked since the last run."""
+    """Draw the graph; returns the id of a node clicked since the last run.
+
+    The tooltip guard is mounted right after the graph; its data is a digest
+    of the graph's, so it runs again (hiding any tooltip) on every redraw.
+    """
     data = json.dumps(graph_data(view, selected))
     clicked = _agraph()(data=data, config=_config_json(height), key=key, default=None)
+    digest = hashlib.blake2b(data.encode(), digest_size=8).hexdigest()
+    _tooltip_guard()(key=f"{key}.tooltip_guard", data=digest, height=0)
     last_key = f"{key}.last_click"
     if clicked == st.session_state.get(last_key):
         return None

@@ -7,7 +7,10 @@ stops polling. The panel tells the phase the take is in (loading the model,
 denoising with window and step, decoding chunk by chunk, encoding, scoring:
 `engine.progress`), the time spent in each, and the ETA from the story's
 own recorded phase timings; after Cancel it says "cancelling…" until the
-take is discarded.
+take is discarded. Under the bar, where the backend gives one, the take's
+latest picture (`engine.progress.Preview`: the last decoded chunk's last
+frame, a latent preview while denoising, the animatic's latest frame) with
+what it is as its caption ("latent preview, step 12/30").
 
 `queue_sidebar` is the studio's one queue, in the sidebar of every page:
 the scene generating and the queued ones across stories, each removable
@@ -104,6 +107,21 @@ def step_text(status: services.JobSnapshot) -> str:
     )
 
 
+def finishing_text(finishing: tuple[tuple[str, str], ...]) -> str:
+    """The takes being finished behind the scene being made.
+
+    >>> finishing_text((("arrival", "score"),))
+    'Finishing behind it: arrival (scoring)'
+    """
+    words = {"encode": "encoding the clip", "score": "scoring"}
+    return "Finishing behind it: " + md(
+        ", ".join(
+            f"{sid} ({words[phase]})" if phase in words else sid
+            for sid, phase in finishing
+        )
+    )
+
+
 def _phases_caption(status: services.JobSnapshot) -> str:
     """Seconds per phase so far, the current one last."""
     spent = " · ".join(f"{name} {_format_s(s)}" for name, s in status.phases)
@@ -137,6 +155,10 @@ def _progress(folder: Path, elsewhere: bool) -> None:
         left.progress(_fraction(status), text=step_text(status))
         if status.current:
             left.caption(_phases_caption(status))
+            if status.preview is not None and not status.cancelling:
+                left.image(status.preview.frame, caption=status.preview.source)
+        if status.finishing:
+            left.caption(finishing_text(status.finishing))
         if status.queued:
             left.caption("Queued: " + md(", ".join(status.queued)))
         if right.button(

@@ -37,7 +37,15 @@ from studio.literal import markdown_literal as md
 from studio.palette import STATUS_TONES
 from studio.session import forget_draft, remember_draft
 
-__all__ = ["scene_editor", "editor_key", "field_values", "revert_edits", "EDITOR_NS"]
+__all__ = [
+    "scene_editor",
+    "editor_key",
+    "field_values",
+    "revert_edits",
+    "show_scene",
+    "has_unsaved",
+    "EDITOR_NS",
+]
 
 EDITOR_NS = "storyboard"  # session-state namespace of the editor's drafts
 # A select box holding None shows its placeholder ("Choose an option"), not the
@@ -46,9 +54,53 @@ _NONE = ""
 _OPTIONAL = ("environment_id", "weather")
 
 
+_SHOWN_KEY = "storyboard.edit.shown"  # (story, scene) the widgets hold now
+
+
 def editor_key(scene_id: str, field: str) -> str:
-    """Session-state key of one editor widget."""
-    return f"storyboard.edit.{scene_id}.{field}"
+    """Session-state key of the editor widget of ``field`` (of ``scene_id``,
+    the scene the editor shows).
+
+    The editor shows one scene at a time and its widgets keep their keys from
+    scene to scene, so choosing another scene updates the form in place in
+    the browser instead of drawing a new one (`show_scene` swaps which
+    scene's values they hold; every scene's typed values are kept as drafts).
+    """
+    return f"storyboard.edit.{field}"
+
+
+def show_scene(folder: Path, scene_id: str) -> None:
+    """Make the editor's widgets hold ``scene_id`` (call before `seed_draft`).
+
+    When another scene (or story) was shown, its typed values are kept in
+    its draft and the widgets' values are dropped, so seeding fills them
+    with this scene's draft.
+    """
+    now = (str(folder), scene_id)
+    shown = st.session_state.get(_SHOWN_KEY)
+    if shown == now:
+        return
+    drafts = st.session_state.get(f"{EDITOR_NS}.drafts", {})
+    held = {
+        f: st.session_state[editor_key(scene_id, f)]
+        for f in _FIELDS
+        if editor_key(scene_id, f) in st.session_state
+    }
+    if shown is not None and held and tuple(shown) in drafts:
+        drafts[tuple(shown)].update(held)
+    for f in _FIELDS:
+        st.session_state.pop(editor_key(scene_id, f), None)
+    st.session_state[_SHOWN_KEY] = now
+
+
+def has_unsaved(folder: Path, scene_id: str, field: str, saved: Any) -> bool:
+    """Has the user typed into ``field`` of the scene without saving it?"""
+    if st.session_state.get(_SHOWN_KEY) == (str(folder), scene_id):
+        return st.session_state.get(editor_key(scene_id, field), saved) != saved
+    slot = (str(folder), scene_id)
+    draft = st.session_state.get(f"{EDITOR_NS}.drafts", {}).get(slot, {})
+    base = st.session_state.get(f"{EDITOR_NS}.bases", {}).get(slot, {})
+    return field in draft and draft[field] != base.get(field, saved)
 
 
 def _scene_fields(
@@ -96,6 +148,15 @@ def field_values(scene: SceneNode, characters: list[Any]) -> dict[str, Any]:
         "ambience": scene.sound.ambience,
         "effects": "\n".join(scene.sound.effects),
     }
+
+
+# Every key of `field_values`.
+_FIELDS = (
+    "title", "character_ids", "environment_id", "pose", "motion", "weather",
+    "lighting", "camera", "duration_s", "window_prompts", "use_references",
+    "seed", "prompt_override", "negative_prompt", "dialogue", "ambience",
+    "effects",
+)  # fmt: skip
 
 
 def revert_edits(folder: Path, scene_id: str) -> None:
@@ -338,7 +399,7 @@ def scene_editor(folder: Path, view: services.StoryView, scene: SceneNode) -> No
             "This scene cannot be saved yet; your values are kept, fix these:\n"
             + _problem_list(problems)
         )
-    _save_bar(folder, scene.id, fields, problems, unsaved)
+    _save_bar(folder, scene.id, problems, unsaved)
     _prompt_preview(view, scene.id, draft)
 
 
@@ -351,26 +412,31 @@ _SAVE_BAR_CSS = """<style>
   border-top: 1px solid rgba(49, 51, 63, 0.2); }
 </style>"""
 _SAVED_KEY = "storyboard.saved"  # (scene id, confirmation) of the last save
+_SAVE_NOTE_KEY = "storyboard.save_note"  # (scene id, kind, text): once
 
 
 def _save_bar(
     folder: Path,
     scene_id: str,
-    fields: dict[str, Any],
     problems: list,
     unsaved: bool,
 ) -> None:
-    """Save and Revert, with the confirmation of the last save beside them."""
+    """Save and Revert, with the confirmation of the last save beside them.
+
+    Save writes in its click callback, before the page runs, so the one run
+    a click causes already shows the saved scene (no second run).
+    """
     st.html(_SAVE_BAR_CSS)
     with st.container(key="storyboard-savebar"):
         save_col, revert_col = st.columns(2)
-        if save_col.button(
+        save_col.button(
             "Save scene",
             key="storyboard.save",
             type="primary" if unsaved else "secondary",
             width="stretch",  # never disabled: a click right after typing must count
-        ):
-            _save(folder, scene_id, fields, problems, unsaved)
+            on_click=_save,
+            args=(folder, scene_id),
+        )
         revert_col.button(
             "Revert",
             key="storyboard.revert",
@@ -379,6 +445,13 @@ def _save_bar(
             args=(folder, scene_id),
             width="stretch",
         )
+        note = st.session_state.pop(_SAVE_NOTE_KEY, None)
+        if note is not None and note[0] == scene_id:
+            _, kind, text = note
+            if kind == "error":
+                st.error(text)
+            else:
+                st.toast(text)
         saved_id, saved = st.session_state.get(_SAVED_KEY, (None, ""))
         if unsaved and not problems:
             st.caption("Unsaved changes: the preview below shows them.")
@@ -386,31 +459,44 @@ def _save_bar(
             st.caption(f":green[:material/check:] {saved}")
 
 
-def _save(
-    folder: Path,
-    scene_id: str,
-    fields: dict[str, Any],
-    problems: list,
-    unsaved: bool,
-) -> None:
-    if problems:
+def _save(folder: Path, scene_id: str) -> None:
+    """Save's click callback: the scene as typed (the widgets' values), if valid.
+
+    Problems are already listed above the buttons; a refused save leaves its
+    reason for the run that follows.
+    """
+    try:
+        view = services.story_view(folder)
+        scene = view.scene(scene_id)
+    except (services.StoryError, KeyError, OSError):
+        return  # gone since the page was drawn: the run shows the story as it is
+    characters = view.story.characters
+    saved = field_values(scene, characters)
+    values = {
+        f: st.session_state.get(editor_key(scene_id, f), v) for f, v in saved.items()
+    }
+    fields, typed = _scene_fields(values, characters)
+    _, problems = services.validate_scene(scene, fields)
+    if typed or problems:
         return  # already shown above the buttons
-    if not unsaved:
-        st.toast(f"{scene_id}: nothing changed since the last save.")
+    if values == saved:
+        note = f"{scene_id}: nothing changed since the last save."
+        st.session_state[_SAVE_NOTE_KEY] = (scene_id, "toast", note)
         return
     try:
         stale = services.save_scene(folder, scene_id, fields)
     except services.StoryValidationError as exc:
-        st.error("Not saved; your values are kept:\n" + _problem_list(exc.problems))
+        text = "Not saved; your values are kept:\n" + _problem_list(exc.problems)
+        st.session_state[_SAVE_NOTE_KEY] = (scene_id, "error", text)
         return
     except services.StoryError as exc:
-        st.error(f"Not saved; your values are kept: {md(exc)}")
+        text = f"Not saved; your values are kept: {md(exc)}"
+        st.session_state[_SAVE_NOTE_KEY] = (scene_id, "error", text)
         return
     msg = f"Saved {md(scene_id)}."
     if stale:
         msg += f" Now stale (generate again): {', '.join(md(s) for s in stale)}."
     st.session_state[_SAVED_KEY] = (scene_id, msg)  # shown beside the button
-    st.rerun()
 
 
 def _prompt_preview(

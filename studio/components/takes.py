@@ -207,6 +207,24 @@ def recipe_text(take) -> str:  # noqa: ANN001
     return f" · {head}: " + "; ".join(parts)
 
 
+def timings_text(timings: dict[str, float]) -> str:
+    """What each phase of the take cost, from its recorded ``phase.<name>``
+    seconds (encoding and scoring ran behind the next scene when it did).
+
+    >>> timings_text({"phase.denoise": 7.54, "phase.score": 0.3, "total": 9})
+    ' · denoise 7.5 s · scoring 0.3 s'
+    >>> timings_text({})
+    ''
+    """
+    names = {"load": "loading", "encode": "encoding", "score": "scoring"}
+    parts = [
+        f"{names.get(name, name)} {timings[f'phase.{name}']:.1f} s"
+        for name in ("load", "denoise", "decode", "encode", "score")
+        if f"phase.{name}" in timings
+    ]
+    return "".join(f" · {part}" for part in parts)
+
+
 def _sound_text(take) -> str:  # noqa: ANN001
     carried = take.params.audio_continuity
     if carried is None:
@@ -287,6 +305,7 @@ def _take_card(folder: Path, scene: SceneNode, take, would_stale: list[str]) -> 
             if take.cost is not None
             else ""
         )
+        + timings_text(take.timings)
     )
     _scores(take)
     if chosen or take.status != "done":

@@ -96,19 +96,24 @@ def _filmstrip(folder: Path, view: services.StoryView, line: screening.StoryLine
             pos = start + row + cols.index(col) + 1
             with col.container(border=True):
                 st.markdown(f"**{pos}. {md(scene.title)}**")
-                _frames(folder, take)
                 what = f"take {take.index} · " if take is not None else ""
-                st.caption(f"{what}{scene.status} · {_score_text(take)}")
+                about = f"{what}{scene.status} · {_score_text(take)}"
+                if _has_frames(take):
+                    _frames(folder, take)
+                    st.caption(about)
+                else:  # one element, not two: a long strip is many cards
+                    st.caption(f"no frames yet  \n{about}")
                 threshold = view.story.settings.color.threshold
                 if flag := screening.color_flag(take, threshold):
                     st.warning(md(flag))
 
 
-def _frames(folder: Path, take) -> None:  # noqa: ANN001 - kg.schema.Take | None
+def _has_frames(take) -> bool:  # noqa: ANN001 - kg.schema.Take | None
+    return take is not None and bool(take.files.first_frame and take.files.last_frame)
+
+
+def _frames(folder: Path, take) -> None:  # noqa: ANN001 - kg.schema.Take
     """The take's first and last frame (each checked: `show_image`)."""
-    if take is None or not (take.files.first_frame and take.files.last_frame):
-        st.caption("no frames yet")
-        return
     a, b = st.columns(2)
     for col, rel, which in (
         (a, take.files.first_frame, "first"),

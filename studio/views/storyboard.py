@@ -28,6 +28,7 @@ from studio.components.scene_editor import (
     field_values,
     revert_edits,
     scene_editor,
+    show_scene,
 )
 from studio.components.structure import run_edit, structure_panel
 from studio.components.takes import takes_panel
@@ -184,9 +185,26 @@ def storyboard_page() -> None:
     folder = story_page(None)
     if folder is None:
         return
-    view = services.story_view(folder)
+    elsewhere = job_panel(folder, services.story_view(folder))
+    _workspace(folder, elsewhere)
+
+
+@st.fragment
+def _workspace(folder: Path, elsewhere: bool) -> None:
+    """Everything a scene click or a save changes, rerun on its own.
+
+    A fragment: choosing a scene, typing, saving or opening the structure
+    panel reruns this part only, not the page title, the job panel or the
+    sidebar's queue and navigation (fewer elements for the browser to draw
+    per click). Actions that change more (generate, structure edits, undo)
+    end in a full rerun (``st.rerun``).
+    """
+    try:
+        view = services.story_view(folder)
+    except (services.StoryError, OSError):
+        st.rerun()  # broken or gone since the page ran: the page says why
+        return
     selected = _init_state(folder, view)
-    elsewhere = job_panel(folder, view)
     history_bar(
         folder,
         "storyboard",
@@ -214,6 +232,7 @@ def storyboard_page() -> None:
         )
         remember_scene(folder, selected)
         # the editor's values, before anything reads them (unsaved-edits note)
+        show_scene(folder, selected)
         seed_draft(
             EDITOR_NS,
             folder,

@@ -50,6 +50,7 @@ from engine.backends.animatic.art import (
     weather_particles,
 )
 from engine.catalog import plan_frames
+from engine.progress import preview_due, report_preview
 
 __all__ = ["AnimaticBackend", "Palette", "scene_palette"]
 
@@ -145,6 +146,8 @@ class AnimaticBackend(VideoBackend):
                 mix += prev16
                 np.copyto(out, mix, casting="unsafe")
             progress(t + 1, n)
+            if t + 1 == n or preview_due(progress):  # about one a second
+                report_preview(progress, out, f"rendered frame {t + 1}/{n}")
         t_end = time.perf_counter()
         return GenerationResult(
             frames=frames,

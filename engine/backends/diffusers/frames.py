@@ -17,6 +17,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from engine.backend import GenerationRequest, report_phase
 from engine.backends.diffusers.latents import LTX_RATIOS
 from engine.errors import GenerationCancelled
+from engine.progress import report_preview
 
 __all__ = ["pixel_frames", "repeated_frames", "decode_in_chunks", "encode_frame"]
 
@@ -72,7 +73,8 @@ def decode_in_chunks(
     ``cancel`` (a `engine.backend.CancelToken`, or anything with ``is_set``)
     is checked before every chunk: set, the decode stops with
     `GenerationCancelled`. ``progress`` (the callable the backend was given)
-    hears ``decode`` chunk ``c`` of ``C`` after each chunk (`report_phase`).
+    hears ``decode`` chunk ``c`` of ``C`` after each chunk (`report_phase`),
+    and the chunk's last frame as a preview (`report_preview`).
     Both default to None: a caller that passes neither decodes as before.
     """
     if context_latents < 1:
@@ -119,6 +121,7 @@ def decode_in_chunks(
             frames = np.empty((pixel_frames(total), height, width, 3), np.uint8)
         frames[first : last + 1] = (np.clip(chunk, 0.0, 1.0) * 255.0).round()
         del video, chunk
+        report_preview(progress, frames[last], f"decoded chunk {c}/{chunks}")
         report_phase(progress, "decode", c, chunks)
     assert frames is not None, "a take has at least one latent frame"
     return frames

@@ -190,6 +190,7 @@ class LTXBackend(VideoBackend):
                 cancel.is_set,
                 prompts=request.window_prompts(),
                 max_sequence_length=self.max_sequence_length,
+                preview=progress,
             )
             timings["prompt"] = sampled.prompt_seconds
             timings["denoise"] = time.perf_counter() - mark - sampled.prompt_seconds

@@ -91,6 +91,7 @@ from engine.backends.diffusers.frames import (
 from engine.backends.diffusers.latents import LTX_RATIOS
 from engine.backends.diffusers.schedule import exact_scheduler
 from engine.backends.ltx.windows import fuse_overlap, window_spans
+from engine.preview import offer_latent_preview
 
 __all__ = [
     "Carried",
@@ -197,9 +198,12 @@ def _denoise_window(
     window: _Window,
     prompt: _Prompt,
     carried: Carried,
-    on_step: Callable[[int], None],
+    on_step: Callable[[int, Callable[[], torch.Tensor]], None],
 ) -> torch.Tensor:
-    """One window ``[1, C, length, h, w]``, conditioning tokens stripped."""
+    """One window ``[1, C, length, h, w]``, conditioning tokens stripped.
+
+    ``on_step(step, x0)`` after each step; ``x0()`` is the step's clean
+    prediction ``[1, C, length, h, w]`` (made only when called: a preview)."""
     device = pipe._execution_device
     channels = pipe.transformer.config.in_channels
     shape = (1, channels, window.length, window.height, window.width)
@@ -259,9 +263,20 @@ def _denoise_window(
         if cfg:
             uncond, text = noise_pred.chunk(2)
             noise_pred = uncond + window.guidance * (text - uncond)
+        x_t = latents
         latents = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
         latents = latents.float() * token_mask + held * (1.0 - token_mask)
-        on_step(i + 1)
+
+        def x0(
+            x: torch.Tensor = x_t, v: torch.Tensor = noise_pred, i: int = i
+        ) -> torch.Tensor:
+            clean = x.float() - scheduler.sigmas[i].to(x.device) * v  # flow matching
+            out = pipe._unpack_latents(
+                clean, base.shape[2], window.height, window.width, p, pt
+            )
+            return out[:, :, : window.length]
+
+        on_step(i + 1, x0)
     out = pipe._unpack_latents(
         latents, base.shape[2], window.height, window.width, p, pt
     )
@@ -277,11 +292,14 @@ def sample_windows(
     *,
     prompts: tuple[str, ...] = (),
     max_sequence_length: int = 128,
+    preview: Any = None,
 ) -> Sampled:
     """Denoise a take window by window (see the module docstring).
 
     ``prompts``: one per window, the last repeating (default: the request's
-    prompt throughout); the window plan is ``request.windows``.
+    prompt throughout); the window plan is ``request.windows``. ``preview``:
+    the progress object the backend was given; it hears a latent preview
+    now and then (`engine.preview.offer_latent_preview`).
 
     ``progress(step, steps, window, windows)`` after each step; cancel is
     checked before every step and raises `GenerationCancelled`, so nothing
@@ -316,8 +334,11 @@ def sample_windows(
             end - start, h, w, seed, request.steps, request.guidance, request.fps
         )
 
-        def on_step(step: int, index: int = index) -> None:
+        def on_step(
+            step: int, x0: Callable[[], torch.Tensor], index: int = index
+        ) -> None:
             progress(step, request.steps, index + 1, len(spans))
+            offer_latent_preview(preview, step, request.steps, x0)
             if cancelled():
                 raise GenerationCancelled(
                     f"cancelled in window {index + 1} of {len(spans)}"

@@ -259,6 +259,7 @@ class LTX2Backend(VideoBackend):
                         conditioning.carried,
                         progress,
                         cancel.is_set,
+                        preview=progress,
                     )
                     sampled = take.first
                     note = (
@@ -393,6 +394,7 @@ class LTX2Backend(VideoBackend):
                 conditioning.carried,
                 _steps(progress, 1),
                 cancel.is_set,
+                preview=progress,
             )
             return sampled, plan.note, [stage_recipe("stage 1", scene, sampled)]
         return two_stages(
@@ -403,6 +405,7 @@ class LTX2Backend(VideoBackend):
             plan,
             (_steps(progress, 1), _steps(progress, 2)),
             cancel.is_set,
+            preview=progress,
         )
 
     def check_loras(self, model: str, loras: tuple[LoraFile, ...]) -> None:

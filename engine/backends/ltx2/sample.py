@@ -75,6 +75,7 @@ from engine.backends.ltx2.guidance import (
     guided,
     pass_context,
 )
+from engine.preview import offer_latent_preview
 
 __all__ = [
     "Appended",
@@ -355,12 +356,16 @@ def sample_scene(
     on_step: Callable[[int, int], None],
     cancelled: Callable[[], bool],
     refine: Refine | None = None,
+    *,
+    preview: Any = None,
 ) -> Sampled:
     """Denoise one scene's video and audio together (see the module docstring).
 
     ``on_step(step, steps)`` after each step; cancel is checked before every
     step and raises `GenerationCancelled`. With ``refine``, stage 2 of the
-    two-stage route (`Refine`).
+    two-stage route (`Refine`). ``preview``: the progress object the backend
+    was given; it hears a latent preview of the step's clean video now and
+    then (`engine.preview.offer_latent_preview`).
     """
     start = time.perf_counter()
     device = pipe._execution_device
@@ -481,6 +486,13 @@ def sample_scene(
         video = scheduler.step(velocity_v, t, video, return_dict=False)[0].float()
         audio = audio_scheduler.step(velocity_a, t, audio, return_dict=False)[0].float()
         on_step(i + 1, steps)
+
+        def clean_video(x0: torch.Tensor = x0_v) -> torch.Tensor:
+            p = pipe.transformer_spatial_patch_size
+            pt = pipe.transformer_temporal_patch_size
+            return pipe._unpack_latents(x0[:, :clip_tokens], frames, h, w, p, pt)
+
+        offer_latent_preview(preview, i + 1, steps, clean_video)
     p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
     out = pipe._unpack_latents(video[:, :clip_tokens], frames, h, w, p, pt)
     stepped = tuple(round(float(s), 6) for s in scheduler.sigmas[:-1])

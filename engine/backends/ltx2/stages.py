@@ -130,9 +130,12 @@ def two_stages(
     plan: StagePlan,
     on_steps: tuple[Callable[[int, int], None], Callable[[int, int], None]],
     cancelled: Callable[[], bool],
+    *,
+    preview: Any = None,
 ) -> tuple[Sampled, str, list[StageRecipe]]:
     """Stage 1, the upsampler, stage 2 (see the module doc); the sampled
-    result at full size, the take's note, and each stage's recipe."""
+    result at full size, the take's note, and each stage's recipe.
+    ``preview``: hears latent previews (`sample_scene`)."""
     half = dataclasses.replace(scene, width=scene.width // 2, height=scene.height // 2)
     small = dataclasses.replace(carried, references=half_size(carried.references))
     if carried.video is not None:  # the tail at half size (2x2 average)
@@ -142,7 +145,9 @@ def two_stages(
         pooled = torch.nn.functional.avg_pool3d(carried.image, (1, 2, 2))
         small = dataclasses.replace(small, image=pooled)
     set_distilled_lora(pipe, None)
-    first = sample_scene(pipe, half, prompt, small, on_steps[0], cancelled)
+    first = sample_scene(
+        pipe, half, prompt, small, on_steps[0], cancelled, preview=preview
+    )
     up = upsample_latents(pipe, first.video)
     refine = Refine(up, first.audio, tuple(STAGE_2_DISTILLED_SIGMA_VALUES))
     refined = dataclasses.replace(
@@ -158,6 +163,7 @@ def two_stages(
             on_steps[1],
             cancelled,
             refine,
+            preview=preview,
         )
     finally:
         set_distilled_lora(pipe, None)

@@ -122,6 +122,8 @@ def sample_take(
     carried: Carried,
     on_step: StepFn,
     cancelled: Callable[[], bool],
+    *,
+    preview: Any = None,
 ) -> Take:
     """Denoise a take window by window (see the module docstring).
 
@@ -129,7 +131,7 @@ def sample_take(
     ``carried``: the scene join's conditioning, for the first window.
     ``on_step(step, steps, window, windows)`` after each step; cancel is
     checked before every step (`sample_scene`), so nothing of a cancelled
-    take is returned.
+    take is returned. ``preview``: hears latent previews (`sample_scene`).
     """
     t = LTX_RATIOS.temporal
     spans = window_spans(scene.num_frames, plan.frames, plan.overlap_frames)
@@ -149,7 +151,7 @@ def sample_take(
         try:
             take = _window(
                 pipe, take, window, (start, end), k, plan, prompt, carried, step,
-                cancelled, per_second,
+                cancelled, per_second, preview=preview,
             )  # fmt: skip
         except GenerationCancelled as exc:
             raise GenerationCancelled(
@@ -180,12 +182,16 @@ def _window(
     step: Callable[[int, int], None],
     cancelled: Callable[[], bool],
     per_second: float,
+    *,
+    preview: Any = None,
 ) -> Take:
     """One window: the first from the scene join's conditioning, a later one
     from the take so far (see the module docstring)."""
     start, end = span
     if take is None:
-        out = sample_scene(pipe, window, prompt, carried, step, cancelled)
+        out = sample_scene(
+            pipe, window, prompt, carried, step, cancelled, preview=preview
+        )
         take = Take(out.video, out.audio, out)
     else:
         made_v, made_a = take.video.shape[2], take.audio.shape[1]
@@ -199,7 +205,7 @@ def _window(
             audio_track=carried.audio_track,  # the supplied sound, from here on
             audio_offset=made_a - held,
         )
-        out = sample_scene(pipe, window, prompt, hold, step, cancelled)
+        out = sample_scene(pipe, window, prompt, hold, step, cancelled, preview=preview)
         new = out.video[:, :, 1:]  # slot 0: the one-frame slot, dropped
         fresh = adain_normalize_latents(
             new[:, :, k - 1 :], take.first.video, plan.adain_factor
