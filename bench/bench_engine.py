@@ -65,30 +65,39 @@ RESULTS = Path(__file__).parent / "results" / "engine.json"
 
 
 class TimedBackend(VideoBackend):
-    """Wraps a backend and records the wall time of each ``generate`` call."""
+    """Wraps a backend and records the start and end of each ``generate``."""
 
     def __init__(self, inner):  # noqa: ANN001
         self.inner = inner
         self.name = inner.name
         self.version = inner.version
         self.supports_latent_continuity = inner.supports_latent_continuity
-        self.seconds: list[float] = []
+        self.spans: list[tuple[float, float]] = []
+
+    @property
+    def seconds(self) -> list[float]:
+        return [end - start for start, end in self.spans]
 
     def generate(self, request, progress, cancel):  # noqa: ANN001, ANN201
         t = time.perf_counter()
         try:
             return self.inner.generate(request, progress, cancel)
         finally:
-            self.seconds.append(time.perf_counter() - t)
+            self.spans.append((t, time.perf_counter()))
+
+
+def _example(folder: str, frames: int) -> None:
+    """The example story at the bench size, ``frames`` a scene, saved."""
+    story = example_story()
+    story.settings.width, story.settings.height = WIDTH, HEIGHT
+    for scene in story.scenes:
+        scene.num_frames = frames
+    save_story(story, folder)
 
 
 def scene_overhead(frames: int, background: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        story = example_story()
-        story.settings.width, story.settings.height = WIDTH, HEIGHT
-        for scene in story.scenes:
-            scene.num_frames = frames
-        save_story(story, tmp)
+        _example(tmp, frames)
         backend = TimedBackend(get_backend("animatic"))
         order = generation_order(DynamicSceneGraph(load_story(tmp)))
         scene_s: list[float] = []
@@ -133,34 +142,13 @@ class _HoldingObserver:
         pass
 
 
-class _Spans(TimedBackend):
-    """`TimedBackend` keeping each call's start and end."""
-
-    def __init__(self, inner):  # noqa: ANN001
-        super().__init__(inner)
-        self.spans: list[tuple[float, float]] = []
-
-    def generate(self, request, progress, cancel):  # noqa: ANN001, ANN201
-        t = time.perf_counter()
-        try:
-            return self.inner.generate(request, progress, cancel)
-        finally:
-            end = time.perf_counter()
-            self.seconds.append(end - t)
-            self.spans.append((t, end))
-
-
 def runner_overhead(frames: int, overlap: bool, observer_s: float) -> dict:
     """The example story through the job runner (6 scenes, two lines)."""
     from engine.runner import JobRunner
 
     with tempfile.TemporaryDirectory() as tmp:
-        story = example_story()
-        story.settings.width, story.settings.height = WIDTH, HEIGHT
-        for scene in story.scenes:
-            scene.num_frames = frames
-        save_story(story, tmp)
-        backend = _Spans(get_backend("animatic"))
+        _example(tmp, frames)
+        backend = TimedBackend(get_backend("animatic"))
         observer = _HoldingObserver(observer_s) if observer_s else None
         runner = JobRunner(
             tmp, observer, backends=lambda name: backend, overlap=overlap
