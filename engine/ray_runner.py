@@ -466,6 +466,15 @@ class RayRunner:
                     )  # fmt: skip
                     self._submit(flights, flight, status)
 
+        def refill(flight: _Flight) -> None:
+            """`fill`; stopped meanwhile, ``flight``'s take is abandoned first."""
+            try:
+                fill()
+            except BaseException:
+                stop = functools.partial(self._end, GenerationCancelled("stopped"))
+                flight.scene.settle(flight.prepared, stop)
+                raise
+
         try:
             while True:
                 if self._cancelled:
@@ -512,6 +521,12 @@ class RayRunner:
                 elif flight.lost is not None:  # its source take did not end done
                     abandon(flight.prepared.tip)
                     came = ContinuityError(flight.lost)
+                if self.workers == 1:
+                    # one worker: it takes the next ready scene before this
+                    # take is written (with several, the take's successor
+                    # goes first, so chains run through instead of
+                    # interleaving and leaving workers idle at the end)
+                    refill(flight)
                 if pipeline[flight.story] and isinstance(came, GenerationResult):
                     ended = self._finish_later(flight, came)
                     if isinstance(ended, Finishing):
@@ -530,14 +545,7 @@ class RayRunner:
                 # the freed worker starts on another ready scene (another
                 # branch, story or candidate) while this one's take is written
                 # and recorded here: the driver's work hides behind the workers'
-                try:
-                    fill()
-                except BaseException:
-                    stopped = GenerationCancelled("stopped")
-                    flight.scene.settle(
-                        flight.prepared, functools.partial(self._end, stopped)
-                    )
-                    raise
+                refill(flight)
                 flight.scene.settle(flight.prepared, functools.partial(self._end, came))
                 self._close_if_over(flight.story, flight.scene)
         except BaseException:
