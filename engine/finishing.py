@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.backend import CancelToken
+from engine.generate import PreparedTake
 from engine.outcome import Finishing
 from engine.scheduler import Outcome, outcome_of_error, outcome_of_take
 from kg.schema import Take
 
-__all__ = ["Behind", "Finisher", "lost_message"]
+__all__ = ["Behind", "Finisher", "lost_message", "taken_from"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ class Behind:
         """The phase its take is in (``encode``, ``score``; "" before one)."""
         report = self.finishing.progress.current
         return report.phase if report is not None else ""
+
+
+def taken_from(prepared: PreparedTake) -> set[str]:
+    """The scenes whose takes a prepared take reads: its continuity source
+    and its colour anchor (those still being finished are what it must not
+    outlive)."""
+    request = prepared.request
+    anchor = request.color_anchor.anchor_take if request.color_anchor else None
+    return {ref.scene_id for ref in (prepared.tip.plan.source, anchor) if ref}
 
 
 def lost_message(scene_id: str, outcome: Outcome) -> str:

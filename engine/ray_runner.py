@@ -56,7 +56,7 @@ from typing import Any
 from engine.backend import CancelToken, GenerationCancelled, GenerationResult
 from engine.catalog import CATALOG
 from engine.continuity import ContinuityError, wants_lead_frame
-from engine.finishing import lost_message
+from engine.finishing import lost_message, taken_from
 from engine.generate import PreparedTake, backend_failed, complete_take
 from engine.observe import TakeObserver
 from engine.outcome import Finishing, abandon, fail
@@ -404,12 +404,8 @@ class RayRunner:
             return {"provisional": takes} if takes else {}
 
         def started_from(story: int, prepared: PreparedTake) -> frozenset:
-            request = prepared.request
-            anchor = request.color_anchor.anchor_take if request.color_anchor else None
-            refs = (prepared.tip.plan.source, anchor)
-            return (
-                frozenset((story, ref.scene_id) for ref in refs if ref) & behind.keys()
-            )
+            read = {(story, sid) for sid in taken_from(prepared)}
+            return frozenset(read & behind.keys())
 
         def behind_flights() -> list[_Flight]:
             return [b.flight for b in behind.values()]

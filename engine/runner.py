@@ -36,7 +36,7 @@ from pathlib import Path
 from engine.backend import CancelToken, VideoBackend, get_backend
 from engine.best_of import generate_best_of
 from engine.continuity import wants_lead_frame
-from engine.finishing import Behind, Finisher
+from engine.finishing import Behind, Finisher, taken_from
 from engine.generate import make_take, prepare_take
 from engine.job_queue import SharedQueue
 from engine.observe import TakeObserver
@@ -488,12 +488,13 @@ class JobRunner:
                 self._candidate, self._candidates = 1, job.candidates
                 self._scene_started = time.perf_counter()
             self._tracker.reset()
-            self._estimates = self._stage_estimates(job)
+            self._estimates = self._plan_job(job)
             return job
 
-    def _stage_estimates(self, job: _Job) -> dict[str, float]:
-        """Median seconds per phase of the story's takes on the job's backend;
-        notes whether the job may start while takes are being finished."""
+    def _plan_job(self, job: _Job) -> dict[str, float]:
+        """From one load of the story: whether the job may start while takes
+        are being finished (and reads its source's clip), and the median
+        seconds per phase of the story's takes on the job's backend."""
         self._behind_ok, self._lead_frame = False, False
         try:
             story = load_story(self.story_dir)
@@ -626,11 +627,7 @@ class JobRunner:
                 "making it twice"
             )
             return prepared
-        request = prepared.request
-        anchor = request.color_anchor.anchor_take if request.color_anchor else None
-        used = {
-            ref.scene_id for ref in (prepared.tip.plan.source, anchor) if ref
-        } & provisional.keys()
+        used = taken_from(prepared) & provisional.keys()
         with self._cond:
             self._sources = used
             if self._finisher.lost(used):  # a source failed meanwhile

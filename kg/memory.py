@@ -91,6 +91,8 @@ class _Base:
         return self.info[key]
 
 
+RANK_DECIMALS = 12  # saliences equal to this many decimals rank by key
+
 _new_memory = functools.partial(tuple.__new__, EntityMemory)  # no per-row Python
 
 
@@ -104,7 +106,7 @@ def _decay(
     ranked: bool = False,
 ) -> list[EntityMemory]:
     """Salience of every seen entity, vectorised (10,000 entities in a few ms);
-    ``ranked``: most salient first, ties by key (`_ranked`'s order), sorted
+    ``ranked``: most salient first, ties (to `RANK_DECIMALS`) by key, sorted
     as arrays before the rows are built."""
     if not last_seen:
         return []
@@ -122,7 +124,9 @@ def _decay(
     kept = salience >= decay.threshold
     kinds, ids, names = (list(map(operator.itemgetter(c), info)) for c in range(3))
     if ranked:
-        order = np.lexsort((np.array(keys), -salience))
+        # saliences equal to 12 decimals are ties (``pow`` rounds differently
+        # in numpy and in C): by key
+        order = np.lexsort((np.array(keys), -np.round(salience, RANK_DECIMALS)))
         pick = operator.itemgetter(*order.tolist()) if len(keys) > 1 else None
         if pick is not None:
             keys, kinds, ids, names = (
@@ -209,10 +213,6 @@ def memory_by_scene(graph: DynamicSceneGraph) -> dict[str, list[EntityMemory]]:
             node: _decay(base, last_seen, counts, depth, decay, ranked=True)
             for node, depth, last_seen, counts in _walk_path_tree(graph)
         }
-
-
-def _ranked(items: list[EntityMemory]) -> list[EntityMemory]:
-    return sorted(items, key=lambda m: (-m.salience, m.key))
 
 
 def salience_timeline(

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 
 from kg.errors import StoryError
 from kg.graph import DynamicSceneGraph, ancestor_path
-from kg.memory import EntityMemory, memory_by_scene, scene_entities, story_memory
+from kg.memory import (
+    RANK_DECIMALS,
+    EntityMemory,
+    memory_by_scene,
+    scene_entities,
+    story_memory,
+)
 from kg.schema import Character, DecaySettings, Environment, SceneNode, Story
 
 _ids = st.sampled_from(["a", "b", "0", "a1", "ab", "z", "a-", "x_2", "m-3", "q"])
@@ -112,7 +118,7 @@ def _plain(graph: DynamicSceneGraph, scene_id: str) -> list[EntityMemory]:
                 salience >= decay.threshold,
             )
         )
-    return sorted(rows, key=lambda m: (-m.salience, m.key))
+    return sorted(rows, key=lambda m: (-round(m.salience, RANK_DECIMALS), m.key))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,3 +163,21 @@ def test_story_memory_sees_in_place_edits() -> None:
         ("character:bo", 0),
     ]
     assert memory[0].salience == 3.0 * story.settings.decay.rate
+
+
+def test_equal_saliences_rank_by_key_whatever_pow_rounds() -> None:
+    """2.5 x 0.8^2 and 2.0 x 0.8 are both 1.6, to the last bit or not."""
+    story = Story(
+        title="ties",
+        settings={"decay": DecaySettings(rate=0.8)},
+        characters=[Character(id="zed", name="Zed", importance=2.0)],
+        environments=[Environment(id="cove", name="Cove", importance=2.5)],
+    )
+    graph = DynamicSceneGraph(story)
+    graph.add_scene(SceneNode(id="s0", title="0", environment_id="cove"))
+    graph.add_scene(SceneNode(id="s1", title="1", character_ids=["zed"]), after="s0")
+    graph.add_scene(SceneNode(id="s2", title="2"), after="s1")
+    ranked = story_memory(graph, "s2")
+    assert [m.salience for m in ranked] == pytest.approx([1.6, 1.6])
+    assert [m.key for m in ranked] == ["character:zed", "environment:cove"]
+    assert [m[:7] for m in ranked] == [m[:7] for m in _plain(graph, "s2")]
